@@ -1,0 +1,122 @@
+# runner-supervisor — build, test, check, demo, bench, install.
+# `make test` and `make demo` install what they need first (`make deps`, Debian packages).
+
+VERSION := 0.1.0
+PREFIX ?= /usr/local
+DESTDIR ?=
+CC ?= cc
+PYTHON ?= /usr/bin/python3
+PYTEST_ARGS ?=
+
+PKGS := libuv libcurl jansson libseccomp libcap libcrypto
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+LIBCAP_VERSION = $(shell pkg-config --modversion libcap 2>/dev/null)
+
+# Debian packages, by what needs them. `make deps` installs the missing ones, and is a no-op
+# when everything is present.
+DEPS_BUILD := gcc make pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
+	libseccomp-dev libcap-dev libssl-dev
+DEPS_TEST := libcmocka-dev python3 python3-pytest tini util-linux procps
+DEPS_CHECK := clang clang-format clang-tidy cppcheck
+DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_CHECK)
+
+WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wvla \
+	-Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
+HARDEN := -fstack-protector-strong -fPIE -D_FORTIFY_SOURCE=2 -fno-strict-overflow
+BASE_CFLAGS := -std=gnu11 $(WARN) -D_GNU_SOURCE -DRS_VERSION='"$(VERSION)"' \
+	-DRS_LIBCAP_VERSION='"$(LIBCAP_VERSION)"' -Isupervisor -Isandbox
+RELEASE_CFLAGS := -O2 -g $(HARDEN)
+ASAN_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+	-fno-sanitize-recover=undefined -fstack-protector-strong -fPIE
+LDHARDEN := -pie -Wl,-z,relro,-z,now -Wl,--as-needed
+
+SRCS := $(wildcard supervisor/*.c sandbox/*.c)
+LIB_SRCS := $(filter-out supervisor/main.c,$(SRCS))
+HDRS := $(wildcard supervisor/*.h sandbox/*.h)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+
+OBJS := $(SRCS:%.c=build/obj/%.o)
+ASAN_OBJS := $(SRCS:%.c=build/asan/obj/%.o)
+ASAN_LIB_OBJS := $(LIB_SRCS:%.c=build/asan/obj/%.o)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
+
+.PHONY: all asan deps test unit integration check format demo bench install clean image-test
+
+all: build/runner-supervisor
+
+build/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(RELEASE_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+
+build/runner-supervisor: $(OBJS)
+	$(CC) $(LDHARDEN) $(LDFLAGS) -o $@ $(OBJS) $(PKG_LIBS)
+
+asan: build/asan/runner-supervisor $(UNIT_BINS)
+
+build/asan/obj/%.o: %.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) $(PKG_CFLAGS) $(CFLAGS) -c $< -o $@
+
+build/asan/runner-supervisor: $(ASAN_OBJS)
+	$(CC) -fsanitize=address,undefined -pie -o $@ $(ASAN_OBJS) $(PKG_LIBS)
+
+build/asan/tests/%: tests/unit/%.c $(ASAN_LIB_OBJS) $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(BASE_CFLAGS) $(ASAN_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(ASAN_LIB_OBJS) \
+		-fsanitize=address,undefined -pie $(PKG_LIBS) $(shell pkg-config --libs cmocka)
+
+deps:
+	@missing=""; for p in $(DEPS); do \
+		dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'install ok installed' \
+			|| missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		echo "deps: installing$$missing"; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
+	fi
+
+# The README's test command. Installs, builds (release and ASan+UBSan), runs every test.
+test: deps
+	$(MAKE) all asan
+	$(MAKE) unit integration
+
+unit: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: build/asan/runner-supervisor build/runner-supervisor
+	RS_BIN=$(CURDIR)/build/asan/runner-supervisor RS_RELEASE_BIN=$(CURDIR)/build/runner-supervisor \
+		$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+
+check: deps
+	clang-format --dry-run -Werror $(SRCS) $(HDRS) $(UNIT_SRCS)
+	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
+		--inline-suppr --std=c11 -D_GNU_SOURCE -Isupervisor -Isandbox \
+		--suppress=missingIncludeSystem $(SRCS)
+	clang-tidy --quiet $(SRCS) -- $(BASE_CFLAGS) $(PKG_CFLAGS)
+	$(MAKE) clean-clang
+	$(MAKE) CC=clang build/clang/runner-supervisor
+
+build/clang/runner-supervisor: $(SRCS) $(HDRS)
+	@mkdir -p $(dir $@)
+	clang $(BASE_CFLAGS) $(RELEASE_CFLAGS) $(PKG_CFLAGS) $(LDHARDEN) -o $@ $(SRCS) $(PKG_LIBS)
+
+.PHONY: clean-clang
+clean-clang:
+	rm -rf build/clang
+
+format:
+	clang-format -i $(SRCS) $(HDRS) $(UNIT_SRCS)
+
+demo: deps all
+	@sh tests/demo.sh
+
+bench: deps all
+	$(PYTHON) bench/run.py
+
+install: build/runner-supervisor
+	install -D -m 0755 build/runner-supervisor $(DESTDIR)$(PREFIX)/bin/runner-supervisor
+
+clean:
+	rm -rf build

@@ -1,0 +1,281 @@
+/* clone + execve with nothing between them but raw syscalls.
+ *
+ * libuv runs threads, so after clone the child owns a copy of an address space whose locks
+ * (malloc's, stdio's) may be held by threads that do not exist in it. Everything the child
+ * needs (candidate paths for PATH lookup, the argv for the ENOEXEC fallback) is therefore
+ * built here in the parent, and the child only makes system calls. */
+#include "spawn.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "util.h"
+
+#ifndef CLONE_PIDFD
+#define CLONE_PIDFD 0x00001000
+#endif
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+/* The kernel's struct clone_args (v0, 64 bytes); defined here because <linux/sched.h>
+ * clashes with glibc's <sched.h>. */
+struct rs_clone_args {
+	uint64_t flags;
+	uint64_t pidfd;
+	uint64_t child_tid;
+	uint64_t parent_tid;
+	uint64_t exit_signal;
+	uint64_t stack;
+	uint64_t stack_size;
+	uint64_t tls;
+};
+
+/* What the child reports through the CLOEXEC pipe when it cannot exec. */
+struct exec_failure {
+	int err;
+	int candidate; /* index into plan.paths, or one of the two below */
+};
+#define CANDIDATE_SETUP -1 /* a step before execve (the working directory) */
+#define CANDIDATE_NONE -2  /* no candidate existed: the command itself is reported */
+
+/* Everything the child needs, prepared by the parent. */
+struct exec_plan {
+	char **paths;	 /* candidates for execve, NULL-terminated */
+	char **sh_argv;	 /* "/bin/sh" path args..., for ENOEXEC; slot 1 is set by the child */
+	char *const *argv;
+	char *const *envp;
+	int cwd_fd;
+	int report_fd;	 /* write end of the exec-failure pipe */
+	int tty_fd;	 /* our controlling terminal when we are its foreground group, else -1 */
+	bool own_pgrp;
+	int max_fd;	 /* for closing fds when close_range is unavailable */
+};
+
+static void plan_free(struct exec_plan *plan)
+{
+	for (char **p = plan->paths; p && *p; p++)
+		free(*p);
+	free(plan->paths);
+	free(plan->sh_argv);
+}
+
+static const char *env_get(char *const *envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (char *const *e = envp; e && *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+/* The execvp(3) search, done ahead of time: one candidate per PATH entry. */
+static int plan_paths(struct exec_plan *plan, const char *cmd, char *const *envp)
+{
+	if (strchr(cmd, '/')) {
+		plan->paths = calloc(2, sizeof(char *));
+		if (!plan->paths || !(plan->paths[0] = strdup(cmd)))
+			return -1;
+		return 0;
+	}
+	const char *path = env_get(envp, "PATH");
+	if (!path)
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	size_t n = 2;
+	for (const char *p = path; *p; p++)
+		n += *p == ':';
+	plan->paths = calloc(n, sizeof(char *));
+	if (!plan->paths)
+		return -1;
+	size_t i = 0;
+	for (const char *start = path;; i++) {
+		const char *end = strchrnul(start, ':');
+		int dlen = (int)(end - start);
+		/* An empty PATH entry means the current directory, as for execvp. */
+		if (asprintf(&plan->paths[i], "%.*s%s%s", dlen, start, dlen ? "/" : "", cmd) < 0) {
+			plan->paths[i] = NULL;
+			return -1;
+		}
+		if (!*end)
+			break;
+		start = end + 1;
+	}
+	return 0;
+}
+
+static int plan_sh_argv(struct exec_plan *plan, char *const *argv)
+{
+	size_t argc = 0;
+	while (argv[argc])
+		argc++;
+	plan->sh_argv = calloc(argc + 2, sizeof(char *));
+	if (!plan->sh_argv)
+		return -1;
+	plan->sh_argv[0] = (char *)"/bin/sh";
+	for (size_t i = 1; i < argc; i++)
+		plan->sh_argv[i + 1] = argv[i];
+	return 0;
+}
+
+static int foreground_tty(void)
+{
+	/* Only when we are the terminal's foreground group may we hand it to the child. */
+	return isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp() ? STDIN_FILENO : -1;
+}
+
+static __attribute__((noreturn)) void child_fail(const struct exec_plan *plan, int err,
+						 int candidate)
+{
+	struct exec_failure f = { .err = err, .candidate = candidate };
+	ssize_t n;
+	do
+		n = write(plan->report_fd, &f, sizeof(f));
+	while (n < 0 && errno == EINTR);
+	_exit(sbx_exec_failure_status(err));
+}
+
+static void child_close_fds(const struct exec_plan *plan)
+{
+	/* Only 0-2 may cross into the command; the report pipe closes itself at execve. */
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+	for (int fd = 3; fd <= plan->max_fd; fd++)
+		if (fd != plan->report_fd)
+			close(fd);
+}
+
+/* Runs in the child between clone and execve: raw syscalls only. */
+static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
+{
+	if (plan->own_pgrp) {
+		setpgid(0, 0);
+		/* SIGTTOU is still ignored here (inherited), so tcsetpgrp cannot stop us. */
+		if (plan->tty_fd >= 0)
+			tcsetpgrp(plan->tty_fd, getpid());
+	}
+	if (plan->cwd_fd >= 0 && fchdir(plan->cwd_fd) < 0)
+		child_fail(plan, errno, CANDIDATE_SETUP);
+	child_close_fds(plan);
+
+	/* Default dispositions: SIG_IGN would survive execve; handlers would not, but reset
+	 * them all so that a signal arriving before execve acts as it will after it. */
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			sigaction(sig, &dfl, NULL);
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	int saved = ENOENT, saved_idx = CANDIDATE_NONE;
+	for (int i = 0; plan->paths[i]; i++) {
+		execve(plan->paths[i], plan->argv, plan->envp);
+		int e = errno;
+		if (e == ENOEXEC) {
+			/* A script without "#!": run it with the shell, as execvp does. */
+			plan->sh_argv[1] = plan->paths[i];
+			execve("/bin/sh", plan->sh_argv, plan->envp);
+		}
+		/* As execvp: remember EACCES but keep searching; stop on any other real error. */
+		if (e == EACCES || (saved != EACCES && e != ENOENT && e != ENOTDIR)) {
+			saved = e;
+			saved_idx = i;
+		}
+		if (e != ENOENT && e != ENOTDIR && e != EACCES && e != ENOEXEC)
+			break;
+	}
+	child_fail(plan, saved, saved_idx);
+}
+
+static pid_t clone_child(unsigned long flags, int *pidfd)
+{
+	struct rs_clone_args args = {
+		.flags = flags | CLONE_PIDFD,
+		.pidfd = (uint64_t)(uintptr_t)pidfd,
+		.exit_signal = SIGCHLD,
+	};
+	pid_t pid = (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+	if (pid >= 0 || (errno != ENOSYS && errno != EPERM))
+		return pid;
+	/* clone3 is ENOSYS under Docker's default seccomp profile: fall back to clone, whose
+	 * parent_tid argument receives the pidfd (third argument on every architecture). */
+	return (pid_t)syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, NULL, pidfd, NULL, NULL);
+}
+
+int sbx_exec_failure_status(int exec_errno)
+{
+	return exec_errno == ENOENT || exec_errno == ENOTDIR ? 127 : 126;
+}
+
+static int read_failure(int fd, struct exec_failure *f)
+{
+	ssize_t n;
+	do
+		n = read(fd, f, sizeof(*f));
+	while (n < 0 && errno == EINTR);
+	return n == (ssize_t)sizeof(*f) ? 1 : 0;
+}
+
+int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct rs_err *err)
+{
+	struct exec_plan plan = {
+		.argv = req->argv,
+		.envp = req->envp,
+		.cwd_fd = req->cwd_fd,
+		.own_pgrp = req->own_pgrp,
+		.tty_fd = req->own_pgrp ? foreground_tty() : -1,
+	};
+	struct rlimit rl;
+	plan.max_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur
+										 : 65536;
+	*child = (struct sbx_child){ .pid = -1, .pidfd = -1 };
+	if (!req->argv || !req->argv[0])
+		return rs_fail(err, EX_RS_USAGE, 0, "no command to run");
+	if (plan_paths(&plan, req->argv[0], req->envp) < 0 || plan_sh_argv(&plan, req->argv) < 0) {
+		plan_free(&plan);
+		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "preparing to run %s", req->argv[0]);
+	}
+	int report[2];
+	if (pipe2(report, O_CLOEXEC) < 0) {
+		plan_free(&plan);
+		return rs_fail(err, EX_RS_SOFTWARE, errno, "pipe for the exec report");
+	}
+	plan.report_fd = report[1];
+
+	int pidfd = -1;
+	pid_t pid = clone_child(req->clone_flags, &pidfd);
+	if (pid == 0)
+		child_main(&plan);
+	int clone_errno = errno;
+	close(report[1]);
+	if (pid < 0) {
+		close(report[0]);
+		plan_free(&plan);
+		return rs_fail(err, EX_RS_SOFTWARE, clone_errno, "clone");
+	}
+	child->pid = pid;
+	child->pidfd = pidfd;
+
+	/* EOF means execve succeeded (the pipe was CLOEXEC); a record means it failed. */
+	struct exec_failure f;
+	if (read_failure(report[0], &f)) {
+		child->exec_errno = f.err ? f.err : ENOEXEC;
+		const char *what = f.candidate >= 0		     ? plan.paths[f.candidate]
+				   : f.candidate == CANDIDATE_SETUP ? "working directory"
+								    : req->argv[0];
+		snprintf(child->failed_path, sizeof(child->failed_path), "%s", what);
+	}
+	close(report[0]);
+	plan_free(&plan);
+	return 0;
+}

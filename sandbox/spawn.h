@@ -1,0 +1,39 @@
+/* Starting the child: clone with a pidfd, then only async-signal-safe raw syscalls until
+ * execve. This is the seam where the sandbox layers (namespaces, mounts, credentials,
+ * seccomp) plug in: they are prepared in the parent and applied in sbx_child_main(). */
+#ifndef RS_SBX_SPAWN_H
+#define RS_SBX_SPAWN_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+#include "err.h"
+
+struct sbx_spawn_req {
+	char *const *argv; /* argv[0] is the command, looked up in PATH when it has no '/' */
+	char *const *envp; /* the child's whole environment */
+	int cwd_fd;	   /* directory the child starts in (fchdir), -1 to stay where we are */
+	unsigned long clone_flags; /* namespace flags; 0 for none */
+	bool own_pgrp;	   /* put the child in its own process group (and the terminal's
+			      foreground group when we own the terminal) */
+};
+
+struct sbx_child {
+	pid_t pid;
+	int pidfd;
+	int exec_errno;	  /* 0 when execve succeeded; else why it failed (child has exited) */
+	char failed_path[256]; /* the path whose execve failed, for the message */
+};
+
+/* Clones and execs; returns 0 when the child exists (even if its execve failed: then
+ * child->exec_errno is set and the child has exited with 126/127 and must be reaped).
+ * Returns -1 when no child could be created. Must be called with every signal blocked
+ * (the child inherits the mask and clears it right before execve, so a signal sent to the
+ * supervisor meanwhile stays pending and is forwarded to the new program, never lost). */
+int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct rs_err *err);
+
+/* The exit status a shell would report for a failed execve: 127 not found, else 126. */
+int sbx_exec_failure_status(int exec_errno);
+
+#endif

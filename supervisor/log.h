@@ -1,0 +1,57 @@
+/* Structured log events on stderr: one JSON object (or one text line) per event.
+ *
+ *   log_event(LOG_INFO, "child.started", LOG_FIELDS(LOG_INT("pid", pid)), "started %s", argv0);
+ *
+ * Event names are stable (tests and dashboards match on them); messages are for people.
+ * Every value registered with log_add_secret() is replaced by "***" in every line, whatever
+ * the code path, before the line is written. */
+#ifndef RS_LOG_H
+#define RS_LOG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
+enum log_format { LOG_FORMAT_JSON, LOG_FORMAT_TEXT };
+
+enum log_field_type { LOG_FIELD_STR, LOG_FIELD_INT, LOG_FIELD_BOOL, LOG_FIELD_RAW_JSON };
+
+struct log_field {
+	const char *key; /* NULL ends a field list */
+	enum log_field_type type;
+	const char *str;
+	long long num;
+};
+
+#define LOG_STR(k, v) ((struct log_field){ .key = (k), .type = LOG_FIELD_STR, .str = (v) })
+#define LOG_INT(k, v) ((struct log_field){ .key = (k), .type = LOG_FIELD_INT, .num = (long long)(v) })
+#define LOG_MS(k, v) LOG_INT(k, v)
+#define LOG_BOOL(k, v) ((struct log_field){ .key = (k), .type = LOG_FIELD_BOOL, .num = !!(v) })
+/* A value that is already a JSON document (the final summary); printed as is in text mode. */
+#define LOG_JSON(k, v) ((struct log_field){ .key = (k), .type = LOG_FIELD_RAW_JSON, .str = (v) })
+#define LOG_FIELDS(...) ((const struct log_field[]){ __VA_ARGS__, { .key = NULL } })
+
+void log_set_format(enum log_format format);
+enum log_format log_get_format(void);
+void log_set_min_level(enum log_level level);
+/* Where lines go; stderr (2) by default. For tests. */
+void log_set_fd(int fd);
+
+/* Registers a secret: from now on it is replaced by "***" in every line. Copies the value.
+ * Returns -1 (and registers nothing) only when memory runs out. */
+int log_add_secret(const char *secret);
+void log_forget_secrets(void);
+
+void log_event(enum log_level level, const char *event, const struct log_field *fields,
+	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+
+/* Formats one line (without writing it), with every secret redacted; the caller frees it.
+ * log_event() is this plus one write(2). Exposed for tests. */
+char *log_format_line(enum log_level level, const char *event, const struct log_field *fields,
+		      const char *msg);
+
+/* Returns a copy of s with every registered secret replaced by "***". */
+char *log_redact(const char *s);
+
+#endif

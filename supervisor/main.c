@@ -1,0 +1,97 @@
+/* argv -> subcommand; nothing else. Every error comes back here as a value and becomes
+ * the exit status (DESIGN.md, "Exit codes"). */
+#include <signal.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "err.h"
+#include "log.h"
+#include "pid1.h"
+#include "signals.h"
+#include "version.h"
+
+static int report_error(const struct rs_err *err)
+{
+	int code = err->exit_code ? err->exit_code : EX_RS_SOFTWARE;
+	log_event(LOG_ERROR, "supervisor.error", LOG_FIELDS(LOG_INT("code", code)), "%s", err->msg);
+	return code;
+}
+
+/* The format for errors found while the configuration itself is being read. */
+static void log_format_early(void)
+{
+	const char *f = getenv("SUPERVISOR_LOG_FORMAT");
+	bool text = f && *f ? strcmp(f, "text") == 0 : isatty(STDERR_FILENO);
+	log_set_format(text ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON);
+}
+
+static int run_command(struct rs_config *cfg, struct rs_err *err)
+{
+	switch (cfg->command) {
+	case CMD_EXEC: {
+		log_event(LOG_INFO, "supervisor.start",
+			  LOG_FIELDS(LOG_INT("pid", getpid()), LOG_BOOL("pid1", getpid() == 1),
+				     LOG_STR("command", "exec"), LOG_STR("version", RS_VERSION)),
+			  "runner-supervisor %s (exec)", RS_VERSION);
+		int code = pid1_exec(cfg, err);
+		if (code < 0)
+			return -1;
+		log_event(LOG_INFO, "supervisor.exit", LOG_FIELDS(LOG_INT("code", code)), "exiting with %d", code);
+		return code;
+	}
+	case CMD_CHECK:
+		log_event(LOG_INFO, "config.ok", NULL, "configuration is valid");
+		return 0;
+	case CMD_RUN:
+	case CMD_WIPE:
+		return rs_fail(err, EX_RS_SOFTWARE, 0, "the %s command is not implemented in this version",
+			       cfg->command == CMD_RUN ? "run" : "wipe");
+	case CMD_HELP:
+	case CMD_VERSION:
+		break;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	/* Held from the first instruction: a SIGTERM that arrives before the handlers exist
+	 * would kill us (or, as PID 1, be dropped and lost); pending, it is forwarded later. */
+	sig_block_all(NULL);
+
+	log_format_early();
+	struct rs_config cfg = { 0 };
+	struct rs_err err = { 0 };
+	extern char **environ;
+	int code;
+	if (cfg_load(&cfg, argc - 1, argv + 1, environ, &err) < 0) {
+		code = report_error(&err);
+		goto out;
+	}
+	log_set_format(cfg.log_json ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
+	if (cfg.command == CMD_HELP) {
+		cfg_print_help(stdout);
+		code = 0;
+		goto out;
+	}
+	if (cfg.command == CMD_VERSION) {
+		version_print(stdout);
+		code = 0;
+		goto out;
+	}
+	if (cfg_validate(&cfg, &err) < 0) {
+		code = report_error(&err);
+		goto out;
+	}
+	code = run_command(&cfg, &err);
+	if (code < 0)
+		code = report_error(&err);
+out:
+	cfg_free(&cfg);
+	log_forget_secrets();
+	return code;
+}

@@ -1,0 +1,317 @@
+/* The init: one main child, every orphan reaped, signals forwarded, nothing left behind.
+ *
+ * Everything happens on the libuv loop: uv_signal handlers for every forwarded signal and
+ * SIGCHLD, a uv_poll on the main child's pidfd, and two timers for the kill grace. The
+ * child is never started with uv_spawn: libuv reaps only its own pids and would lose exits
+ * that our waitpid(-1) reaper took first (DESIGN.md, "Process model").
+ *
+ * Teardown rule: once the main child has exited, every process still below us gets
+ * SIGTERM, then SIGKILL after SUPERVISOR_STOP_GRACE seconds, repeated until waitpid(-1)
+ * says ECHILD. ECHILD is exact: a subreaper (or PID 1) inherits every orphan of its tree,
+ * so "no child left" means "no descendant left". */
+#include "pid1.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include "log.h"
+#include "procs.h"
+#include "signals.h"
+#include "spawn.h"
+#include "util.h"
+
+extern char **environ;
+
+/* How often SIGKILL is repeated after the grace, for processes forked while we scanned. */
+#define REKILL_INTERVAL_MS 100
+
+struct pid1 {
+	uv_loop_t loop;
+	uv_signal_t sigs[NSIG];
+	bool sig_active[NSIG];
+	uv_poll_t child_poll;
+	uv_timer_t grace_timer;
+	uv_timer_t rekill_timer;
+	struct sbx_child child;
+	bool is_pid1;
+	bool child_exited;
+	bool grace_armed;
+	bool teardown_started;
+	bool killing;
+	bool done;
+	int stop_requests;
+	uint64_t grace_ms;
+	int exit_code;
+	long reaped;
+};
+
+static int pidfd_signal(int pidfd, int sig)
+{
+	return (int)syscall(SYS_pidfd_send_signal, pidfd, sig, NULL, 0);
+}
+
+static void finish(struct pid1 *p)
+{
+	if (p->done)
+		return;
+	p->done = true;
+	uv_stop(&p->loop);
+}
+
+static void on_rekill(uv_timer_t *t);
+
+static void kill_everything(struct pid1 *p)
+{
+	if (!p->child_exited)
+		pidfd_signal(p->child.pidfd, SIGKILL);
+	int n = procs_signal_all(SIGKILL, p->is_pid1);
+	if (!p->killing) {
+		p->killing = true;
+		log_event(LOG_WARN, "teardown.kill", LOG_FIELDS(LOG_STR("signal", "SIGKILL"), LOG_INT("count", n)),
+			  "grace period over: killed %d process(es)", n);
+		uv_timer_start(&p->rekill_timer, on_rekill, REKILL_INTERVAL_MS, REKILL_INTERVAL_MS);
+	}
+}
+
+static void reap_all(struct pid1 *p);
+
+static void on_rekill(uv_timer_t *t)
+{
+	struct pid1 *p = t->data;
+	procs_signal_all(SIGKILL, p->is_pid1);
+	reap_all(p);
+}
+
+static void on_grace_over(uv_timer_t *t)
+{
+	struct pid1 *p = t->data;
+	kill_everything(p);
+	reap_all(p);
+}
+
+static void arm_grace(struct pid1 *p)
+{
+	if (p->grace_armed)
+		return;
+	p->grace_armed = true;
+	uv_timer_start(&p->grace_timer, on_grace_over, p->grace_ms, 0);
+}
+
+static void on_main_exit(struct pid1 *p, int code, int sig)
+{
+	if (p->child_exited)
+		return;
+	p->child_exited = true;
+	p->exit_code = sig ? 128 + sig : code;
+	if (uv_is_active((uv_handle_t *)&p->child_poll))
+		uv_poll_stop(&p->child_poll);
+	char name[16];
+	if (sig)
+		log_event(LOG_INFO, "child.exited",
+			  LOG_FIELDS(LOG_INT("pid", p->child.pid), LOG_STR("signal", sig_name(sig, name))),
+			  "command killed by %s", sig_name(sig, name));
+	else
+		log_event(LOG_INFO, "child.exited", LOG_FIELDS(LOG_INT("pid", p->child.pid), LOG_INT("code", code)),
+			  "command exited with %d", code);
+}
+
+/* After the main child: SIGTERM to whatever it left, then the grace, then SIGKILL. */
+static void start_teardown(struct pid1 *p)
+{
+	p->teardown_started = true;
+	int n = procs_signal_all(SIGTERM, p->is_pid1);
+	log_event(LOG_INFO, "teardown.kill", LOG_FIELDS(LOG_STR("signal", "SIGTERM"), LOG_INT("count", n)),
+		  "command left %d process(es): sent SIGTERM", n);
+	arm_grace(p);
+}
+
+static void reap_all(struct pid1 *p)
+{
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, WNOHANG | __WALL);
+		if (pid > 0) {
+			p->reaped++;
+			if (pid == p->child.pid)
+				on_main_exit(p, WIFEXITED(status) ? WEXITSTATUS(status) : 0,
+					     WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+			continue;
+		}
+		if (pid < 0 && errno == EINTR)
+			continue;
+		if (pid < 0 && errno == ECHILD && p->child_exited) {
+			finish(p);
+			return;
+		}
+		break;
+	}
+	if (p->child_exited && !p->teardown_started)
+		start_teardown(p);
+}
+
+static void on_child_pidfd(uv_poll_t *h, int status, int events)
+{
+	struct pid1 *p = h->data;
+	siginfo_t si = { 0 };
+	/* The SIGCHLD reaper may have taken the status first: then it already reported. */
+	if (waitid((idtype_t)P_PIDFD, (id_t)p->child.pidfd, &si, WEXITED | WNOHANG | __WALL) == 0 &&
+	    si.si_pid > 0) {
+		p->reaped++;
+		bool killed = si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
+		on_main_exit(p, killed ? 0 : si.si_status, killed ? si.si_status : 0);
+	}
+	reap_all(p);
+}
+
+static void on_stop_signal(struct pid1 *p)
+{
+	/* The first SIGTERM/SIGINT starts the grace (the pod's terminationGracePeriod runs from
+	 * it); a second one means "now". */
+	if (++p->stop_requests == 1) {
+		arm_grace(p);
+	} else {
+		kill_everything(p);
+		reap_all(p);
+	}
+}
+
+static void on_signal(uv_signal_t *h, int sig)
+{
+	struct pid1 *p = h->data;
+	if (sig == SIGCHLD) {
+		reap_all(p);
+		return;
+	}
+	char name[16];
+	if (!p->child_exited) {
+		int rc = pidfd_signal(p->child.pidfd, sig);
+		log_event(LOG_INFO, "signal.forwarded",
+			  LOG_FIELDS(LOG_STR("signal", sig_name(sig, name)), LOG_INT("pid", p->child.pid)),
+			  "%s forwarded%s", sig_name(sig, name), rc < 0 ? " (child already gone)" : "");
+	}
+	if (sig == SIGTERM || sig == SIGINT)
+		on_stop_signal(p);
+}
+
+static int watch_signals(struct pid1 *p, struct rs_err *err)
+{
+	for (int sig = 1; sig < NSIG; sig++) {
+		if (!sig_is_forwarded(sig) && sig != SIGCHLD)
+			continue;
+		uv_signal_init(&p->loop, &p->sigs[sig]);
+		p->sigs[sig].data = p;
+		int rc = uv_signal_start(&p->sigs[sig], on_signal, sig);
+		if (rc < 0)
+			return rs_fail(err, EX_RS_SOFTWARE, -rc, "watching signal %d", sig);
+		p->sig_active[sig] = true;
+	}
+	return 0;
+}
+
+/* exec --workdir: created when missing (one level, like the runner's _work). */
+static int open_workdir(const struct rs_config *cfg, struct rs_err *err)
+{
+	const char *dir = cfg->exec_workdir ? cfg->exec_workdir : ".";
+	if (cfg->exec_workdir && mkdir(dir, 0755) < 0 && errno != EEXIST)
+		return rs_fail(err, EX_RS_CONFIG, errno, "--workdir %s: cannot create", dir);
+	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return rs_fail(err, cfg->exec_workdir ? EX_RS_CONFIG : EX_RS_SOFTWARE, errno,
+			       "%s %s: cannot open", cfg->exec_workdir ? "--workdir" : "working directory", dir);
+	return fd;
+}
+
+static void close_all(struct pid1 *p)
+{
+	for (int sig = 1; sig < NSIG; sig++)
+		if (p->sig_active[sig])
+			uv_close((uv_handle_t *)&p->sigs[sig], NULL);
+	uv_close((uv_handle_t *)&p->grace_timer, NULL);
+	uv_close((uv_handle_t *)&p->rekill_timer, NULL);
+	if (p->child.pidfd >= 0)
+		uv_close((uv_handle_t *)&p->child_poll, NULL);
+	uv_run(&p->loop, UV_RUN_DEFAULT);
+	uv_loop_close(&p->loop);
+	if (p->child.pidfd >= 0)
+		close(p->child.pidfd);
+}
+
+static void prepare_process(struct pid1 *p)
+{
+	p->is_pid1 = getpid() == 1;
+	/* Not PID 1 (a test, `docker run --init` style nesting): become the subreaper so that
+	 * orphans of the command come to us and not to an init that does not know them. */
+	if (!p->is_pid1)
+		prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+	/* Job control must never stop PID 1: with TOSTOP or a background tcsetpgrp the kernel
+	 * sends these to us, and a stopped init stops the pod. Ignored, not forwarded (the
+	 * terminal signals the child's own group directly). */
+	signal(SIGTTIN, SIG_IGN);
+	signal(SIGTTOU, SIG_IGN);
+}
+
+int pid1_exec(const struct rs_config *cfg, struct rs_err *err)
+{
+	static struct pid1 p; /* static: NSIG handles are too large for the stack we want */
+	memset(&p, 0, sizeof(p));
+	p.child.pidfd = -1;
+	p.grace_ms = (uint64_t)cfg->stop_grace_s * 1000;
+	prepare_process(&p);
+
+	_cleanup_(closep) int cwd_fd = open_workdir(cfg, err);
+	if (cwd_fd < 0)
+		return -1;
+	/* Our own cwd must not pin a filesystem (or the job's workdir) for the pod's life. */
+	if (chdir("/") < 0)
+		return rs_fail(err, EX_RS_SOFTWARE, errno, "chdir /");
+
+	uv_loop_init(&p.loop);
+	uv_timer_init(&p.loop, &p.grace_timer);
+	uv_timer_init(&p.loop, &p.rekill_timer);
+	p.grace_timer.data = p.rekill_timer.data = &p;
+	if (watch_signals(&p, err) < 0) {
+		close_all(&p);
+		return -1;
+	}
+
+	struct sbx_spawn_req req = {
+		.argv = cfg->exec_argv,
+		.envp = environ,
+		.cwd_fd = cwd_fd,
+		.own_pgrp = true,
+	};
+	if (sbx_spawn(&req, &p.child, err) < 0) {
+		close_all(&p);
+		return -1;
+	}
+	if (p.child.exec_errno)
+		log_event(LOG_ERROR, "child.exec_failed",
+			  LOG_FIELDS(LOG_STR("path", p.child.failed_path), LOG_INT("errno", p.child.exec_errno)),
+			  "cannot run %s: %s", p.child.failed_path, strerror(p.child.exec_errno));
+	else
+		log_event(LOG_INFO, "child.started", LOG_FIELDS(LOG_INT("pid", p.child.pid), LOG_STR("command", cfg->exec_argv[0])),
+			  "started %s", cfg->exec_argv[0]);
+
+	uv_poll_init(&p.loop, &p.child_poll, p.child.pidfd);
+	p.child_poll.data = &p;
+	uv_poll_start(&p.child_poll, UV_READABLE, on_child_pidfd);
+
+	/* Signals held since main() now reach our handlers, and through them the child. */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+
+	uv_run(&p.loop, UV_RUN_DEFAULT);
+	close_all(&p);
+	return p.exit_code;
+}

@@ -1,0 +1,550 @@
+"""Fixtures for the PID-1 tests: an `init` that runs a command the way a pod's PID 1 would.
+
+The `init` fixture is parametrized over four inits, so the same test shows what
+runner-supervisor does and what tini (the usual reference) does:
+
+    rs-pid1         unshare --pid --fork --mount-proc --kill-child RS_BIN exec -- CMD...
+    rs-subreaper    RS_BIN exec -- CMD...                  (not PID 1: a child subreaper)
+    tini-pid1       unshare --pid --fork --mount-proc --kill-child tini -- CMD...
+    tini-subreaper  tini -s -- CMD...
+
+Tests marked `@pytest.mark.rs_only("why")` are skipped for tini with that reason. With
+RS_TESTS_UNSKIP_TINI=1 they run for tini too, and fail: that shows they test something an
+init can fail to do.
+
+Every process a test starts is owned by the fixture: on teardown the init, everything below
+it and every pid the test tracked are SIGKILLed and reaped. pytest itself is made a child
+subreaper, so a process that escapes an init (because the init exited, or was killed) is
+reparented to pytest, where teardown finds it, instead of to the machine's init.
+"""
+import ctypes
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+HELPERS = Path(__file__).resolve().parent / "helpers"
+PYTHON = "/usr/bin/python3"
+TINI = "/usr/bin/tini"
+RS_BIN = os.environ.get("RS_BIN", "/work/main/build/asan/runner-supervisor")
+UNSKIP_TINI = os.environ.get("RS_TESTS_UNSKIP_TINI") == "1"
+
+STOP_GRACE = 1  # seconds; SUPERVISOR_STOP_GRACE for every rs run unless a test says otherwise
+WAIT = 10  # seconds; the bound of every wait that should succeed well before it
+TEST_TIMEOUT = 60  # seconds; a backstop per test, in case some wait is unbounded after all
+
+PR_SET_CHILD_SUBREAPER = 36
+
+_live_runs = []  # every Running not torn down yet, across fixtures
+
+SANITIZER_REPORT = re.compile(
+    r"ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:|UndefinedBehaviorSanitizer"
+)
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "rs_only(reason): the behaviour is runner-supervisor's; skipped for tini"
+    )
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
+
+
+# ---------------------------------------------------------------------------------------------
+# signals by name ("SIGUSR1", "SIGRTMIN+3"), the same way helpers/signals.py names them
+
+
+def signum(name):
+    if name.startswith("SIGRTMIN"):
+        return signal.SIGRTMIN + int(name[len("SIGRTMIN"):] or 0)
+    if name.startswith("SIGRTMAX"):
+        return signal.SIGRTMAX + int(name[len("SIGRTMAX"):] or 0)
+    return int(getattr(signal, name))
+
+
+def helper(name):
+    """The argv prefix that runs helpers/NAME."""
+    path = str(HELPERS / name)
+    return [PYTHON, path] if name.endswith(".py") else ["/bin/sh", path]
+
+
+# ---------------------------------------------------------------------------------------------
+# /proc
+
+
+def proc_stat(pid):
+    """(state, ppid, starttime) of pid, or None when it does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            data = f.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    fields = data[data.rindex(")") + 2:].split()
+    return fields[0], int(fields[1]), int(fields[19])
+
+
+def proc_state(pid):
+    stat = proc_stat(pid)
+    return stat[0] if stat else None
+
+
+def proc_status(pid):
+    """/proc/PID/status as a dict of str."""
+    with open(f"/proc/{pid}/status") as f:
+        return dict(line.rstrip("\n").split(":\t", 1) for line in f if ":\t" in line)
+
+
+def all_pids():
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def children_of(pid):
+    """The children of pid, zombies included (they stay on the list until reaped)."""
+    kids = set()
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except FileNotFoundError:
+        return kids
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids.update(int(p) for p in f.read().split())
+        except FileNotFoundError:
+            pass
+    return kids
+
+
+def descendants_of(roots):
+    parent = {}
+    for pid in all_pids():
+        stat = proc_stat(pid)
+        if stat:
+            parent[pid] = stat[1]
+    found, frontier = set(), set(roots)
+    while frontier:
+        frontier = {pid for pid, ppid in parent.items() if ppid in frontier} - found
+        found |= frontier
+    return found
+
+
+def zombie_children_of(pid):
+    return {kid for kid in children_of(pid) if proc_state(kid) == "Z"}
+
+
+def wait_until(predicate, timeout=WAIT, interval=0.01, what="condition"):
+    """Polls predicate until it returns something true; fails the test after timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            pytest.fail(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)
+
+
+class Pid:
+    """A process identified by pid and start time, so a reused pid is not mistaken for it."""
+
+    def __init__(self, pid):
+        stat = proc_stat(pid)
+        assert stat is not None, f"pid {pid} does not exist"
+        self.pid, self.starttime = pid, stat[2]
+
+    def exists(self):
+        """True while the process exists, zombie or not."""
+        stat = proc_stat(self.pid)
+        return stat is not None and stat[2] == self.starttime
+
+    def kill(self):
+        if self.exists():
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def __repr__(self):
+        return f"Pid({self.pid})"
+
+
+# ---------------------------------------------------------------------------------------------
+# output
+
+
+class LineStream:
+    """Collects the lines of a pipe in a thread, so a test can wait for one."""
+
+    def __init__(self, pipe, name):
+        self.name = name
+        self._lines = []
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
+        self._thread.start()
+
+    def _read(self, pipe):
+        for raw in iter(pipe.readline, b""):
+            with self._cond:
+                self._lines.append(raw.decode(errors="replace").rstrip("\n"))
+                self._cond.notify_all()
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+
+    @property
+    def lines(self):
+        with self._cond:
+            return list(self._lines)
+
+    @property
+    def text(self):
+        return "\n".join(self.lines)
+
+    def wait_for(self, pattern, timeout=WAIT, count=1):
+        """Waits until `count` lines match `pattern`; returns the matches."""
+        regex = re.compile(pattern)
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                found = [m for m in map(regex.search, self._lines) if m]
+                if len(found) >= count:
+                    return found
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or self._closed:
+                    why = "the stream closed" if self._closed else f"{timeout}s passed"
+                    pytest.fail(
+                        f"{self.name}: {why} before {count} line(s) matched {pattern!r}; "
+                        f"got:\n" + "\n".join(self._lines)
+                    )
+                self._cond.wait(remaining)
+
+    def wait_closed(self, timeout=WAIT):
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+
+class Event(dict):
+    """One JSON log line. Fields are read from the top level or from a nested "fields"."""
+
+    def field(self, key, default=None):
+        if key in self:
+            return self[key]
+        nested = self.get("fields")
+        if isinstance(nested, dict) and key in nested:
+            return nested[key]
+        return default
+
+
+# ---------------------------------------------------------------------------------------------
+# the inits
+
+
+class Variant:
+    def __init__(self, name):
+        self.name = name
+        self.is_rs = name.startswith("rs-")
+        self.is_tini = name.startswith("tini-")
+        self.pid1 = name.endswith("-pid1")
+        self.binary = RS_BIN if self.is_rs else TINI
+
+    def argv(self, cmd, init_args):
+        if self.is_rs:
+            inner = [self.binary, "exec", *init_args, "--", *cmd]
+        else:
+            inner = [self.binary, *(() if self.pid1 else ("-s",)), *init_args, "--", *cmd]
+        if self.pid1:
+            return ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", *inner]
+        return inner
+
+
+VARIANTS = ["rs-pid1", "rs-subreaper", "tini-pid1", "tini-subreaper"]
+
+
+def rs_runs():
+    if not os.access(RS_BIN, os.X_OK):
+        return False
+    try:
+        return subprocess.run([RS_BIN, "exec", "--", "true"], capture_output=True,
+                              timeout=WAIT).returncode == 0
+    except subprocess.TimeoutExpired:
+        return False
+
+
+_RS_RUNS = None
+
+
+class Running:
+    """One init started by a test: the init's pid, its output, signals and exit status."""
+
+    def __init__(self, variant, cmd, init_args, env, popen_kwargs):
+        self.variant = variant
+        self.argv = variant.argv(cmd, init_args)
+        self.tracked = []
+        popen_kwargs.setdefault("stdin", subprocess.DEVNULL)
+        # Its own process group in pytest's session: a group whose parent is in another group
+        # of the same session is not orphaned, so SIGTTIN/SIGTTOU would really stop it.
+        popen_kwargs.setdefault("process_group", 0)
+        self.proc = subprocess.Popen(self.argv, env=env, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE, **popen_kwargs)
+        self.stdout = LineStream(self.proc.stdout, "stdout")
+        self.stderr = LineStream(self.proc.stderr, "stderr")
+        # None when the init was already gone (only for a command that fails at once)
+        self.sup_pid = self._find_init() if variant.pid1 else self.proc.pid
+        self.sup = Pid(self.sup_pid) if self.sup_pid else None
+
+    def _find_init(self):
+        """The init is the child unshare forked, once it has exec'd the init's binary."""
+        want = os.path.realpath(self.variant.binary)
+        unshare = self.proc.pid
+
+        def found():
+            for kid in children_of(unshare):
+                try:
+                    if os.readlink(f"/proc/{kid}/exe") == want:
+                        return kid
+                except OSError:
+                    pass
+            if self.proc.poll() is not None:
+                return -1  # it came and went before we saw it (a command that fails at once)
+            return None
+
+        pid = wait_until(found, what=f"{want} under unshare")
+        return None if pid == -1 else pid
+
+    # -- the init --------------------------------------------------------------------------
+
+    def send_signal(self, sig):
+        """Sends sig to the init itself (not to unshare)."""
+        os.kill(self.sup_pid, sig)
+
+    def wait(self, timeout=WAIT):
+        """The init's exit status: its exit code, or -N if the init itself died of signal N
+        (unshare --fork exits with its child's code, and re-raises a signal its child died
+        of; for SIGKILL, which it cannot re-raise, it prints an error and exits 1)."""
+        try:
+            code = self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            pytest.fail(f"{self.variant.name} still running after {timeout}s\n{self.output()}")
+        if self.variant.pid1 and code == 1 and "sigprocmask unblock failed" in self.stderr.text:
+            return -signal.SIGKILL
+        return code
+
+    def alive(self):
+        """The init is running (not exited, not a zombie)."""
+        return self.proc.poll() is None and proc_state(self.sup_pid) not in (None, "Z")
+
+    def state(self):
+        return proc_state(self.sup_pid)
+
+    def handles(self, sig):
+        """The init has taken sig over (blocked or caught): from now on, sending it to the
+        init cannot kill the init, nor be discarded by the kernel for a PID 1."""
+        status = proc_status(self.sup_pid)
+        taken = int(status["SigBlk"], 16) | int(status["SigCgt"], 16)
+        return bool(taken & (1 << (sig - 1)))
+
+    def children(self):
+        return children_of(self.sup_pid)
+
+    def pids_in_namespace(self):
+        """{pid as the child sees it: our pid} for every process in the init's namespace."""
+        if not self.variant.pid1:
+            return {pid: pid for pid in all_pids()}
+        ns = os.readlink(f"/proc/{self.sup_pid}/ns/pid")
+        found = {}
+        for candidate in all_pids():
+            try:
+                if os.readlink(f"/proc/{candidate}/ns/pid") == ns:
+                    found[int(proc_status(candidate)["NSpid"].split()[-1])] = candidate
+            except OSError:
+                continue
+        return found
+
+    def host_pid(self, pid):
+        """Translates a pid as the child sees it (in the init's pid namespace) to ours."""
+        host = self.pids_in_namespace().get(pid)
+        if host is None:
+            pytest.fail(f"no process is pid {pid} in the namespace of {self.sup_pid}")
+        return host
+
+    def track(self, pid):
+        """Owns pid (a host pid) from now on: it is killed at teardown if still there."""
+        tracked = Pid(pid)
+        self.tracked.append(tracked)
+        return tracked
+
+    # -- logs ------------------------------------------------------------------------------
+
+    def events(self):
+        """The JSON log lines on stderr, in order (other lines are skipped)."""
+        found = []
+        for line in self.stderr.lines:
+            if line.startswith("{"):
+                try:
+                    obj = json.loads(line)
+                except ValueError:
+                    continue
+                if isinstance(obj, dict):
+                    found.append(Event(obj))
+        return found
+
+    def events_named(self, name):
+        return [e for e in self.events() if e.get("event") == name]
+
+    def wait_event(self, name, timeout=WAIT):
+        self.stderr.wait_for(r'"event"\s*:\s*"' + re.escape(name) + '"', timeout)
+        return self.events_named(name)[0]
+
+    def output(self):
+        return (f"argv: {self.argv}\n--- stdout\n{self.stdout.text}\n"
+                f"--- stderr\n{self.stderr.text}")
+
+    # -- teardown --------------------------------------------------------------------------
+
+    def teardown(self):
+        if self.proc.poll() is None:
+            everything = descendants_of({self.proc.pid}) | {self.proc.pid}
+            if self.sup:
+                self.sup.kill()  # as PID 1 of a namespace, SIGKILL takes the namespace with it
+            for pid in everything:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            try:
+                self.proc.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                pass
+        for tracked in self.tracked:
+            tracked.kill()
+        self.stdout.wait_closed(1)
+        self.stderr.wait_closed(1)
+        self.proc.stdout.close()
+        self.proc.stderr.close()
+
+
+class Init:
+    """The `init` fixture: starts commands under one of the four inits."""
+
+    def __init__(self, variant, tmp):
+        self.variant = variant
+        self.name = variant.name
+        self.is_rs = variant.is_rs
+        self.is_tini = variant.is_tini
+        self.pid1 = variant.pid1
+        self.tmp = tmp
+        self.runs = []
+
+    def start(self, cmd, env=None, init_args=(), cwd=None, **popen_kwargs):
+        """Starts cmd under the init. env is added to pytest's environment, in which
+        SUPERVISOR_LOG_FORMAT=json and SUPERVISOR_STOP_GRACE=1 are set."""
+        full_env = dict(os.environ)
+        full_env.update(SUPERVISOR_LOG_FORMAT="json", SUPERVISOR_STOP_GRACE=str(STOP_GRACE),
+                        SUPERVISOR_SANDBOX="off", PYTHONDONTWRITEBYTECODE="1")
+        full_env.update(env or {})
+        run = Running(self.variant, list(cmd), list(init_args), full_env,
+                      dict(popen_kwargs, cwd=cwd or self.tmp))
+        self.runs.append(run)
+        _live_runs.append(run)
+        return run
+
+    def skip_for_tini(self, reason):
+        if self.is_tini and not UNSKIP_TINI:
+            pytest.skip(f"tini: {reason}")
+
+
+def stray_children():
+    """Processes reparented to pytest (the subreaper of last resort) that it did not start."""
+    ours = {run.proc.pid for run in _live_runs}
+    return {pid for pid in children_of(os.getpid()) if pid not in ours}
+
+
+
+def kill_strays():
+    """SIGKILLs and reaps every process that ended up under pytest; returns their cmdlines."""
+    seen = []
+    for _ in range(50):
+        strays = stray_children()
+        if not strays:
+            break
+        for pid in descendants_of(strays) | strays:
+            try:
+                with open(f"/proc/{pid}/cmdline", "rb") as f:
+                    cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
+                seen.append(f"{pid}: {cmdline.strip()}")
+                os.kill(pid, signal.SIGKILL)
+            except (OSError, ProcessLookupError):
+                pass
+        for pid in strays:
+            try:
+                os.waitpid(pid, 0)
+            except ChildProcessError:
+                pass
+    return seen
+
+
+@pytest.fixture
+def tmp_dir():
+    """A temporary directory, removed with everything in it after the test."""
+    path = Path(tempfile.mkdtemp(prefix="rs-pid1-"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture(params=VARIANTS)
+def init(request, tmp_dir):
+    global _RS_RUNS
+    variant = Variant(request.param)
+    marker = request.node.get_closest_marker("rs_only")
+    if variant.is_tini and marker and not UNSKIP_TINI:
+        pytest.skip(f"tini: {marker.args[0]}")
+    if variant.is_rs:
+        if _RS_RUNS is None:
+            _RS_RUNS = rs_runs()
+        if not _RS_RUNS:
+            pytest.skip(f"{RS_BIN} is missing or `exec -- true` fails")
+
+    start_dir = tmp_dir / "start"
+    start_dir.mkdir()
+    fixture = Init(variant, start_dir)
+    yield fixture
+
+    problems = []
+    for run in fixture.runs:
+        exited_by_itself = run.proc.poll() is not None
+        run.teardown()
+        # Everything an init leaves behind lands on pytest. runner-supervisor must leave nothing.
+        if variant.is_rs and exited_by_itself:
+            left = kill_strays()
+            if left:
+                problems.append(f"processes outlived {variant.name}: {left}")
+        if SANITIZER_REPORT.search(run.stderr.text):
+            problems.append(f"sanitizer report on stderr:\n{run.stderr.text}")
+        _live_runs.remove(run)
+        print(run.output())
+    kill_strays()
+    if problems:
+        pytest.fail("\n".join(problems))
+
+
+@pytest.fixture(autouse=True)
+def test_timeout():
+    """Fails a test that runs longer than TEST_TIMEOUT (pytest-timeout is not a dependency)."""
+
+    def expired(_signum, _frame):
+        pytest.fail(f"test ran longer than {TEST_TIMEOUT}s")
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, TEST_TIMEOUT)
+    yield
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    signal.signal(signal.SIGALRM, previous)

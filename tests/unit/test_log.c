@@ -1,0 +1,181 @@
+/* Logging: JSON and text lines, and the redaction guard. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int teardown(void **state)
+{
+	log_forget_secrets();
+	log_set_format(LOG_FORMAT_JSON);
+	log_set_min_level(LOG_INFO);
+	log_set_fd(2);
+	return 0;
+}
+
+static json_t *parse(const char *line)
+{
+	json_error_t e;
+	json_t *j = json_loads(line, 0, &e);
+	assert_non_null(j);
+	return j;
+}
+
+static void json_line_has_required_keys(void **state)
+{
+	char *line = log_format_line(LOG_INFO, "child.started",
+				     LOG_FIELDS(LOG_INT("pid", 42), LOG_STR("command", "make"),
+						LOG_BOOL("pid1", 1)),
+				     "started make");
+	json_t *j = parse(line);
+	assert_string_equal(json_string_value(json_object_get(j, "level")), "info");
+	assert_string_equal(json_string_value(json_object_get(j, "event")), "child.started");
+	assert_string_equal(json_string_value(json_object_get(j, "msg")), "started make");
+	assert_int_equal(json_integer_value(json_object_get(j, "pid")), 42);
+	assert_string_equal(json_string_value(json_object_get(j, "command")), "make");
+	assert_true(json_is_true(json_object_get(j, "pid1")));
+	const char *ts = json_string_value(json_object_get(j, "ts"));
+	assert_non_null(ts);
+	/* 2026-11-30T15:27:55.123Z */
+	assert_int_equal(strlen(ts), 24);
+	assert_int_equal(ts[10], 'T');
+	assert_int_equal(ts[23], 'Z');
+	assert_null(strchr(line, '\n'));
+	json_decref(j);
+	free(line);
+}
+
+static void json_line_survives_invalid_utf8_and_quotes(void **state)
+{
+	char *line = log_format_line(LOG_WARN, "runner.output",
+				     LOG_FIELDS(LOG_STR("line", "bad \xff\xfe byte \"quoted\"\n")),
+				     "a \"msg\"");
+	json_t *j = parse(line);
+	const char *v = json_string_value(json_object_get(j, "line"));
+	assert_non_null(strstr(v, "\xEF\xBF\xBD"));
+	assert_non_null(strstr(v, "\"quoted\""));
+	json_decref(j);
+	free(line);
+}
+
+static void raw_json_field_is_embedded_as_an_object(void **state)
+{
+	char *line = log_format_line(LOG_INFO, "supervisor.exit",
+				     LOG_FIELDS(LOG_JSON("summary", "{\"exit\":{\"code\":0}}")), "bye");
+	json_t *j = parse(line);
+	json_t *code = json_object_get(json_object_get(json_object_get(j, "summary"), "exit"), "code");
+	assert_int_equal(json_integer_value(code), 0);
+	json_decref(j);
+	free(line);
+}
+
+static void text_line_is_one_line_with_fields(void **state)
+{
+	log_set_format(LOG_FORMAT_TEXT);
+	char *line = log_format_line(LOG_ERROR, "child.exec_failed",
+				     LOG_FIELDS(LOG_STR("path", "/x"), LOG_INT("errno", 2)),
+				     "cannot run\n/x");
+	assert_non_null(strstr(line, " error child.exec_failed: cannot run /x path=/x errno=2"));
+	assert_null(strchr(line, '\n'));
+	free(line);
+}
+
+static void secret_inside_a_longer_message_is_redacted(void **state)
+{
+	const char *secret = "ghp_ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+	assert_int_equal(log_add_secret(secret), 0);
+	char msg[256];
+	snprintf(msg, sizeof(msg), "Authorization: token %s(end)", secret);
+	char *line = log_format_line(LOG_INFO, "gh.debug", NULL, msg);
+	assert_null(strstr(line, secret));
+	assert_null(strstr(line, "ABCDEFGHIJKLMNOP"));
+	assert_non_null(strstr(line, "Authorization: token ***(end)"));
+	free(line);
+}
+
+static void secret_in_a_field_and_in_text_mode_is_redacted(void **state)
+{
+	const char *secret = "s3cr3t-value";
+	log_add_secret(secret);
+	char *line = log_format_line(LOG_INFO, "x", LOG_FIELDS(LOG_STR("url", "https://u:s3cr3t-value@h/")), "m");
+	assert_null(strstr(line, secret));
+	assert_non_null(strstr(line, "https://u:***@h/"));
+	free(line);
+	log_set_format(LOG_FORMAT_TEXT);
+	line = log_format_line(LOG_INFO, "x", LOG_FIELDS(LOG_STR("k", "pre-s3cr3t-value-post")), "m");
+	assert_null(strstr(line, secret));
+	assert_non_null(strstr(line, "k=pre-***-post"));
+	free(line);
+}
+
+static void secret_with_newlines_is_redacted_in_its_json_escaped_form(void **state)
+{
+	const char *pem = "-----BEGIN KEY-----\nMIIabc\"def\n-----END KEY-----";
+	log_add_secret(pem);
+	char msg[256];
+	snprintf(msg, sizeof(msg), "key=[%s]", pem);
+	char *line = log_format_line(LOG_INFO, "x", NULL, msg);
+	assert_null(strstr(line, "MIIabc"));
+	assert_non_null(strstr(line, "key=[***]"));
+	free(line);
+	log_set_format(LOG_FORMAT_TEXT);
+	line = log_format_line(LOG_INFO, "x", LOG_FIELDS(LOG_STR("k", pem)), msg);
+	assert_null(strstr(line, "MIIabc"));
+	assert_non_null(strstr(line, "key=[***] k=***"));
+	free(line);
+}
+
+static void every_occurrence_of_every_secret_is_redacted(void **state)
+{
+	log_add_secret("alpha-secret");
+	log_add_secret("beta-secret");
+	char *s = log_redact("alpha-secret/beta-secret/alpha-secret");
+	assert_string_equal(s, "***/***/***");
+	free(s);
+}
+
+static void log_event_writes_one_redacted_line_to_the_fd(void **state)
+{
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	log_set_fd(fds[1]);
+	log_add_secret("tok-123456");
+	log_event(LOG_INFO, "e", NULL, "value %s here", "tok-123456");
+	log_event(LOG_DEBUG, "hidden", NULL, "below the level");
+	close(fds[1]);
+	char buf[1024] = { 0 };
+	ssize_t n = read(fds[0], buf, sizeof(buf) - 1);
+	close(fds[0]);
+	assert_true(n > 0);
+	assert_null(strstr(buf, "tok-123456"));
+	assert_non_null(strstr(buf, "value *** here"));
+	assert_null(strstr(buf, "hidden"));
+	assert_int_equal(buf[n - 1], '\n');
+	assert_ptr_equal(strchr(buf, '\n'), buf + n - 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_teardown(json_line_has_required_keys, teardown),
+		cmocka_unit_test_teardown(json_line_survives_invalid_utf8_and_quotes, teardown),
+		cmocka_unit_test_teardown(raw_json_field_is_embedded_as_an_object, teardown),
+		cmocka_unit_test_teardown(text_line_is_one_line_with_fields, teardown),
+		cmocka_unit_test_teardown(secret_inside_a_longer_message_is_redacted, teardown),
+		cmocka_unit_test_teardown(secret_in_a_field_and_in_text_mode_is_redacted, teardown),
+		cmocka_unit_test_teardown(secret_with_newlines_is_redacted_in_its_json_escaped_form,
+					  teardown),
+		cmocka_unit_test_teardown(every_occurrence_of_every_secret_is_redacted, teardown),
+		cmocka_unit_test_teardown(log_event_writes_one_redacted_line_to_the_fd, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
