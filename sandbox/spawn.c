@@ -46,20 +46,20 @@ struct exec_failure {
 	int err;
 	int candidate; /* index into plan.paths, or one of the two below */
 };
-#define CANDIDATE_SETUP -1 /* a step before execve (the working directory) */
-#define CANDIDATE_NONE -2  /* no candidate existed: the command itself is reported */
+#define CANDIDATE_SETUP (-1) /* a step before execve (the working directory) */
+#define CANDIDATE_NONE  (-2) /* no candidate existed: the command itself is reported */
 
 /* Everything the child needs, prepared by the parent. */
 struct exec_plan {
-	char **paths;	 /* candidates for execve, NULL-terminated */
-	char **sh_argv;	 /* "/bin/sh" path args..., for ENOEXEC; slot 1 is set by the child */
+	char **paths;   /* candidates for execve, NULL-terminated */
+	char **sh_argv; /* "/bin/sh" path args..., for ENOEXEC; slot 1 is set by the child */
 	char *const *argv;
 	char *const *envp;
 	int cwd_fd;
-	int report_fd;	 /* write end of the exec-failure pipe */
-	int tty_fd;	 /* our controlling terminal when we are its foreground group, else -1 */
+	int report_fd; /* write end of the exec-failure pipe */
+	int tty_fd;    /* our controlling terminal when we are its foreground group, else -1 */
 	bool own_pgrp;
-	int max_fd;	 /* for closing fds when close_range is unavailable */
+	int max_fd; /* for closing fds when close_range is unavailable */
 };
 
 static void plan_free(struct exec_plan *plan)
@@ -236,8 +236,8 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		.tty_fd = req->own_pgrp ? foreground_tty() : -1,
 	};
 	struct rlimit rl;
-	plan.max_fd = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur
-										 : 65536;
+	plan.max_fd =
+	    getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
 	*child = (struct sbx_child){ .pid = -1, .pidfd = -1 };
 	if (!req->argv || !req->argv[0])
 		return rs_fail(err, EX_RS_USAGE, 0, "no command to run");
@@ -270,7 +270,7 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	struct exec_failure f;
 	if (read_failure(report[0], &f)) {
 		child->exec_errno = f.err ? f.err : ENOEXEC;
-		const char *what = f.candidate >= 0		     ? plan.paths[f.candidate]
+		const char *what = f.candidate >= 0                 ? plan.paths[f.candidate]
 				   : f.candidate == CANDIDATE_SETUP ? "working directory"
 								    : req->argv[0];
 		snprintf(child->failed_path, sizeof(child->failed_path), "%s", what);

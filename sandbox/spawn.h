@@ -13,16 +13,16 @@
 struct sbx_spawn_req {
 	char *const *argv; /* argv[0] is the command, looked up in PATH when it has no '/' */
 	char *const *envp; /* the child's whole environment */
-	int cwd_fd;	   /* directory the child starts in (fchdir), -1 to stay where we are */
+	int cwd_fd;        /* directory the child starts in (fchdir), -1 to stay where we are */
 	unsigned long clone_flags; /* namespace flags; 0 for none */
-	bool own_pgrp;	   /* put the child in its own process group (and the terminal's
+	bool own_pgrp;             /* put the child in its own process group (and the terminal's
 			      foreground group when we own the terminal) */
 };
 
 struct sbx_child {
 	pid_t pid;
 	int pidfd;
-	int exec_errno;	  /* 0 when execve succeeded; else why it failed (child has exited) */
+	int exec_errno;        /* 0 when execve succeeded; else why it failed (child has exited) */
 	char failed_path[256]; /* the path whose execve failed, for the message */
 };
 

@@ -55,14 +55,14 @@ static int out_of_memory(struct rs_err *err)
 
 /* Values that must not reach a log even when they are in the wrong place. */
 static const char *const secret_prefixes[] = {
-    "ghp_",        /* classic PAT */
-    "github_pat_", /* fine-grained PAT */
-    "gho_",        /* OAuth token */
-    "ghu_",        /* App user-to-server token */
-    "ghs_",        /* App installation token */
-    "ghr_",        /* refresh token */
-    "-----BEGIN",  /* a PEM key pasted where its file name belongs */
-    "eyJ",         /* base64 of '{"': a JWT, or the JIT config */
+	"ghp_",        /* classic PAT */
+	"github_pat_", /* fine-grained PAT */
+	"gho_",        /* OAuth token */
+	"ghu_",        /* App user-to-server token */
+	"ghs_",        /* App installation token */
+	"ghr_",        /* refresh token */
+	"-----BEGIN",  /* a PEM key pasted where its file name belongs */
+	"eyJ",         /* base64 of '{"': a JWT, or the JIT config */
 };
 
 static struct cfg_quoted quote_span(const char *v, size_t len, char mark)
@@ -297,10 +297,12 @@ static int lookup_enum(const struct setting *s, const char *value, int *out, str
 }
 
 static const struct enum_name sandbox_modes[] = {
-    {"strict", SBX_STRICT}, {"auto", SBX_AUTO}, {"off", SBX_OFF}, {NULL, 0}};
-static const struct enum_name registration_modes[] = {
-    {"jit", REG_JIT}, {"token", REG_TOKEN}, {NULL, 0}};
-static const struct enum_name log_formats[] = {{"json", 1}, {"text", 0}, {NULL, 0}};
+	{ "strict", SBX_STRICT }, { "auto", SBX_AUTO }, { "off", SBX_OFF }, { NULL, 0 }
+};
+static const struct enum_name registration_modes[] = { { "jit", REG_JIT },
+						       { "token", REG_TOKEN },
+						       { NULL, 0 } };
+static const struct enum_name log_formats[] = { { "json", 1 }, { "text", 0 }, { NULL, 0 } };
 
 static int parse_sandbox(struct rs_config *cfg, const struct setting *s, const char *value,
 			 struct rs_err *err)
@@ -614,72 +616,74 @@ static int finish_termination_log(struct rs_config *cfg, bool given, _unused_ ch
  * (all parsing is done before the first finish runs). */
 #define FIELD(f) .field = offsetof(struct rs_config, f)
 static const struct setting settings[] = {
-    {"GITHUB_URL", "--github-url", NULL, "required unless a JIT blob is given",
-     "where the runner registers: https://github.com/ORG, .../OWNER/REPO, "
-     ".../enterprises/ENT, or a GHES host's equivalent",
-     .parse = parse_github_url},
-    {"GITHUB_API_URL", "--github-api-url", NULL,
-     "https://api.github.com, or https://HOST/api/v3 for GHES", "REST API base",
-     .parse = parse_api_url, .finish = finish_api_url},
-    {"GITHUB_TOKEN_FILE", "--github-token-file", NULL, "-", "file holding a personal access token",
-     .parse = parse_path, FIELD(token_file)},
-    {"GITHUB_APP_ID", "--github-app-id", NULL, "-", "GitHub App id or client id",
-     .parse = parse_app_id},
-    {"GITHUB_APP_PRIVATE_KEY_FILE", "--github-app-private-key-file", NULL, "-",
-     "GitHub App private key (PEM file)", .parse = parse_path, FIELD(app_key_file)},
-    {"GITHUB_APP_INSTALLATION_ID", "--github-app-installation-id", NULL, "looked up",
-     "GitHub App installation id", .parse = parse_id, FIELD(app_installation_id), .min = 1,
-     .max = MAX_GITHUB_ID},
-    {"GITHUB_CA_FILE", "--github-ca-file", NULL, "system store",
-     "extra CA bundle (PEM) for the API", .parse = parse_path, FIELD(ca_file)},
-    {"RUNNER_NAME", "--runner-name", NULL, "$HOSTNAME", "runner name (at most 64 characters)",
-     .parse = parse_runner_name, .finish = finish_runner_name},
-    {"RUNNER_LABELS", "--runner-labels", NULL, "-",
-     "comma list of labels, added to self-hosted,Linux,ARCH", .parse = parse_labels},
-    {"RUNNER_GROUP", "--runner-group", NULL, "default group (id 1)", "runner group name or id",
-     .parse = parse_group, FIELD(runner_group_id), .min = 1, .max = MAX_GITHUB_ID, .fallback = "1"},
-    {"RUNNER_ROOT", "--runner-root", NULL, "/home/runner",
-     "runner installation (holds bin/Runner.Listener)", .parse = parse_path, FIELD(runner_root),
-     .fallback = "/home/runner"},
-    {"RUNNER_WORKDIR", "--runner-workdir", NULL, "RUNNER_ROOT/_work",
-     "work folder, emptied after the job", .parse = parse_path, FIELD(runner_workdir),
-     .finish = finish_workdir},
-    {"RUNNER_USER", "--runner-user", NULL, "runner",
-     "user the runner runs as: name, uid or uid:gid", .parse = parse_user, .fallback = "runner"},
-    {"SUPERVISOR_SANDBOX", "--supervisor-sandbox", "--sandbox", "auto",
-     "isolation: strict (every layer, or exit 71), auto (what the pod allows), off",
-     .parse = parse_sandbox, .names = sandbox_modes, .fallback = "auto"},
-    {"SUPERVISOR_HIDE_PATHS", "--supervisor-hide-paths", NULL, "-",
-     "colon-separated paths made unreadable in the sandbox (besides the credential files "
-     "and the service-account token, which always are)",
-     .parse = parse_hide_paths},
-    {"SUPERVISOR_REGISTRATION", "--supervisor-registration", NULL, "jit",
-     "jit (generate-jitconfig) or token (registration token and configure)",
-     .parse = parse_registration, .names = registration_modes, .fallback = "jit"},
-    {"SUPERVISOR_IDLE_TIMEOUT", "--supervisor-idle-timeout", NULL, "0",
-     "seconds without a job before stopping, deregistering and exiting 0 (0 = never)",
-     .parse = parse_seconds, FIELD(idle_timeout_s), .max = WEEK_S, .fallback = "0"},
-    {"SUPERVISOR_JOB_TIMEOUT", "--supervisor-job-timeout", NULL, "0",
-     "seconds one job may run before it is cancelled (0 = no limit)", .parse = parse_seconds,
-     FIELD(job_timeout_s), .max = WEEK_S, .fallback = "0"},
-    {"SUPERVISOR_STOP_GRACE", "--supervisor-stop-grace", NULL, "25",
-     "seconds between SIGINT to the runner and SIGKILL of the sandbox", .parse = parse_seconds,
-     FIELD(stop_grace_s), .max = HOUR_S, .fallback = "25"},
-    {"SUPERVISOR_DRAIN_TIMEOUT", "--supervisor-drain-timeout", NULL, "0",
-     "on SIGTERM during a job, seconds to let it finish before cancelling", .parse = parse_seconds,
-     FIELD(drain_timeout_s), .max = WEEK_S, .fallback = "0"},
-    {"SUPERVISOR_REGISTER_DEADLINE", "--supervisor-register-deadline", NULL, "300",
-     "seconds before giving up registering (exit 69, 75 or 77)", .parse = parse_seconds,
-     FIELD(register_deadline_s), .min = 1, .max = DAY_S, .fallback = "300"},
-    {"SUPERVISOR_DEREGISTER_DEADLINE", "--supervisor-deregister-deadline", NULL, "30",
-     "seconds before giving up confirming the deregistration", .parse = parse_seconds,
-     FIELD(deregister_deadline_s), .min = 1, .max = HOUR_S, .fallback = "30"},
-    {"SUPERVISOR_LOG_FORMAT", "--supervisor-log-format", NULL, "json, or text on a terminal",
-     "json (one object per line) or text", .parse = parse_log_format, .names = log_formats,
-     .finish = finish_log_format},
-    {"SUPERVISOR_TERMINATION_LOG", "--supervisor-termination-log", NULL,
-     "/dev/termination-log if writable", "file that receives the final JSON summary",
-     .parse = parse_path, FIELD(termination_log), .finish = finish_termination_log},
+	{ "GITHUB_URL", "--github-url", NULL, "required unless a JIT blob is given",
+	  "where the runner registers: https://github.com/ORG, .../OWNER/REPO, "
+	  ".../enterprises/ENT, or a GHES host's equivalent",
+	  .parse = parse_github_url },
+	{ "GITHUB_API_URL", "--github-api-url", NULL,
+	  "https://api.github.com, or https://HOST/api/v3 for GHES", "REST API base",
+	  .parse = parse_api_url, .finish = finish_api_url },
+	{ "GITHUB_TOKEN_FILE", "--github-token-file", NULL, "-",
+	  "file holding a personal access token", .parse = parse_path, FIELD(token_file) },
+	{ "GITHUB_APP_ID", "--github-app-id", NULL, "-", "GitHub App id or client id",
+	  .parse = parse_app_id },
+	{ "GITHUB_APP_PRIVATE_KEY_FILE", "--github-app-private-key-file", NULL, "-",
+	  "GitHub App private key (PEM file)", .parse = parse_path, FIELD(app_key_file) },
+	{ "GITHUB_APP_INSTALLATION_ID", "--github-app-installation-id", NULL, "looked up",
+	  "GitHub App installation id", .parse = parse_id, FIELD(app_installation_id), .min = 1,
+	  .max = MAX_GITHUB_ID },
+	{ "GITHUB_CA_FILE", "--github-ca-file", NULL, "system store",
+	  "extra CA bundle (PEM) for the API", .parse = parse_path, FIELD(ca_file) },
+	{ "RUNNER_NAME", "--runner-name", NULL, "$HOSTNAME", "runner name (at most 64 characters)",
+	  .parse = parse_runner_name, .finish = finish_runner_name },
+	{ "RUNNER_LABELS", "--runner-labels", NULL, "-",
+	  "comma list of labels, added to self-hosted,Linux,ARCH", .parse = parse_labels },
+	{ "RUNNER_GROUP", "--runner-group", NULL, "default group (id 1)", "runner group name or id",
+	  .parse = parse_group, FIELD(runner_group_id), .min = 1, .max = MAX_GITHUB_ID,
+	  .fallback = "1" },
+	{ "RUNNER_ROOT", "--runner-root", NULL, "/home/runner",
+	  "runner installation (holds bin/Runner.Listener)", .parse = parse_path,
+	  FIELD(runner_root), .fallback = "/home/runner" },
+	{ "RUNNER_WORKDIR", "--runner-workdir", NULL, "RUNNER_ROOT/_work",
+	  "work folder, emptied after the job", .parse = parse_path, FIELD(runner_workdir),
+	  .finish = finish_workdir },
+	{ "RUNNER_USER", "--runner-user", NULL, "runner",
+	  "user the runner runs as: name, uid or uid:gid", .parse = parse_user,
+	  .fallback = "runner" },
+	{ "SUPERVISOR_SANDBOX", "--supervisor-sandbox", "--sandbox", "auto",
+	  "isolation: strict (every layer, or exit 71), auto (what the pod allows), off",
+	  .parse = parse_sandbox, .names = sandbox_modes, .fallback = "auto" },
+	{ "SUPERVISOR_HIDE_PATHS", "--supervisor-hide-paths", NULL, "-",
+	  "colon-separated paths made unreadable in the sandbox (besides the credential files "
+	  "and the service-account token, which always are)",
+	  .parse = parse_hide_paths },
+	{ "SUPERVISOR_REGISTRATION", "--supervisor-registration", NULL, "jit",
+	  "jit (generate-jitconfig) or token (registration token and configure)",
+	  .parse = parse_registration, .names = registration_modes, .fallback = "jit" },
+	{ "SUPERVISOR_IDLE_TIMEOUT", "--supervisor-idle-timeout", NULL, "0",
+	  "seconds without a job before stopping, deregistering and exiting 0 (0 = never)",
+	  .parse = parse_seconds, FIELD(idle_timeout_s), .max = WEEK_S, .fallback = "0" },
+	{ "SUPERVISOR_JOB_TIMEOUT", "--supervisor-job-timeout", NULL, "0",
+	  "seconds one job may run before it is cancelled (0 = no limit)", .parse = parse_seconds,
+	  FIELD(job_timeout_s), .max = WEEK_S, .fallback = "0" },
+	{ "SUPERVISOR_STOP_GRACE", "--supervisor-stop-grace", NULL, "25",
+	  "seconds between SIGINT to the runner and SIGKILL of the sandbox", .parse = parse_seconds,
+	  FIELD(stop_grace_s), .max = HOUR_S, .fallback = "25" },
+	{ "SUPERVISOR_DRAIN_TIMEOUT", "--supervisor-drain-timeout", NULL, "0",
+	  "on SIGTERM during a job, seconds to let it finish before cancelling",
+	  .parse = parse_seconds, FIELD(drain_timeout_s), .max = WEEK_S, .fallback = "0" },
+	{ "SUPERVISOR_REGISTER_DEADLINE", "--supervisor-register-deadline", NULL, "300",
+	  "seconds before giving up registering (exit 69, 75 or 77)", .parse = parse_seconds,
+	  FIELD(register_deadline_s), .min = 1, .max = DAY_S, .fallback = "300" },
+	{ "SUPERVISOR_DEREGISTER_DEADLINE", "--supervisor-deregister-deadline", NULL, "30",
+	  "seconds before giving up confirming the deregistration", .parse = parse_seconds,
+	  FIELD(deregister_deadline_s), .min = 1, .max = HOUR_S, .fallback = "30" },
+	{ "SUPERVISOR_LOG_FORMAT", "--supervisor-log-format", NULL, "json, or text on a terminal",
+	  "json (one object per line) or text", .parse = parse_log_format, .names = log_formats,
+	  .finish = finish_log_format },
+	{ "SUPERVISOR_TERMINATION_LOG", "--supervisor-termination-log", NULL,
+	  "/dev/termination-log if writable", "file that receives the final JSON summary",
+	  .parse = parse_path, FIELD(termination_log), .finish = finish_termination_log },
 };
 #undef FIELD
 
@@ -691,10 +695,10 @@ static const struct command_name {
 	const char *word;
 	enum rs_command command;
 } command_names[] = {
-    {"run", CMD_RUN},
-    {"exec", CMD_EXEC},
-    {"check", CMD_CHECK},
-    {"wipe", CMD_WIPE},
+	{ "run", CMD_RUN },
+	{ "exec", CMD_EXEC },
+	{ "check", CMD_CHECK },
+	{ "wipe", CMD_WIPE },
 };
 
 /* Options that belong to one command rather than to a setting. */
@@ -706,8 +710,8 @@ static const struct command_option {
 	bool takes_value;
 	enum command_option_id id;
 } command_options[] = {
-    {"--workdir", CMD_EXEC, true, OPT_WORKDIR},
-    {"--online", CMD_CHECK, false, OPT_ONLINE},
+	{ "--workdir", CMD_EXEC, true, OPT_WORKDIR },
+	{ "--online", CMD_CHECK, false, OPT_ONLINE },
 };
 
 /* What the command line said, before the values are parsed. */
@@ -943,7 +947,7 @@ static int load_operands(struct rs_config *cfg, const struct command_line *cl, s
 
 int cfg_load(struct rs_config *cfg, int argc, char **argv, char **envp, struct rs_err *err)
 {
-	struct command_line cl = {0};
+	struct command_line cl = { 0 };
 
 	/* Set first, so that an error below is reported in the format the terminal expects. */
 	cfg->log_json = !isatty(STDERR_FILENO);
@@ -1019,9 +1023,9 @@ static const struct {
 	const char *name;
 	size_t field;
 } input_files[] = {
-    {"GITHUB_TOKEN_FILE", offsetof(struct rs_config, token_file)},
-    {"GITHUB_APP_PRIVATE_KEY_FILE", offsetof(struct rs_config, app_key_file)},
-    {"GITHUB_CA_FILE", offsetof(struct rs_config, ca_file)},
+	{ "GITHUB_TOKEN_FILE", offsetof(struct rs_config, token_file) },
+	{ "GITHUB_APP_PRIVATE_KEY_FILE", offsetof(struct rs_config, app_key_file) },
+	{ "GITHUB_CA_FILE", offsetof(struct rs_config, ca_file) },
 };
 
 static int validate_github(const struct rs_config *cfg, struct rs_err *err)
@@ -1166,7 +1170,7 @@ void cfg_free(struct rs_config *cfg)
 	free(cfg->exec_workdir);
 	free(cfg->wipe_dir);
 	/* exec_argv points into argv: not ours. */
-	*cfg = (struct rs_config){0};
+	*cfg = (struct rs_config){ 0 };
 }
 
 /* ---- help ------------------------------------------------------------------------------ */
@@ -1175,18 +1179,18 @@ static const struct {
 	int code;
 	const char *meaning;
 } exit_codes[] = {
-    {EX_RS_OK, "the runner ran its job (whatever its result), or stopped cleanly and is "
-	       "deregistered"},
-    {EX_RS_USAGE, "bad command line"},
-    {EX_RS_UNAVAILABLE, "GitHub unavailable past the registration deadline"},
-    {EX_RS_SOFTWARE, "internal error"},
-    {EX_RS_SANDBOX, "sandbox could not be set up (strict)"},
-    {EX_RS_IOERR, "wipe failed or could not be verified: the pod must not be reused"},
-    {EX_RS_TEMPFAIL, "temporary failure (rate limited past the deadline; runner exited "
-		     "retryable before a job)"},
-    {EX_RS_OUTDATED, "runner refused as outdated or tried to self-update: rebuild the image"},
-    {EX_RS_NOPERM, "credentials rejected (401, 403 that is not a rate limit, bad key)"},
-    {EX_RS_CONFIG, "configuration missing or invalid"},
+	{ EX_RS_OK, "the runner ran its job (whatever its result), or stopped cleanly and is "
+		    "deregistered" },
+	{ EX_RS_USAGE, "bad command line" },
+	{ EX_RS_UNAVAILABLE, "GitHub unavailable past the registration deadline" },
+	{ EX_RS_SOFTWARE, "internal error" },
+	{ EX_RS_SANDBOX, "sandbox could not be set up (strict)" },
+	{ EX_RS_IOERR, "wipe failed or could not be verified: the pod must not be reused" },
+	{ EX_RS_TEMPFAIL, "temporary failure (rate limited past the deadline; runner exited "
+			  "retryable before a job)" },
+	{ EX_RS_OUTDATED, "runner refused as outdated or tried to self-update: rebuild the image" },
+	{ EX_RS_NOPERM, "credentials rejected (401, 403 that is not a rate limit, bad key)" },
+	{ EX_RS_CONFIG, "configuration missing or invalid" },
 };
 
 static const char usage[] =

@@ -25,6 +25,6 @@ struct rs_err {
 /* Fills err (when not NULL) and returns -1, so that callers can `return rs_fail(...)`.
  * When sys_errno is not 0, ": strerror(sys_errno)" is appended to the message. */
 int rs_fail(struct rs_err *err, int exit_code, int sys_errno, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+    __attribute__((format(printf, 4, 5)));
 
 #endif

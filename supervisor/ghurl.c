@@ -19,7 +19,7 @@
 	"expected https://HOST/ORG, https://HOST/OWNER/REPO or https://HOST/enterprises/ENT"
 
 /* github.com's web hosts; every other host is a GitHub Enterprise Server. */
-static const char *const dotcom_hosts[] = {"github.com", "www.github.com"};
+static const char *const dotcom_hosts[] = { "github.com", "www.github.com" };
 
 struct https_url {
 	char *host;       /* lowercased, with ":PORT" when given */
@@ -168,7 +168,7 @@ static int split_path(const char *path, struct segment *seg, int max)
 			return -1;
 		}
 		if (n < max)
-			seg[n] = (struct segment){path, len};
+			seg[n] = (struct segment){ path, len };
 		n++;
 		path += len;
 	}
@@ -244,8 +244,8 @@ static int derive_bases(const char *host, struct gh_target *t, struct rs_err *er
 
 int gh_target_parse(const char *url, struct gh_target *target, struct rs_err *err)
 {
-	struct https_url u = {.path = ""};
-	struct gh_target t = {0};
+	struct https_url u = { .path = "" };
+	struct gh_target t = { 0 };
 
 	if (split_https("GITHUB_URL", url, &u, err) < 0)
 		return -1;
@@ -274,12 +274,12 @@ void gh_target_free(struct gh_target *target)
 	free(target->owner);
 	free(target->repo);
 	free(target->api_base);
-	*target = (struct gh_target){0};
+	*target = (struct gh_target){ 0 };
 }
 
 int gh_api_url_parse(const char *url, char **base, struct rs_err *err)
 {
-	struct https_url u = {.path = ""};
+	struct https_url u = { .path = "" };
 
 	if (split_https("GITHUB_API_URL", url, &u, err) < 0)
 		return -1;

@@ -105,11 +105,15 @@ static char *utf8_clean(const char *s)
 
 static json_t *json_text(const char *s)
 {
-	json_t *j = json_string(s ? s : "");
+	if (!s)
+		return json_string("");
+	json_t *j = json_string(s);
 	if (j)
 		return j;
-	_cleanup_(freep) char *clean = utf8_clean(s);
-	return clean ? json_string(clean) : json_string("");
+	char *clean = utf8_clean(s);
+	j = json_string(clean ? clean : "");
+	free(clean);
+	return j;
 }
 
 /* The JSON string body of s (what appears between the quotes in a JSON line). */
@@ -188,7 +192,7 @@ static int redact_one(char **s, const char *needle)
 		o += rlen;
 		src = p + nlen;
 	}
-	strcpy(o, src);
+	memcpy(o, src, strlen(src) + 1);
 	free(*s);
 	*s = out;
 	return 0;
@@ -318,7 +322,8 @@ char *log_format_line(enum log_level level, const char *event, const struct log_
 		      const char *msg)
 {
 	bool json = log_format == LOG_FORMAT_JSON;
-	char *line = json ? format_json(level, event, fields, msg) : format_text(level, event, fields, msg);
+	char *line =
+	    json ? format_json(level, event, fields, msg) : format_text(level, event, fields, msg);
 	line = line ? redact_owned(line) : NULL;
 	if (line && !json)
 		flatten_newlines(line);
@@ -350,14 +355,14 @@ void log_event(enum log_level level, const char *event, const struct log_field *
 	va_end(ap);
 	if (n < 0)
 		msg[0] = '\0';
-	_cleanup_(freep) char *line = log_format_line(level, event, fields, msg);
+	char *line = log_format_line(level, event, fields, msg);
 	if (!line) {
 		static const char oom[] = "{\"level\":\"error\",\"event\":\"log.lost\"}\n";
 		write_all(log_fd, oom, sizeof(oom) - 1);
 		return;
 	}
 	size_t len = strlen(line);
-	line[len] = '\n'; /* the terminator becomes the newline; written without it below */
+	line[len] = '\n'; /* the terminator becomes the newline: one write, one line */
 	write_all(log_fd, line, len + 1);
-	line[len] = '\0';
+	free(line);
 }

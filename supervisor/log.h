@@ -25,11 +25,12 @@ struct log_field {
 };
 
 #define LOG_STR(k, v) ((struct log_field){ .key = (k), .type = LOG_FIELD_STR, .str = (v) })
-#define LOG_INT(k, v) ((struct log_field){ .key = (k), .type = LOG_FIELD_INT, .num = (long long)(v) })
-#define LOG_MS(k, v) LOG_INT(k, v)
+#define LOG_INT(k, v)                                                                              \
+	((struct log_field){ .key = (k), .type = LOG_FIELD_INT, .num = (long long)(v) })
+#define LOG_MS(k, v)   LOG_INT(k, v)
 #define LOG_BOOL(k, v) ((struct log_field){ .key = (k), .type = LOG_FIELD_BOOL, .num = !!(v) })
 /* A value that is already a JSON document (the final summary); printed as is in text mode. */
-#define LOG_JSON(k, v) ((struct log_field){ .key = (k), .type = LOG_FIELD_RAW_JSON, .str = (v) })
+#define LOG_JSON(k, v)  ((struct log_field){ .key = (k), .type = LOG_FIELD_RAW_JSON, .str = (v) })
 #define LOG_FIELDS(...) ((const struct log_field[]){ __VA_ARGS__, { .key = NULL } })
 
 void log_set_format(enum log_format format);

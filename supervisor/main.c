@@ -40,7 +40,8 @@ static int run_command(struct rs_config *cfg, struct rs_err *err)
 		int code = pid1_exec(cfg, err);
 		if (code < 0)
 			return -1;
-		log_event(LOG_INFO, "supervisor.exit", LOG_FIELDS(LOG_INT("code", code)), "exiting with %d", code);
+		log_event(LOG_INFO, "supervisor.exit", LOG_FIELDS(LOG_INT("code", code)),
+			  "exiting with %d", code);
 		return code;
 	}
 	case CMD_CHECK:
@@ -48,7 +49,8 @@ static int run_command(struct rs_config *cfg, struct rs_err *err)
 		return 0;
 	case CMD_RUN:
 	case CMD_WIPE:
-		return rs_fail(err, EX_RS_SOFTWARE, 0, "the %s command is not implemented in this version",
+		return rs_fail(err, EX_RS_SOFTWARE, 0,
+			       "the %s command is not implemented in this version",
 			       cfg->command == CMD_RUN ? "run" : "wipe");
 	case CMD_HELP:
 	case CMD_VERSION:

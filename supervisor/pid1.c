@@ -77,7 +77,8 @@ static void kill_everything(struct pid1 *p)
 	int n = procs_signal_all(SIGKILL, p->is_pid1);
 	if (!p->killing) {
 		p->killing = true;
-		log_event(LOG_WARN, "teardown.kill", LOG_FIELDS(LOG_STR("signal", "SIGKILL"), LOG_INT("count", n)),
+		log_event(LOG_WARN, "teardown.kill",
+			  LOG_FIELDS(LOG_STR("signal", "SIGKILL"), LOG_INT("count", n)),
 			  "grace period over: killed %d process(es)", n);
 		uv_timer_start(&p->rekill_timer, on_rekill, REKILL_INTERVAL_MS, REKILL_INTERVAL_MS);
 	}
@@ -118,10 +119,12 @@ static void on_main_exit(struct pid1 *p, int code, int sig)
 	char name[16];
 	if (sig)
 		log_event(LOG_INFO, "child.exited",
-			  LOG_FIELDS(LOG_INT("pid", p->child.pid), LOG_STR("signal", sig_name(sig, name))),
+			  LOG_FIELDS(LOG_INT("pid", p->child.pid),
+				     LOG_STR("signal", sig_name(sig, name))),
 			  "command killed by %s", sig_name(sig, name));
 	else
-		log_event(LOG_INFO, "child.exited", LOG_FIELDS(LOG_INT("pid", p->child.pid), LOG_INT("code", code)),
+		log_event(LOG_INFO, "child.exited",
+			  LOG_FIELDS(LOG_INT("pid", p->child.pid), LOG_INT("code", code)),
 			  "command exited with %d", code);
 }
 
@@ -130,7 +133,8 @@ static void start_teardown(struct pid1 *p)
 {
 	p->teardown_started = true;
 	int n = procs_signal_all(SIGTERM, p->is_pid1);
-	log_event(LOG_INFO, "teardown.kill", LOG_FIELDS(LOG_STR("signal", "SIGTERM"), LOG_INT("count", n)),
+	log_event(LOG_INFO, "teardown.kill",
+		  LOG_FIELDS(LOG_STR("signal", "SIGTERM"), LOG_INT("count", n)),
 		  "command left %d process(es): sent SIGTERM", n);
 	arm_grace(p);
 }
@@ -196,8 +200,10 @@ static void on_signal(uv_signal_t *h, int sig)
 	if (!p->child_exited) {
 		int rc = pidfd_signal(p->child.pidfd, sig);
 		log_event(LOG_INFO, "signal.forwarded",
-			  LOG_FIELDS(LOG_STR("signal", sig_name(sig, name)), LOG_INT("pid", p->child.pid)),
-			  "%s forwarded%s", sig_name(sig, name), rc < 0 ? " (child already gone)" : "");
+			  LOG_FIELDS(LOG_STR("signal", sig_name(sig, name)),
+				     LOG_INT("pid", p->child.pid)),
+			  "%s forwarded%s", sig_name(sig, name),
+			  rc < 0 ? " (child already gone)" : "");
 	}
 	if (sig == SIGTERM || sig == SIGINT)
 		on_stop_signal(p);
@@ -227,7 +233,8 @@ static int open_workdir(const struct rs_config *cfg, struct rs_err *err)
 	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return rs_fail(err, cfg->exec_workdir ? EX_RS_CONFIG : EX_RS_SOFTWARE, errno,
-			       "%s %s: cannot open", cfg->exec_workdir ? "--workdir" : "working directory", dir);
+			       "%s %s: cannot open",
+			       cfg->exec_workdir ? "--workdir" : "working directory", dir);
 	return fd;
 }
 
@@ -296,11 +303,14 @@ int pid1_exec(const struct rs_config *cfg, struct rs_err *err)
 	}
 	if (p.child.exec_errno)
 		log_event(LOG_ERROR, "child.exec_failed",
-			  LOG_FIELDS(LOG_STR("path", p.child.failed_path), LOG_INT("errno", p.child.exec_errno)),
+			  LOG_FIELDS(LOG_STR("path", p.child.failed_path),
+				     LOG_INT("errno", p.child.exec_errno)),
 			  "cannot run %s: %s", p.child.failed_path, strerror(p.child.exec_errno));
 	else
-		log_event(LOG_INFO, "child.started", LOG_FIELDS(LOG_INT("pid", p.child.pid), LOG_STR("command", cfg->exec_argv[0])),
-			  "started %s", cfg->exec_argv[0]);
+		log_event(
+		    LOG_INFO, "child.started",
+		    LOG_FIELDS(LOG_INT("pid", p.child.pid), LOG_STR("command", cfg->exec_argv[0])),
+		    "started %s", cfg->exec_argv[0]);
 
 	uv_poll_init(&p.loop, &p.child_poll, p.child.pidfd);
 	p.child_poll.data = &p;

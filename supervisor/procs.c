@@ -109,6 +109,8 @@ static bool is_marked(const struct proc_link *links, int n, pid_t pid, pid_t roo
  * depth d takes d passes of n binary searches. */
 static int mark_descendants(struct proc_link *links, int n, pid_t root)
 {
+	if (n == 0)
+		return 0;
 	qsort(links, (size_t)n, sizeof(*links), cmp_pid);
 	int count = 0, added;
 	do {

@@ -19,7 +19,8 @@ void version_print(FILE *out)
 	const curl_version_info_data *cv = curl_version_info(CURLVERSION_NOW);
 	fprintf(out, "runner-supervisor %s\n", RS_VERSION);
 	fprintf(out, "libuv %s\n", uv_version_string());
-	fprintf(out, "libcurl %s (%s)\n", cv->version, cv->ssl_version ? cv->ssl_version : "no TLS");
+	fprintf(out, "libcurl %s (%s)\n", cv->version,
+		cv->ssl_version ? cv->ssl_version : "no TLS");
 	fprintf(out, "jansson %s\n", jansson_version_str());
 	fprintf(out, "libseccomp %u.%u.%u\n", sv->major, sv->minor, sv->micro);
 	/* libcap has no run-time version call: this is the version we were built against. */

@@ -469,20 +469,27 @@ def stray_children():
 
 
 
+def describe(pid):
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+    except OSError:
+        cmdline = ""
+    return f"{pid} ({proc_state(pid)}): {cmdline or '?'}"
+
+
 def kill_strays():
-    """SIGKILLs and reaps every process that ended up under pytest; returns their cmdlines."""
+    """SIGKILLs and reaps every process that ended up under pytest; describes each."""
     seen = []
     for _ in range(50):
         strays = stray_children()
         if not strays:
             break
         for pid in descendants_of(strays) | strays:
+            seen.append(describe(pid))
             try:
-                with open(f"/proc/{pid}/cmdline", "rb") as f:
-                    cmdline = f.read().replace(b"\0", b" ").decode(errors="replace")
-                seen.append(f"{pid}: {cmdline.strip()}")
                 os.kill(pid, signal.SIGKILL)
-            except (OSError, ProcessLookupError):
+            except ProcessLookupError:
                 pass
         for pid in strays:
             try:

@@ -402,7 +402,8 @@ def test_child_runs_in_the_directory_the_init_was_started_in(init):
 
 @pytest.mark.rs_only("--workdir is runner-supervisor's option")
 def test_workdir_is_created_and_becomes_the_childs_directory(init, tmp_dir):
-    workdir = tmp_dir / "not" / "there" / "yet"
+    workdir = tmp_dir / "work"
+    assert not workdir.exists()
 
     run = init.start(["/bin/pwd", "-P"], init_args=[f"--workdir={workdir}"])
 

@@ -32,10 +32,10 @@ static json_t *parse(const char *line)
 
 static void json_line_has_required_keys(void **state)
 {
-	char *line = log_format_line(LOG_INFO, "child.started",
-				     LOG_FIELDS(LOG_INT("pid", 42), LOG_STR("command", "make"),
-						LOG_BOOL("pid1", 1)),
-				     "started make");
+	char *line = log_format_line(
+	    LOG_INFO, "child.started",
+	    LOG_FIELDS(LOG_INT("pid", 42), LOG_STR("command", "make"), LOG_BOOL("pid1", 1)),
+	    "started make");
 	json_t *j = parse(line);
 	assert_string_equal(json_string_value(json_object_get(j, "level")), "info");
 	assert_string_equal(json_string_value(json_object_get(j, "event")), "child.started");
@@ -69,10 +69,12 @@ static void json_line_survives_invalid_utf8_and_quotes(void **state)
 
 static void raw_json_field_is_embedded_as_an_object(void **state)
 {
-	char *line = log_format_line(LOG_INFO, "supervisor.exit",
-				     LOG_FIELDS(LOG_JSON("summary", "{\"exit\":{\"code\":0}}")), "bye");
+	char *line =
+	    log_format_line(LOG_INFO, "supervisor.exit",
+			    LOG_FIELDS(LOG_JSON("summary", "{\"exit\":{\"code\":0}}")), "bye");
 	json_t *j = parse(line);
-	json_t *code = json_object_get(json_object_get(json_object_get(j, "summary"), "exit"), "code");
+	json_t *code =
+	    json_object_get(json_object_get(json_object_get(j, "summary"), "exit"), "code");
 	assert_int_equal(json_integer_value(code), 0);
 	json_decref(j);
 	free(line);
@@ -106,12 +108,14 @@ static void secret_in_a_field_and_in_text_mode_is_redacted(void **state)
 {
 	const char *secret = "s3cr3t-value";
 	log_add_secret(secret);
-	char *line = log_format_line(LOG_INFO, "x", LOG_FIELDS(LOG_STR("url", "https://u:s3cr3t-value@h/")), "m");
+	char *line = log_format_line(LOG_INFO, "x",
+				     LOG_FIELDS(LOG_STR("url", "https://u:s3cr3t-value@h/")), "m");
 	assert_null(strstr(line, secret));
 	assert_non_null(strstr(line, "https://u:***@h/"));
 	free(line);
 	log_set_format(LOG_FORMAT_TEXT);
-	line = log_format_line(LOG_INFO, "x", LOG_FIELDS(LOG_STR("k", "pre-s3cr3t-value-post")), "m");
+	line =
+	    log_format_line(LOG_INFO, "x", LOG_FIELDS(LOG_STR("k", "pre-s3cr3t-value-post")), "m");
 	assert_null(strstr(line, secret));
 	assert_non_null(strstr(line, "k=pre-***-post"));
 	free(line);
