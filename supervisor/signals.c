@@ -18,10 +18,12 @@ const char *sig_name(int sig, char *buf)
 	return buf;
 }
 
+/* Faults the kernel raises on the faulting instruction: a handler that returns re-runs the
+ * instruction and faults again, so these keep their default action. SIGSYS is not among
+ * them: on Linux only a seccomp RET_TRAP raises it, and we install no such filter on us. */
 static bool sig_is_synchronous(int sig)
 {
-	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL ||
-	       sig == SIGTRAP || sig == SIGSYS;
+	return sig == SIGSEGV || sig == SIGBUS || sig == SIGFPE || sig == SIGILL || sig == SIGTRAP;
 }
 
 bool sig_is_forwarded(int sig)

@@ -10,7 +10,7 @@ const char *sig_name(int sig, char *buf);
 
 /* Signals the supervisor catches and forwards to its child: every catchable one except
  * SIGCHLD (ours), SIGTTIN/SIGTTOU (ignored, so that PID 1 never stops on the terminal),
- * the synchronous faults (a handler would loop on a real fault), and the two real-time
+ * the synchronous faults SEGV, BUS, FPE, ILL, TRAP (a handler would loop on a real fault), and the two real-time
  * signals glibc keeps for itself. */
 bool sig_is_forwarded(int sig);
 
