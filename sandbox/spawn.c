@@ -167,12 +167,15 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 		child_fail(plan, errno, CANDIDATE_SETUP);
 	child_close_fds(plan);
 
-	/* Default dispositions: SIG_IGN would survive execve; handlers would not, but reset
-	 * them all so that a signal arriving before execve acts as it will after it. */
-	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	/* Default dispositions: SIG_IGN would survive execve (handlers would not). The raw
+	 * syscall, because glibc's sigaction refuses 32 and 33, which a parent may have left
+	 * ignored all the same. A zeroed kernel sigaction is SIG_DFL, no flags, empty mask,
+	 * whatever the architecture's layout. */
+	static const unsigned long dfl[4];
 	for (int sig = 1; sig < NSIG; sig++)
 		if (sig != SIGKILL && sig != SIGSTOP)
-			sigaction(sig, &dfl, NULL);
+			syscall(SYS_rt_sigaction, sig, dfl, NULL,
+				sizeof(sigset_t) < 8 ? sizeof(sigset_t) : 8);
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);

@@ -13,6 +13,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -224,11 +225,32 @@ static int watch_signals(struct pid1 *p, struct rs_err *err)
 	return 0;
 }
 
-/* exec --workdir: created when missing (one level, like the runner's _work). */
+/* mkdir -p: every missing component, 0755. */
+static int make_dirs(const char *path)
+{
+	char buf[PATH_MAX];
+	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
+		errno = ENAMETOOLONG;
+		return -1;
+	}
+	for (char *p = buf + 1;; p++) {
+		if (*p != '/' && *p != '\0')
+			continue;
+		char saved = *p;
+		*p = '\0';
+		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
+			return -1;
+		*p = saved;
+		if (!saved)
+			return 0;
+	}
+}
+
+/* exec --workdir: created with its parents when missing. */
 static int open_workdir(const struct rs_config *cfg, struct rs_err *err)
 {
 	const char *dir = cfg->exec_workdir ? cfg->exec_workdir : ".";
-	if (cfg->exec_workdir && mkdir(dir, 0755) < 0 && errno != EEXIST)
+	if (cfg->exec_workdir && make_dirs(dir) < 0)
 		return rs_fail(err, EX_RS_CONFIG, errno, "--workdir %s: cannot create", dir);
 	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
@@ -236,6 +258,18 @@ static int open_workdir(const struct rs_config *cfg, struct rs_err *err)
 			       "%s %s: cannot open",
 			       cfg->exec_workdir ? "--workdir" : "working directory", dir);
 	return fd;
+}
+
+static void log_exec_failure(const struct sbx_child *c)
+{
+	struct stat st;
+	/* execve says EACCES for a directory; say what it is. */
+	bool is_dir =
+	    c->exec_errno == EACCES && stat(c->failed_path, &st) == 0 && S_ISDIR(st.st_mode);
+	log_event(LOG_ERROR, "child.exec_failed",
+		  LOG_FIELDS(LOG_STR("path", c->failed_path), LOG_INT("errno", c->exec_errno)),
+		  "cannot run %s: %s", c->failed_path,
+		  is_dir ? "is a directory" : strerror(c->exec_errno));
 }
 
 static void close_all(struct pid1 *p)
@@ -302,10 +336,7 @@ int pid1_exec(const struct rs_config *cfg, struct rs_err *err)
 		return -1;
 	}
 	if (p.child.exec_errno)
-		log_event(LOG_ERROR, "child.exec_failed",
-			  LOG_FIELDS(LOG_STR("path", p.child.failed_path),
-				     LOG_INT("errno", p.child.exec_errno)),
-			  "cannot run %s: %s", p.child.failed_path, strerror(p.child.exec_errno));
+		log_exec_failure(&p.child);
 	else
 		log_event(
 		    LOG_INFO, "child.started",

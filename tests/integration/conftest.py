@@ -188,6 +188,7 @@ class LineStream:
         self._lines = []
         self._cond = threading.Condition()
         self._closed = False
+        self.exit_status = None  # set by Running: the init's returncode, None while it runs
         self._thread = threading.Thread(target=self._read, args=(pipe,), daemon=True)
         self._thread.start()
 
@@ -210,22 +211,33 @@ class LineStream:
         return "\n".join(self.lines)
 
     def wait_for(self, pattern, timeout=WAIT, count=1):
-        """Waits until `count` lines match `pattern`; returns the matches."""
+        """Waits until `count` lines match `pattern`; returns the matches. Gives up early,
+        with the init's exit status, when the init has exited without the lines coming."""
         regex = re.compile(pattern)
         deadline = time.monotonic() + timeout
+        exited_at = None
         with self._cond:
             while True:
                 found = [m for m in map(regex.search, self._lines) if m]
                 if len(found) >= count:
                     return found
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._closed:
-                    why = "the stream closed" if self._closed else f"{timeout}s passed"
+                now = time.monotonic()
+                why = None
+                if exited_at is None and self.exit_status and self.exit_status() is not None:
+                    exited_at = now
+                if self._closed:
+                    why = "the stream closed"
+                elif now >= deadline:
+                    why = f"{timeout}s passed"
+                elif exited_at is not None and now - exited_at > 1:
+                    # 1 s: enough for what was written before the init exited to arrive
+                    why = f"the init exited with {self.exit_status()}"
+                if why:
                     pytest.fail(
                         f"{self.name}: {why} before {count} line(s) matched {pattern!r}; "
                         f"got:\n" + "\n".join(self._lines)
                     )
-                self._cond.wait(remaining)
+                self._cond.wait(min(0.05, deadline - now))
 
     def wait_closed(self, timeout=WAIT):
         self._thread.join(timeout)
@@ -297,6 +309,7 @@ class Running:
                                      stderr=subprocess.PIPE, **popen_kwargs)
         self.stdout = LineStream(self.proc.stdout, "stdout")
         self.stderr = LineStream(self.proc.stderr, "stderr")
+        self.stdout.exit_status = self.stderr.exit_status = self.proc.poll
         # None when the init was already gone (only for a command that fails at once)
         self.sup_pid = self._find_init() if variant.pid1 else self.proc.pid
         self.sup = Pid(self.sup_pid) if self.sup_pid else None
@@ -344,13 +357,6 @@ class Running:
 
     def state(self):
         return proc_state(self.sup_pid)
-
-    def handles(self, sig):
-        """The init has taken sig over (blocked or caught): from now on, sending it to the
-        init cannot kill the init, nor be discarded by the kernel for a PID 1."""
-        status = proc_status(self.sup_pid)
-        taken = int(status["SigBlk"], 16) | int(status["SigCgt"], 16)
-        return bool(taken & (1 << (sig - 1)))
 
     def children(self):
         return children_of(self.sup_pid)
@@ -400,17 +406,14 @@ class Running:
     def events_named(self, name):
         return [e for e in self.events() if e.get("event") == name]
 
-    def wait_event(self, name, timeout=WAIT):
-        self.stderr.wait_for(r'"event"\s*:\s*"' + re.escape(name) + '"', timeout)
-        return self.events_named(name)[0]
-
     def output(self):
         return (f"argv: {self.argv}\n--- stdout\n{self.stdout.text}\n"
                 f"--- stderr\n{self.stderr.text}")
 
     # -- teardown --------------------------------------------------------------------------
 
-    def teardown(self):
+    def kill(self):
+        """SIGKILLs the init, everything below it and every tracked pid; reaps the init."""
         if self.proc.poll() is None:
             everything = descendants_of({self.proc.pid}) | {self.proc.pid}
             if self.sup:
@@ -426,10 +429,15 @@ class Running:
                 pass
         for tracked in self.tracked:
             tracked.kill()
-        self.stdout.wait_closed(1)
-        self.stderr.wait_closed(1)
+
+    def close(self):
+        """Closes the output pipes once nothing writes to them; False if something still
+        holds them open (then they are left to the reader threads)."""
+        if not (self.stdout.wait_closed(2) and self.stderr.wait_closed(2)):
+            return False
         self.proc.stdout.close()
         self.proc.stderr.close()
+        return True
 
 
 class Init:
@@ -526,25 +534,27 @@ def init(request, tmp_dir):
     yield fixture
 
     problems = []
+    exited_by_themselves = all(run.proc.poll() is not None for run in fixture.runs)
     for run in fixture.runs:
-        exited_by_itself = run.proc.poll() is not None
-        run.teardown()
-        # Everything an init leaves behind lands on pytest. runner-supervisor must leave nothing.
-        if variant.is_rs and exited_by_itself:
-            left = kill_strays()
-            if left:
-                problems.append(f"processes outlived {variant.name}: {left}")
+        run.kill()
+        _live_runs.remove(run)
+    # Whatever an init leaves behind lands on pytest. runner-supervisor must leave nothing.
+    left = kill_strays()
+    if left and variant.is_rs and exited_by_themselves:
+        problems.append(f"processes outlived {variant.name}: {left}")
+    for run in fixture.runs:
+        if not run.close():
+            problems.append(f"a process that teardown could not find holds the output of "
+                            f"{run.argv}")
         if SANITIZER_REPORT.search(run.stderr.text):
             problems.append(f"sanitizer report on stderr:\n{run.stderr.text}")
-        _live_runs.remove(run)
         print(run.output())
-    kill_strays()
     if problems:
         pytest.fail("\n".join(problems))
 
 
 @pytest.fixture(autouse=True)
-def test_timeout():
+def per_test_timeout():
     """Fails a test that runs longer than TEST_TIMEOUT (pytest-timeout is not a dependency)."""
 
     def expired(_signum, _frame):
