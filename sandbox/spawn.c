@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -60,10 +62,16 @@ struct exec_plan {
 	int tty_fd;    /* our controlling terminal when we are its foreground group, else -1 */
 	bool own_pgrp;
 	int max_fd; /* for closing fds when close_range is unavailable */
+	bool set_ids;
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups; /* the user's supplementary groups (getgrouplist), for setgroups */
+	size_t n_groups;
 };
 
 static void plan_free(struct exec_plan *plan)
 {
+	free(plan->groups);
 	for (char **p = plan->paths; p && *p; p++)
 		free(*p);
 	free(plan->paths);
@@ -127,6 +135,30 @@ static int plan_sh_argv(struct exec_plan *plan, char *const *argv)
 	return 0;
 }
 
+/* The user's groups as login(1) would set them; just gid when uid has no passwd entry. */
+static int plan_groups(struct exec_plan *plan)
+{
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+	int n = 32;
+	plan->groups = malloc((size_t)n * sizeof(gid_t));
+	if (!plan->groups)
+		return -1;
+	if (getpwuid_r(plan->uid, &pw, buf, sizeof(buf), &found) != 0 || !found) {
+		plan->groups[0] = plan->gid;
+		plan->n_groups = 1;
+		return 0;
+	}
+	while (getgrouplist(found->pw_name, plan->gid, plan->groups, &n) < 0) {
+		gid_t *grown = realloc(plan->groups, (size_t)n * sizeof(gid_t));
+		if (!grown)
+			return -1;
+		plan->groups = grown;
+	}
+	plan->n_groups = (size_t)n;
+	return 0;
+}
+
 static int foreground_tty(void)
 {
 	/* Only when we are the terminal's foreground group may we hand it to the child. */
@@ -164,6 +196,13 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 			tcsetpgrp(plan->tty_fd, getpid());
 	}
 	if (plan->cwd_fd >= 0 && fchdir(plan->cwd_fd) < 0)
+		child_fail(plan, errno, CANDIDATE_SETUP);
+	/* Raw syscalls, not glibc's setuid family: in a process that had threads, glibc makes
+	 * every thread change ids together (SIGSETXID), and the threads it would wait for do
+	 * not exist in this child. Groups first, uid last, as privileges shrink. */
+	if (plan->set_ids && (syscall(SYS_setgroups, plan->n_groups, plan->groups) < 0 ||
+			      syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) < 0 ||
+			      syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) < 0))
 		child_fail(plan, errno, CANDIDATE_SETUP);
 	child_close_fds(plan);
 
@@ -237,6 +276,9 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		.cwd_fd = req->cwd_fd,
 		.own_pgrp = req->own_pgrp,
 		.tty_fd = req->own_pgrp ? foreground_tty() : -1,
+		.set_ids = req->set_ids,
+		.uid = req->uid,
+		.gid = req->gid,
 	};
 	struct rlimit rl;
 	plan.max_fd =
@@ -244,7 +286,8 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	*child = (struct sbx_child){ .pid = -1, .pidfd = -1 };
 	if (!req->argv || !req->argv[0])
 		return rs_fail(err, EX_RS_USAGE, 0, "no command to run");
-	if (plan_paths(&plan, req->argv[0], req->envp) < 0 || plan_sh_argv(&plan, req->argv) < 0) {
+	if (plan_paths(&plan, req->argv[0], req->envp) < 0 || plan_sh_argv(&plan, req->argv) < 0 ||
+	    (plan.set_ids && plan_groups(&plan) < 0)) {
 		plan_free(&plan);
 		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "preparing to run %s", req->argv[0]);
 	}
@@ -273,9 +316,10 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	struct exec_failure f;
 	if (read_failure(report[0], &f)) {
 		child->exec_errno = f.err ? f.err : ENOEXEC;
-		const char *what = f.candidate >= 0                 ? plan.paths[f.candidate]
-				   : f.candidate == CANDIDATE_SETUP ? "working directory"
-								    : req->argv[0];
+		const char *what = f.candidate >= 0 ? plan.paths[f.candidate]
+				   : f.candidate == CANDIDATE_SETUP
+				       ? "setting up the child (directory, user)"
+				       : req->argv[0];
 		snprintf(child->failed_path, sizeof(child->failed_path), "%s", what);
 	}
 	close(report[0]);

@@ -17,6 +17,9 @@ struct sbx_spawn_req {
 	unsigned long clone_flags; /* namespace flags; 0 for none */
 	bool own_pgrp;             /* put the child in its own process group (and the terminal's
 			      foreground group when we own the terminal) */
+	bool set_ids;              /* become uid:gid, with the user's supplementary groups */
+	uid_t uid;
+	gid_t gid;
 };
 
 struct sbx_child {

@@ -37,7 +37,7 @@ extern char **environ;
 #define REKILL_INTERVAL_MS 100
 
 struct pid1 {
-	uv_loop_t loop;
+	uv_loop_t *loop;
 	uv_signal_t sigs[NSIG];
 	bool sig_active[NSIG];
 	uv_poll_t child_poll;
@@ -66,7 +66,7 @@ static void finish(struct pid1 *p)
 	if (p->done)
 		return;
 	p->done = true;
-	uv_stop(&p->loop);
+	uv_stop(p->loop);
 }
 
 static void on_rekill(uv_timer_t *t);
@@ -215,7 +215,7 @@ static int watch_signals(struct pid1 *p, struct rs_err *err)
 	for (int sig = 1; sig < NSIG; sig++) {
 		if (!sig_is_forwarded(sig) && sig != SIGCHLD)
 			continue;
-		uv_signal_init(&p->loop, &p->sigs[sig]);
+		uv_signal_init(p->loop, &p->sigs[sig]);
 		p->sigs[sig].data = p;
 		int rc = uv_signal_start(&p->sigs[sig], on_signal, sig);
 		if (rc < 0)
@@ -246,17 +246,16 @@ static int make_dirs(const char *path)
 	}
 }
 
-/* exec --workdir: created with its parents when missing. */
-static int open_workdir(const struct rs_config *cfg, struct rs_err *err)
+/* The child's directory, created with its parents first when asked (exec --workdir). */
+static int open_workdir(const struct pid1_opts *o, struct rs_err *err)
 {
-	const char *dir = cfg->exec_workdir ? cfg->exec_workdir : ".";
-	if (cfg->exec_workdir && make_dirs(dir) < 0)
+	const char *dir = o->workdir ? o->workdir : ".";
+	if (o->create_workdir && make_dirs(dir) < 0)
 		return rs_fail(err, EX_RS_CONFIG, errno, "--workdir %s: cannot create", dir);
 	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
-		return rs_fail(err, cfg->exec_workdir ? EX_RS_CONFIG : EX_RS_SOFTWARE, errno,
-			       "%s %s: cannot open",
-			       cfg->exec_workdir ? "--workdir" : "working directory", dir);
+		return rs_fail(err, o->workdir ? EX_RS_CONFIG : EX_RS_SOFTWARE, errno,
+			       "working directory %s: cannot open", dir);
 	return fd;
 }
 
@@ -281,8 +280,8 @@ static void close_all(struct pid1 *p)
 	uv_close((uv_handle_t *)&p->rekill_timer, NULL);
 	if (p->child.pidfd >= 0)
 		uv_close((uv_handle_t *)&p->child_poll, NULL);
-	uv_run(&p->loop, UV_RUN_DEFAULT);
-	uv_loop_close(&p->loop);
+	/* The loop may serve others (the GitHub client): one turn completes our closes. */
+	uv_run(p->loop, UV_RUN_NOWAIT);
 	if (p->child.pidfd >= 0)
 		close(p->child.pidfd);
 }
@@ -301,49 +300,50 @@ static void prepare_process(struct pid1 *p)
 	signal(SIGTTOU, SIG_IGN);
 }
 
-int pid1_exec(const struct rs_config *cfg, struct rs_err *err)
+static void log_started(const struct pid1 *p, const struct pid1_opts *o)
+{
+	if (p->child.exec_errno)
+		log_exec_failure(&p->child);
+	else
+		log_event(LOG_INFO, "child.started",
+			  LOG_FIELDS(LOG_INT("pid", p->child.pid), LOG_STR("command", o->argv[0])),
+			  "started %s %s", o->what, o->argv[0]);
+}
+
+int pid1_run(uv_loop_t *loop, const struct pid1_opts *o, struct rs_err *err)
 {
 	static struct pid1 p; /* static: NSIG handles are too large for the stack we want */
 	memset(&p, 0, sizeof(p));
+	p.loop = loop;
 	p.child.pidfd = -1;
-	p.grace_ms = (uint64_t)cfg->stop_grace_s * 1000;
+	p.grace_ms = o->grace_ms;
 	prepare_process(&p);
 
-	_cleanup_(closep) int cwd_fd = open_workdir(cfg, err);
+	_cleanup_(closep) int cwd_fd = open_workdir(o, err);
 	if (cwd_fd < 0)
 		return -1;
 	/* Our own cwd must not pin a filesystem (or the job's workdir) for the pod's life. */
 	if (chdir("/") < 0)
 		return rs_fail(err, EX_RS_SOFTWARE, errno, "chdir /");
 
-	uv_loop_init(&p.loop);
-	uv_timer_init(&p.loop, &p.grace_timer);
-	uv_timer_init(&p.loop, &p.rekill_timer);
+	uv_timer_init(loop, &p.grace_timer);
+	uv_timer_init(loop, &p.rekill_timer);
 	p.grace_timer.data = p.rekill_timer.data = &p;
-	if (watch_signals(&p, err) < 0) {
-		close_all(&p);
-		return -1;
-	}
-
 	struct sbx_spawn_req req = {
-		.argv = cfg->exec_argv,
-		.envp = environ,
+		.argv = o->argv,
+		.envp = o->envp,
 		.cwd_fd = cwd_fd,
 		.own_pgrp = true,
+		.set_ids = o->set_ids,
+		.uid = o->uid,
+		.gid = o->gid,
 	};
-	if (sbx_spawn(&req, &p.child, err) < 0) {
+	if (watch_signals(&p, err) < 0 || sbx_spawn(&req, &p.child, err) < 0) {
 		close_all(&p);
 		return -1;
 	}
-	if (p.child.exec_errno)
-		log_exec_failure(&p.child);
-	else
-		log_event(
-		    LOG_INFO, "child.started",
-		    LOG_FIELDS(LOG_INT("pid", p.child.pid), LOG_STR("command", cfg->exec_argv[0])),
-		    "started %s", cfg->exec_argv[0]);
-
-	uv_poll_init(&p.loop, &p.child_poll, p.child.pidfd);
+	log_started(&p, o);
+	uv_poll_init(loop, &p.child_poll, p.child.pidfd);
 	p.child_poll.data = &p;
 	uv_poll_start(&p.child_poll, UV_READABLE, on_child_pidfd);
 
@@ -351,8 +351,26 @@ int pid1_exec(const struct rs_config *cfg, struct rs_err *err)
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
-
-	uv_run(&p.loop, UV_RUN_DEFAULT);
+	uv_run(loop, UV_RUN_DEFAULT);
+	sig_block_all(NULL);
 	close_all(&p);
 	return p.exit_code;
+}
+
+int pid1_exec(const struct rs_config *cfg, struct rs_err *err)
+{
+	uv_loop_t loop;
+	uv_loop_init(&loop);
+	struct pid1_opts o = {
+		.argv = cfg->exec_argv,
+		.envp = environ,
+		.workdir = cfg->exec_workdir,
+		.create_workdir = cfg->exec_workdir != NULL,
+		.grace_ms = (uint64_t)cfg->stop_grace_s * 1000,
+		.what = "command",
+	};
+	int code = pid1_run(&loop, &o, err);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	return code;
 }

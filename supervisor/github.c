@@ -1,0 +1,822 @@
+/* GitHub REST client. Sources for every behaviour: reference/github-runner-api.md (§ numbers
+ * below). Requests are sent one at a time, as GitHub asks of integrations (§6). */
+#include "github.h"
+
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "http.h"
+#include "jwt.h"
+#include "log.h"
+#include "names.h"
+#include "retry.h"
+#include "util.h"
+
+#define USER_AGENT     "runner-supervisor/" RS_VERSION
+#define MAX_TOKEN_FILE 65536
+/* A 422 on DELETE means the runner is still running a job (§7.5): poll at this pace. */
+#define BUSY_RETRY_BASE_MS 1000
+#define BUSY_RETRY_CAP_MS  10000
+
+struct github {
+	const struct rs_config *cfg;
+	struct http_client *http;
+	const volatile bool *cancel;
+	char *scope_path; /* "/orgs/acme", "/repos/o/r", "/enterprises/e" */
+	char *auth;       /* "Bearer <token>" for the runner endpoints, once authenticated */
+	EVP_PKEY *app_key;
+	json_t *token_permissions; /* what the installation token may do (§2.7) */
+	char *oauth_scopes;        /* X-OAuth-Scopes of the last response (classic PATs) */
+	struct gh_budget budget;
+	struct gh_stats stats;
+};
+
+struct gh_call {
+	const char *method;
+	const char *path; /* under the API base; or a full URL (pagination) */
+	const char *body;
+	const char *auth;
+};
+
+uint64_t gh_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint32_t random32(void)
+{
+	uint32_t r = 0;
+	if (getrandom(&r, sizeof(r), GRND_NONBLOCK) != sizeof(r))
+		r = (uint32_t)gh_now_ms() * 2654435761u; /* no entropy yet: jitter only */
+	return r;
+}
+
+static const char *scope_prefix(enum gh_scope scope)
+{
+	switch (scope) {
+	case GH_SCOPE_ORG:
+		return "/orgs/";
+	case GH_SCOPE_REPO:
+		return "/repos/";
+	case GH_SCOPE_ENTERPRISE:
+		return "/enterprises/";
+	case GH_SCOPE_NONE:
+		break;
+	}
+	return NULL;
+}
+
+struct github *gh_new(const struct rs_config *cfg, uv_loop_t *loop, const volatile bool *cancel,
+		      struct rs_err *err)
+{
+	const char *prefix = scope_prefix(cfg->target.scope);
+	if (!prefix || !cfg->github_api_url) {
+		rs_fail(err, EX_RS_CONFIG, 0, "GITHUB_URL is not set: nothing to talk to");
+		return NULL;
+	}
+	struct github *gh = calloc(1, sizeof(*gh));
+	if (!gh) {
+		rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "GitHub client");
+		return NULL;
+	}
+	gh->cfg = cfg;
+	gh->cancel = cancel;
+	gh->budget = (struct gh_budget){ -1, -1, -1 };
+	int n =
+	    cfg->target.scope == GH_SCOPE_REPO
+		? asprintf(&gh->scope_path, "%s%s/%s", prefix, cfg->target.owner, cfg->target.repo)
+		: asprintf(&gh->scope_path, "%s%s", prefix, cfg->target.owner);
+	if (n < 0) {
+		gh->scope_path = NULL;
+		gh_free(gh);
+		rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "GitHub client");
+		return NULL;
+	}
+	gh->http = http_client_new(loop, USER_AGENT, cfg->ca_file, err);
+	if (!gh->http) {
+		gh_free(gh);
+		return NULL;
+	}
+	return gh;
+}
+
+void gh_free(struct github *gh)
+{
+	if (!gh)
+		return;
+	http_client_free(gh->http);
+	free(gh->scope_path);
+	if (gh->auth)
+		explicit_bzero(gh->auth, strlen(gh->auth));
+	free(gh->auth);
+	EVP_PKEY_free(gh->app_key);
+	json_decref(gh->token_permissions);
+	free(gh->oauth_scopes);
+	free(gh);
+}
+
+struct gh_stats gh_get_stats(const struct github *gh)
+{
+	return gh->stats;
+}
+
+/* GitHub's error bodies carry a "message" (§1): quoted in errors, shortened. */
+static void error_message(const struct http_response *r, char *out, size_t size)
+{
+	json_t *j = r->body ? json_loads(r->body, 0, NULL) : NULL;
+	const char *msg = json_string_value(json_object_get(j, "message"));
+	if (msg)
+		snprintf(out, size, "%.200s", msg);
+	else if (r->transport_error)
+		snprintf(out, size, "%s", r->error);
+	else
+		snprintf(out, size, "%.120s", r->body && *r->body ? r->body : "no message");
+	json_decref(j);
+}
+
+static void note_headers(struct github *gh, const struct http_response *r)
+{
+	if (r->ratelimit_remaining >= 0) {
+		gh->budget.remaining = r->ratelimit_remaining;
+		gh->budget.limit = r->ratelimit_limit;
+		gh->budget.reset = r->ratelimit_reset;
+	}
+	if (r->oauth_scopes) {
+		free(gh->oauth_scopes);
+		gh->oauth_scopes = strdup(r->oauth_scopes);
+	}
+}
+
+static int canceled(struct rs_err *err)
+{
+	/* Stopped by SIGTERM before anything was registered: a clean exit (DESIGN.md). */
+	return rs_fail(err, EX_RS_OK, ECANCELED, "stopped while talking to GitHub");
+}
+
+static int give_up(struct github *gh, const struct gh_call *c, enum retry_verdict v,
+		   const struct http_response *r, unsigned attempts, struct rs_err *err)
+{
+	char msg[256];
+	error_message(r, msg, sizeof(msg));
+	int code = v == RETRY_RATE_LIMITED ? EX_RS_TEMPFAIL : EX_RS_UNAVAILABLE;
+	if (r->transport_error)
+		return rs_fail(
+		    err, code, 0,
+		    "%s %s: GitHub unreachable after %u attempt(s) before the deadline: %s",
+		    c->method, c->path, attempts, msg);
+	return rs_fail(err, code, 0, "%s %s: HTTP %ld after %u attempt(s) before the deadline: %s",
+		       c->method, c->path, r->status, attempts, msg);
+}
+
+/* One request, retried as §6 says until it gets an answer to interpret or the deadline. */
+static int gh_request(struct github *gh, const struct gh_call *c, uint64_t deadline_ms,
+		      struct http_response *r, struct rs_err *err)
+{
+	memset(r, 0, sizeof(*r));
+	char *url = NULL;
+	bool full = strncmp(c->path, "https://", 8) == 0;
+	if (asprintf(&url, "%s%s", full ? "" : gh->cfg->github_api_url, c->path) < 0)
+		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "%s %s", c->method, c->path);
+	int rc = -1;
+	for (unsigned attempt = 0;; attempt++) {
+		uint64_t now = gh_now_ms();
+		long budget_ms = deadline_ms > now ? (long)(deadline_ms - now) : 1;
+		struct http_request req = {
+			.method = c->method,
+			.url = url,
+			.authorization = c->auth,
+			.body = c->body,
+			.timeout_ms = budget_ms < 30000 ? budget_ms : 30000,
+		};
+		if (http_perform(gh->http, &req, r, gh->cancel, err) < 0)
+			break;
+		if (r->canceled) {
+			rc = canceled(err);
+			break;
+		}
+		gh->stats.calls++;
+		gh->stats.ms += r->elapsed_ms;
+		note_headers(gh, r);
+		log_event(LOG_DEBUG, "github.call",
+			  LOG_FIELDS(LOG_STR("method", c->method), LOG_STR("path", c->path),
+				     LOG_INT("status", r->status),
+				     LOG_MS("took_ms", r->elapsed_ms)),
+			  "%s %s: %ld", c->method, c->path, r->status);
+		struct retry_decision d =
+		    retry_classify(r, attempt, (long long)time(NULL), random32());
+		if (d.verdict == RETRY_DONE) {
+			rc = 0;
+			break;
+		}
+		if (d.verdict == RETRY_AUTH_FAILED) {
+			char msg[256];
+			error_message(r, msg, sizeof(msg));
+			rc = rs_fail(err, EX_RS_NOPERM, 0,
+				     "%s %s: HTTP %ld, credentials rejected: %s", c->method,
+				     c->path, r->status, msg);
+			break;
+		}
+		if (gh_now_ms() + d.wait_ms > deadline_ms) {
+			rc = give_up(gh, c, d.verdict, r, attempt + 1, err);
+			break;
+		}
+		log_event(LOG_WARN, "github.retry",
+			  LOG_FIELDS(LOG_STR("method", c->method), LOG_STR("path", c->path),
+				     LOG_INT("status", r->status), LOG_MS("wait_ms", d.wait_ms)),
+			  "%s %s: %s; retrying in %llu ms", c->method, c->path, d.why,
+			  (unsigned long long)d.wait_ms);
+		http_response_free(r);
+		if (!http_sleep(gh->http, d.wait_ms, gh->cancel)) {
+			rc = canceled(err);
+			break;
+		}
+	}
+	free(url);
+	return rc;
+}
+
+/* A request whose JSON answer is wanted when the status is `want`. */
+static int gh_json(struct github *gh, const struct gh_call *c, uint64_t deadline_ms, long *status,
+		   json_t **json, struct rs_err *err)
+{
+	struct http_response r;
+	*json = NULL;
+	if (gh_request(gh, c, deadline_ms, &r, err) < 0) {
+		http_response_free(&r);
+		return -1;
+	}
+	*status = r.status;
+	if (r.status >= 200 && r.status < 300 && r.body_len > 0) {
+		*json = json_loads(r.body, 0, NULL);
+		if (!*json) {
+			http_response_free(&r);
+			return rs_fail(err, EX_RS_UNAVAILABLE, 0,
+				       "%s %s: HTTP %ld with a body that is not JSON", c->method,
+				       c->path, *status);
+		}
+	} else if (r.status >= 300) {
+		char msg[256];
+		error_message(&r, msg, sizeof(msg));
+		*json = json_pack("{s:s}", "message", msg);
+	}
+	http_response_free(&r);
+	return 0;
+}
+
+static int unexpected(const struct gh_call *c, long status, json_t *j, struct rs_err *err)
+{
+	const char *msg = json_string_value(json_object_get(j, "message"));
+	int code = status == 404 || status == 403 ? EX_RS_NOPERM
+		   : status == 422                ? EX_RS_CONFIG
+						  : EX_RS_UNAVAILABLE;
+	const char *hint = status == 404 ? " (GitHub answers 404 when the URL is wrong or the "
+					   "credentials cannot see it)"
+					 : "";
+	return rs_fail(err, code, 0, "%s %s: HTTP %ld: %s%s", c->method, c->path, status,
+		       msg ? msg : "unexpected answer", hint);
+}
+
+/* ---- authentication ------------------------------------------------------------------ */
+
+static int read_token_file(const char *path, char **out, struct rs_err *err)
+{
+	_cleanup_(closep) int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return rs_fail(err, EX_RS_CONFIG, errno, "GITHUB_TOKEN_FILE %s: cannot open", path);
+	char *buf = malloc(MAX_TOKEN_FILE + 1);
+	if (!buf)
+		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "GITHUB_TOKEN_FILE");
+	size_t len = 0;
+	for (ssize_t n;
+	     len < MAX_TOKEN_FILE && (n = read(fd, buf + len, MAX_TOKEN_FILE - len)) != 0;) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			free(buf);
+			return rs_fail(err, EX_RS_CONFIG, errno,
+				       "GITHUB_TOKEN_FILE %s: cannot read", path);
+		}
+		len += (size_t)n;
+	}
+	buf[len] = '\0';
+	/* Secrets mounted from Kubernetes often end with a newline. */
+	while (len > 0 && strchr(" \t\r\n", buf[len - 1]))
+		buf[--len] = '\0';
+	size_t start = strspn(buf, " \t\r\n");
+	const char *problem = len == start ? "empty" : NULL;
+	for (size_t i = start; !problem && i < len; i++)
+		if ((unsigned char)buf[i] <= ' ' || buf[i] == 0x7f)
+			problem = "the token contains whitespace or control characters";
+	if (problem) {
+		explicit_bzero(buf, MAX_TOKEN_FILE);
+		free(buf);
+		return rs_fail(err, EX_RS_CONFIG, 0, "GITHUB_TOKEN_FILE %s: %s", path, problem);
+	}
+	memmove(buf, buf + start, len - start + 1);
+	*out = buf;
+	return 0;
+}
+
+static int set_bearer(struct github *gh, const char *token, struct rs_err *err)
+{
+	if (log_add_secret(token) < 0)
+		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "registering a secret");
+	free(gh->auth);
+	if (asprintf(&gh->auth, "Bearer %s", token) < 0) {
+		gh->auth = NULL;
+		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "authorization header");
+	}
+	return 0;
+}
+
+/* A fresh JWT for each App call: cheap, and never close to its expiry. */
+static char *app_bearer(struct github *gh, struct rs_err *err)
+{
+	char *jwt = jwt_sign_rs256(gh->app_key, gh->cfg->app_id, time(NULL), err);
+	if (!jwt)
+		return NULL;
+	char *auth = NULL;
+	if (log_add_secret(jwt) < 0 || asprintf(&auth, "Bearer %s", jwt) < 0) {
+		auth = NULL;
+		rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "JWT");
+	}
+	free(jwt);
+	return auth;
+}
+
+static int app_call(struct github *gh, const char *method, const char *path, const char *body,
+		    uint64_t deadline_ms, long *status, json_t **json, struct rs_err *err)
+{
+	char *auth = app_bearer(gh, err);
+	if (!auth)
+		return -1;
+	struct gh_call c = { .method = method, .path = path, .body = body, .auth = auth };
+	int rc = gh_json(gh, &c, deadline_ms, status, json, err);
+	free(auth);
+	return rc;
+}
+
+static int lookup_installation(struct github *gh, uint64_t deadline_ms, long long *id,
+			       struct rs_err *err)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/installation", gh->scope_path);
+	long status;
+	json_t *j;
+	if (app_call(gh, "GET", path, NULL, deadline_ms, &status, &j, err) < 0)
+		return -1;
+	int rc = 0;
+	if (status == 200 && json_is_integer(json_object_get(j, "id")))
+		*id = json_integer_value(json_object_get(j, "id"));
+	else if (status == 404)
+		rc = rs_fail(err, EX_RS_NOPERM, 0,
+			     "GET %s: the GitHub App %s is not installed on %s (install it, or set "
+			     "GITHUB_APP_INSTALLATION_ID)",
+			     path, gh->cfg->app_id, gh->scope_path);
+	else
+		rc = unexpected(&(struct gh_call){ .method = "GET", .path = path }, status, j, err);
+	json_decref(j);
+	return rc;
+}
+
+/* The narrowest permission that registers runners at this scope (§4). */
+static const char *needed_app_permission(enum gh_scope scope)
+{
+	return scope == GH_SCOPE_REPO ? "administration" : "organization_self_hosted_runners";
+}
+
+static int mint_installation_token(struct github *gh, long long installation_id,
+				   uint64_t deadline_ms, struct rs_err *err)
+{
+	char path[128], body[128];
+	snprintf(path, sizeof(path), "/app/installations/%lld/access_tokens", installation_id);
+	/* Ask for no more than registering runners needs: a leaked token can do little else. */
+	snprintf(body, sizeof(body), "{\"permissions\":{\"%s\":\"write\"}}",
+		 needed_app_permission(gh->cfg->target.scope));
+	long status;
+	json_t *j;
+	if (app_call(gh, "POST", path, body, deadline_ms, &status, &j, err) < 0)
+		return -1;
+	const char *token = json_string_value(json_object_get(j, "token"));
+	int rc;
+	if (status == 201 && token && *token) {
+		rc = set_bearer(gh, token, err);
+		gh->token_permissions = json_incref(json_object_get(j, "permissions"));
+	} else {
+		rc =
+		    unexpected(&(struct gh_call){ .method = "POST", .path = path }, status, j, err);
+	}
+	json_decref(j);
+	return rc;
+}
+
+int gh_authenticate(struct github *gh, uint64_t deadline_ms, struct rs_err *err)
+{
+	if (gh->auth)
+		return 0;
+	const struct rs_config *cfg = gh->cfg;
+	if (cfg->token_file) {
+		char *token = NULL;
+		if (read_token_file(cfg->token_file, &token, err) < 0)
+			return -1;
+		int rc = set_bearer(gh, token, err);
+		explicit_bzero(token, strlen(token));
+		free(token);
+		return rc;
+	}
+	if (!cfg->app_id || !cfg->app_key_file)
+		return rs_fail(err, EX_RS_CONFIG, 0,
+			       "no GitHub credentials: set GITHUB_TOKEN_FILE, or GITHUB_APP_ID and "
+			       "GITHUB_APP_PRIVATE_KEY_FILE");
+	if (!gh->app_key && !(gh->app_key = jwt_load_key(cfg->app_key_file, err)))
+		return -1;
+	long long id = cfg->app_installation_id;
+	if (id == 0 && lookup_installation(gh, deadline_ms, &id, err) < 0)
+		return -1;
+	return mint_installation_token(gh, id, deadline_ms, err);
+}
+
+/* ---- registration -------------------------------------------------------------------- */
+
+void gh_runner_name(const struct rs_config *cfg, char out[65])
+{
+	runner_name_fit(cfg->runner_name ? cfg->runner_name : "runner", out);
+}
+
+static json_t *labels_json(const struct rs_config *cfg)
+{
+	/* The runner's own defaults first, as config.sh sends them (DESIGN.md, "GitHub"). */
+	const char *defaults[] = { "self-hosted", "Linux", runner_arch_label() };
+	json_t *a = json_array();
+	for (size_t i = 0; a && i < ARRAY_SIZE(defaults); i++)
+		json_array_append_new(a, json_string(defaults[i]));
+	for (size_t i = 0; a && i < cfg->n_labels; i++) {
+		bool dup = false;
+		for (size_t k = 0; k < ARRAY_SIZE(defaults); k++)
+			dup |= strcasecmp(cfg->labels[i], defaults[k]) == 0;
+		if (!dup)
+			json_array_append_new(a, json_string(cfg->labels[i]));
+	}
+	return a;
+}
+
+static int resolve_group(struct github *gh, uint64_t deadline_ms, long long *group_id,
+			 struct rs_err *err)
+{
+	const struct rs_config *cfg = gh->cfg;
+	if (!cfg->runner_group) {
+		*group_id = cfg->runner_group_id > 0 ? cfg->runner_group_id : 1;
+		return 0;
+	}
+	if (cfg->target.scope == GH_SCOPE_REPO)
+		return rs_fail(err, EX_RS_CONFIG, 0,
+			       "RUNNER_GROUP=\"%s\": runner groups belong to an organization or an "
+			       "enterprise; a repository URL has none (§2.5)",
+			       cfg->runner_group);
+	char first[512];
+	snprintf(first, sizeof(first), "%s/actions/runner-groups?per_page=100", gh->scope_path);
+	char *next = strdup(first);
+	int rc = 1;
+	/* No name filter exists: page through the list (§2.5). */
+	while (rc == 1 && next) {
+		struct gh_call c = { .method = "GET", .path = next, .auth = gh->auth };
+		struct http_response r;
+		if (gh_request(gh, &c, deadline_ms, &r, err) < 0) {
+			rc = -1;
+		} else if (r.status != 200) {
+			json_t *j = json_loads(r.body, 0, NULL);
+			rc = unexpected(&c, r.status, j, err);
+			json_decref(j);
+		} else {
+			json_t *j = json_loads(r.body, 0, NULL);
+			json_t *g;
+			size_t i;
+			json_array_foreach(json_object_get(j, "runner_groups"), i, g)
+			{
+				const char *name = json_string_value(json_object_get(g, "name"));
+				if (name && strcmp(name, cfg->runner_group) == 0) {
+					*group_id =
+					    (long long)json_number_value(json_object_get(g, "id"));
+					rc = 0;
+					break;
+				}
+			}
+			json_decref(j);
+		}
+		free(next);
+		next = rc == 1 && r.link_next ? strdup(r.link_next) : NULL;
+		http_response_free(&r);
+	}
+	free(next);
+	if (rc == 1)
+		rc =
+		    rs_fail(err, EX_RS_CONFIG, 0, "RUNNER_GROUP=\"%s\": no such runner group in %s",
+			    cfg->runner_group, gh->scope_path);
+	return rc;
+}
+
+struct found_runner {
+	long long id;
+	bool online;
+	bool busy;
+};
+
+static int find_runner(struct github *gh, const char *name, uint64_t deadline_ms,
+		       struct found_runner *found, struct rs_err *err)
+{
+	char *esc = curl_easy_escape(NULL, name, 0);
+	char path[512];
+	snprintf(path, sizeof(path), "%s/actions/runners?name=%s&per_page=100", gh->scope_path,
+		 esc ? esc : "");
+	curl_free(esc);
+	struct gh_call c = { .method = "GET", .path = path, .auth = gh->auth };
+	long status;
+	json_t *j;
+	if (gh_json(gh, &c, deadline_ms, &status, &j, err) < 0)
+		return -1;
+	int rc = 0;
+	found->id = 0;
+	if (status != 200) {
+		rc = unexpected(&c, status, j, err);
+	} else {
+		json_t *r;
+		size_t i;
+		/* The spec does not say the filter matches exactly: compare ourselves. */
+		json_array_foreach(json_object_get(j, "runners"), i, r)
+		{
+			const char *n = json_string_value(json_object_get(r, "name"));
+			if (n && strcmp(n, name) == 0) {
+				found->id = json_integer_value(json_object_get(r, "id"));
+				const char *st = json_string_value(json_object_get(r, "status"));
+				found->online = st && strcmp(st, "offline") != 0;
+				found->busy = json_is_true(json_object_get(r, "busy"));
+				break;
+			}
+		}
+	}
+	json_decref(j);
+	return rc;
+}
+
+static int delete_runner(struct github *gh, long long id, uint64_t deadline_ms, long *status,
+			 struct rs_err *err)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/actions/runners/%lld", gh->scope_path, id);
+	struct gh_call c = { .method = "DELETE", .path = path, .auth = gh->auth };
+	json_t *j;
+	int rc = gh_json(gh, &c, deadline_ms, status, &j, err);
+	json_decref(j);
+	return rc;
+}
+
+/* generate-jitconfig once; *status tells the caller about 409. */
+static int post_jitconfig(struct github *gh, const char *name, long long group_id,
+			  uint64_t deadline_ms, long *status, struct gh_registration *reg,
+			  struct rs_err *err)
+{
+	const struct rs_config *cfg = gh->cfg;
+	char path[512];
+	snprintf(path, sizeof(path), "%s/actions/runners/generate-jitconfig", gh->scope_path);
+	json_t *req =
+	    json_pack("{s:s,s:I,s:o,s:s}", "name", name, "runner_group_id", (json_int_t)group_id,
+		      "labels", labels_json(cfg), "work_folder", "_work");
+	char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (!body)
+		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "generate-jitconfig body");
+	struct gh_call c = { .method = "POST", .path = path, .body = body, .auth = gh->auth };
+	json_t *j;
+	int rc = gh_json(gh, &c, deadline_ms, status, &j, err);
+	free(body);
+	if (rc < 0)
+		return -1;
+	const char *blob = json_string_value(json_object_get(j, "encoded_jit_config"));
+	json_t *id = json_object_get(json_object_get(j, "runner"), "id");
+	if (*status == 201 && blob && json_is_integer(id)) {
+		reg->runner_id = json_integer_value(id);
+		snprintf(reg->name, sizeof(reg->name), "%s", name);
+		reg->jit_blob = strdup(blob);
+		if (!reg->jit_blob || log_add_secret(blob) < 0)
+			rc = rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "JIT configuration");
+	} else if (*status == 201) {
+		rc = rs_fail(err, EX_RS_UNAVAILABLE, 0,
+			     "POST %s: 201 without runner.id and encoded_jit_config", path);
+	} else if (*status != 409) {
+		rc = unexpected(&c, *status, j, err);
+	}
+	json_decref(j);
+	return rc;
+}
+
+int gh_register_jit(struct github *gh, const char *name, uint64_t deadline_ms,
+		    struct gh_registration *reg, struct rs_err *err)
+{
+	memset(reg, 0, sizeof(*reg));
+	long long group_id = 1;
+	if (gh_authenticate(gh, deadline_ms, err) < 0 ||
+	    resolve_group(gh, deadline_ms, &group_id, err) < 0)
+		return -1;
+	long status;
+	if (post_jitconfig(gh, name, group_id, deadline_ms, &status, reg, err) < 0)
+		return -1;
+	if (status == 201)
+		return 0;
+	/* 409: the name is taken (§7.4). An offline, idle holder is a ghost of an earlier pod
+	 * with our name: delete it and take the name back, once. Otherwise someone is using
+	 * it: take a suffixed name. */
+	struct found_runner old;
+	if (find_runner(gh, name, deadline_ms, &old, err) < 0)
+		return -1;
+	if (old.id && !old.online && !old.busy) {
+		long del;
+		if (delete_runner(gh, old.id, deadline_ms, &del, err) < 0)
+			return -1;
+		log_event(LOG_WARN, "runner.replaced",
+			  LOG_FIELDS(LOG_STR("runner_name", name), LOG_INT("old_runner_id", old.id),
+				     LOG_INT("status", del)),
+			  "name %s was held by offline runner %lld: deleted it", name, old.id);
+		if (post_jitconfig(gh, name, group_id, deadline_ms, &status, reg, err) < 0)
+			return -1;
+		if (status == 201)
+			return 0;
+	}
+	char suffixed[RUNNER_NAME_MAX + 1];
+	runner_name_suffixed(name, random32(), suffixed);
+	log_event(LOG_WARN, "runner.renamed",
+		  LOG_FIELDS(LOG_STR("runner_name", name), LOG_STR("new_name", suffixed)),
+		  "name %s is in use by another runner: registering as %s", name, suffixed);
+	if (post_jitconfig(gh, suffixed, group_id, deadline_ms, &status, reg, err) < 0)
+		return -1;
+	if (status == 201)
+		return 0;
+	return rs_fail(err, EX_RS_TEMPFAIL, 0,
+		       "generate-jitconfig: the names %s and %s are both taken", name, suffixed);
+}
+
+int gh_registration_token(struct github *gh, uint64_t deadline_ms, char **token, struct rs_err *err)
+{
+	*token = NULL;
+	if (gh_authenticate(gh, deadline_ms, err) < 0)
+		return -1;
+	char path[512];
+	snprintf(path, sizeof(path), "%s/actions/runners/registration-token", gh->scope_path);
+	struct gh_call c = { .method = "POST", .path = path, .auth = gh->auth };
+	long status;
+	json_t *j;
+	if (gh_json(gh, &c, deadline_ms, &status, &j, err) < 0)
+		return -1;
+	const char *t = json_string_value(json_object_get(j, "token"));
+	int rc = 0;
+	if (status == 201 && t && *t) {
+		*token = strdup(t);
+		if (!*token || log_add_secret(t) < 0)
+			rc = rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "registration token");
+	} else {
+		rc = unexpected(&c, status, j, err);
+	}
+	json_decref(j);
+	return rc;
+}
+
+/* ---- deregistration ------------------------------------------------------------------ */
+
+int gh_confirm_gone(struct github *gh, long long runner_id, uint64_t deadline_ms,
+		    struct rs_err *err)
+{
+	if (gh_authenticate(gh, deadline_ms, err) < 0)
+		return -1;
+	char path[512];
+	snprintf(path, sizeof(path), "%s/actions/runners/%lld", gh->scope_path, runner_id);
+	for (unsigned attempt = 0;; attempt++) {
+		struct gh_call get = { .method = "GET", .path = path, .auth = gh->auth };
+		long status;
+		json_t *j;
+		if (gh_json(gh, &get, deadline_ms, &status, &j, err) < 0)
+			return -1;
+		json_decref(j);
+		if (status == 404)
+			return 0;
+		if (status != 200)
+			return unexpected(&get, status, NULL, err);
+		if (delete_runner(gh, runner_id, deadline_ms, &status, err) < 0)
+			return -1;
+		if (status == 204 || status == 404)
+			return 0;
+		if (status != 422)
+			return unexpected(&(struct gh_call){ .method = "DELETE", .path = path },
+					  status, NULL, err);
+		/* 422: still running a job (§7.5); the job ends, or the deadline does. */
+		uint64_t wait =
+		    BUSY_RETRY_BASE_MS +
+		    retry_backoff_ms(attempt, BUSY_RETRY_BASE_MS, BUSY_RETRY_CAP_MS, random32());
+		if (gh_now_ms() + wait > deadline_ms)
+			return rs_fail(
+			    err, EX_RS_UNAVAILABLE, 0,
+			    "DELETE %s: runner still busy (422) at the deregistration deadline",
+			    path);
+		log_event(LOG_WARN, "github.retry",
+			  LOG_FIELDS(LOG_STR("method", "DELETE"), LOG_STR("path", path),
+				     LOG_INT("status", 422), LOG_MS("wait_ms", wait)),
+			  "runner %lld is still busy; retrying in %llu ms", runner_id,
+			  (unsigned long long)wait);
+		/* Deregistration is never canceled by a signal: it is what the signal asked for. */
+		http_sleep(gh->http, wait, NULL);
+	}
+}
+
+/* ---- check --online ------------------------------------------------------------------ */
+
+static const char *needed_classic_scope(enum gh_scope scope)
+{
+	return scope == GH_SCOPE_REPO         ? "repo"
+	       : scope == GH_SCOPE_ENTERPRISE ? "manage_runners:enterprise"
+					      : "admin:org";
+}
+
+static bool scope_listed(const char *list, const char *scope)
+{
+	char buf[1024];
+	snprintf(buf, sizeof(buf), "%s", list);
+	char *save = NULL;
+	for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
+		if (strcmp(tok, scope) == 0)
+			return true;
+	return false;
+}
+
+static int check_permission(struct github *gh, struct gh_check *check, struct rs_err *err)
+{
+	enum gh_scope scope = gh->cfg->target.scope;
+	if (gh->cfg->app_id && !gh->cfg->token_file) {
+		const char *perm = needed_app_permission(scope);
+		const char *level = json_string_value(json_object_get(gh->token_permissions, perm));
+		check->auth_kind = "GitHub App";
+		check->permission = scope == GH_SCOPE_REPO
+					? "administration=write"
+					: "organization_self_hosted_runners=write";
+		check->permission_verified = true;
+		if (!level || strcmp(level, "write") != 0)
+			return rs_fail(err, EX_RS_NOPERM, 0,
+				       "the GitHub App's installation token lacks %s: registering "
+				       "would fail",
+				       check->permission);
+		return 0;
+	}
+	check->permission = needed_classic_scope(scope);
+	if (!gh->oauth_scopes) {
+		/* Fine-grained tokens carry no X-OAuth-Scopes: write access shows only when used. */
+		check->auth_kind = "fine-grained PAT";
+		check->permission_verified = false;
+		return 0;
+	}
+	check->auth_kind = "classic PAT";
+	check->permission_verified = true;
+	if (!scope_listed(gh->oauth_scopes, check->permission))
+		return rs_fail(err, EX_RS_NOPERM, 0,
+			       "the token's scopes (%s) lack %s: registering would fail",
+			       gh->oauth_scopes, check->permission);
+	return 0;
+}
+
+int gh_check_online(struct github *gh, uint64_t deadline_ms, struct gh_check *check,
+		    struct rs_err *err)
+{
+	memset(check, 0, sizeof(*check));
+	if (gh_authenticate(gh, deadline_ms, err) < 0)
+		return -1;
+	char path[512];
+	snprintf(path, sizeof(path), "%s/actions/runners?per_page=1", gh->scope_path);
+	struct gh_call c = { .method = "GET", .path = path, .auth = gh->auth };
+	long status;
+	json_t *j;
+	if (gh_json(gh, &c, deadline_ms, &status, &j, err) < 0)
+		return -1;
+	int rc = status == 200 ? 0 : unexpected(&c, status, j, err);
+	if (rc == 0)
+		check->runners_seen =
+		    (long long)json_number_value(json_object_get(j, "total_count"));
+	json_decref(j);
+	check->budget = gh->budget;
+	return rc == 0 ? check_permission(gh, check, err) : rc;
+}
+
+void gh_registration_free(struct gh_registration *reg)
+{
+	if (reg->jit_blob) {
+		explicit_bzero(reg->jit_blob, strlen(reg->jit_blob));
+		free(reg->jit_blob);
+	}
+	reg->jit_blob = NULL;
+}

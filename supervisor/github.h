@@ -1,0 +1,74 @@
+/* The supervisor's whole conversation with GitHub's REST API (reference/github-runner-api.md):
+ * authentication (PAT or App), JIT registration, registration tokens, confirmed
+ * deregistration, and the online check. Every call goes through one retry loop that follows
+ * GitHub's rate-limit guidance and is bounded by the caller's deadline. */
+#ifndef RS_GITHUB_H
+#define RS_GITHUB_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+#include "config.h"
+#include "err.h"
+
+struct github;
+
+struct gh_registration {
+	long long runner_id;
+	char name[65];  /* the name GitHub registered (maybe suffixed after a 409) */
+	char *jit_blob; /* encoded_jit_config: a secret, registered with the logger */
+};
+
+struct gh_budget {
+	long long remaining, limit, reset; /* from the last response; -1 when unknown */
+};
+
+struct gh_check {
+	struct gh_budget budget;
+	const char *auth_kind;    /* "classic PAT", "fine-grained PAT", "GitHub App" */
+	const char *permission;   /* what was checked, e.g. "admin:org", "administration=write" */
+	bool permission_verified; /* false when it cannot be known without registering */
+	long long runners_seen;   /* total_count of the list call */
+};
+
+struct gh_stats {
+	int calls;
+	uint64_t ms;
+};
+
+/* cancel: a flag that a signal handler sets (SIGTERM during registration); waits and
+ * requests stop early when it becomes true. */
+struct github *gh_new(const struct rs_config *cfg, uv_loop_t *loop, const volatile bool *cancel,
+		      struct rs_err *err);
+void gh_free(struct github *gh);
+
+/* Monotonic milliseconds, the clock of every deadline below. */
+uint64_t gh_now_ms(void);
+
+/* PAT read from its file, or App installation token minted (installation id looked up
+ * when not configured). Once per pod: later calls reuse it. */
+int gh_authenticate(struct github *gh, uint64_t deadline_ms, struct rs_err *err);
+
+/* The runner name for this pod: RUNNER_NAME, or the pod name shortened to 64 characters. */
+void gh_runner_name(const struct rs_config *cfg, char out[65]);
+
+int gh_register_jit(struct github *gh, const char *name, uint64_t deadline_ms,
+		    struct gh_registration *reg, struct rs_err *err);
+int gh_registration_token(struct github *gh, uint64_t deadline_ms, char **token,
+			  struct rs_err *err);
+
+/* GET the runner: 404 -> gone; present -> DELETE; 422 (busy) -> retry until the deadline.
+ * Returns 0 when GitHub confirmed the runner is gone. */
+int gh_confirm_gone(struct github *gh, long long runner_id, uint64_t deadline_ms,
+		    struct rs_err *err);
+
+/* Proves the credentials work at the configured scope, without registering anything. */
+int gh_check_online(struct github *gh, uint64_t deadline_ms, struct gh_check *check,
+		    struct rs_err *err);
+
+struct gh_stats gh_get_stats(const struct github *gh);
+
+void gh_registration_free(struct gh_registration *reg);
+
+#endif

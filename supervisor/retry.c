@@ -1,0 +1,64 @@
+/* The policy, in GitHub's words (rate-limits-for-the-rest-api.md, reference §6):
+ * 1. retry-after present: wait that many seconds;
+ * 2. else x-ratelimit-remaining is 0: wait until x-ratelimit-reset;
+ * 3. else (a secondary limit without a hint): wait at least one minute;
+ * 4. failures that continue: back off exponentially, and give up (the caller's deadline).
+ * Server errors and broken connections get exponential backoff with full jitter (AWS
+ * Architecture Blog, "Exponential Backoff And Jitter"), so that a fleet of pods that lost
+ * GitHub at the same moment does not come back in lockstep. */
+#include "retry.h"
+
+#include <stdbool.h>
+#include <string.h>
+#include <strings.h>
+
+uint64_t retry_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd)
+{
+	uint64_t ceiling = cap_ms;
+	if (attempt < 32 && base_ms <= (cap_ms >> attempt))
+		ceiling = base_ms << attempt;
+	if (ceiling == 0)
+		return 0;
+	return (uint64_t)rnd * ceiling / ((uint64_t)UINT32_MAX + 1);
+}
+
+static bool says_rate_limit(const char *body)
+{
+	return body && (strcasestr(body, "rate limit") != NULL);
+}
+
+static struct retry_decision decide(enum retry_verdict v, uint64_t wait_ms, const char *why)
+{
+	return (struct retry_decision){ .verdict = v, .wait_ms = wait_ms, .why = why };
+}
+
+struct retry_decision retry_classify(const struct http_response *r, unsigned attempt,
+				     long long now_s, uint32_t rnd)
+{
+	uint64_t backoff = retry_backoff_ms(attempt, RETRY_BASE_MS, RETRY_CAP_MS, rnd);
+	if (r->transport_error)
+		return decide(RETRY_AGAIN, backoff, "connection failed");
+	long s = r->status;
+	bool limited =
+	    s == 429 || (s == 403 && (r->retry_after_s >= 0 || r->ratelimit_remaining == 0 ||
+				      says_rate_limit(r->body)));
+	if (limited) {
+		if (r->retry_after_s >= 0)
+			return decide(RETRY_RATE_LIMITED, (uint64_t)r->retry_after_s * 1000,
+				      "rate limited: retry-after");
+		if (r->ratelimit_remaining == 0 && r->ratelimit_reset > 0) {
+			long long wait = r->ratelimit_reset - now_s;
+			/* One second past the reset: the window flips on the server's clock. */
+			return decide(RETRY_RATE_LIMITED,
+				      (uint64_t)(wait > 0 ? wait + 1 : 1) * 1000,
+				      "primary rate limit: waiting for x-ratelimit-reset");
+		}
+		return decide(RETRY_RATE_LIMITED, RETRY_SECONDARY_MS + backoff,
+			      "secondary rate limit: waiting at least a minute");
+	}
+	if (s == 401 || s == 403)
+		return decide(RETRY_AUTH_FAILED, 0, "credentials rejected");
+	if (s >= 500 || s == 408)
+		return decide(RETRY_AGAIN, backoff, "server error");
+	return decide(RETRY_DONE, 0, "");
+}

@@ -1,0 +1,36 @@
+/* What to do with a GitHub response: the documented retry procedure (reference §6). */
+#ifndef RS_RETRY_H
+#define RS_RETRY_H
+
+#include <stdint.h>
+
+#include "http.h"
+
+enum retry_verdict {
+	RETRY_DONE,         /* a response for the caller to interpret (2xx, 404, 409, 422...) */
+	RETRY_AGAIN,        /* transport error or 5xx: back off and retry */
+	RETRY_RATE_LIMITED, /* primary or secondary limit: wait as GitHub says, then retry */
+	RETRY_AUTH_FAILED,  /* 401, or 403 that is not a rate limit: retrying will not help */
+};
+
+struct retry_decision {
+	enum retry_verdict verdict;
+	uint64_t wait_ms;
+	const char *why; /* for the log */
+};
+
+/* Exponential backoff with full jitter: a uniform wait in [0, min(cap, base * 2^attempt)).
+ * rnd is a uniform 32-bit random number (a parameter, so that tests are exact). */
+uint64_t retry_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd);
+
+/* attempt counts from 0 for the first retry; now_s is the wall clock (epoch seconds) for
+ * x-ratelimit-reset. */
+struct retry_decision retry_classify(const struct http_response *r, unsigned attempt,
+				     long long now_s, uint32_t rnd);
+
+#define RETRY_BASE_MS 500
+#define RETRY_CAP_MS  30000
+/* "Otherwise wait at least one minute" for a secondary limit without retry-after. */
+#define RETRY_SECONDARY_MS 60000
+
+#endif
