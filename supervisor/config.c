@@ -1231,3 +1231,11 @@ void cfg_print_help(FILE *out)
 	for (size_t i = 0; i < ARRAY_SIZE(exit_codes); i++)
 		fprintf(out, "  %2d  %s\n", exit_codes[i].code, exit_codes[i].meaning);
 }
+
+bool cfg_is_own_variable(const char *name, size_t len)
+{
+	for (size_t i = 0; i < ARRAY_SIZE(settings); i++)
+		if (strlen(settings[i].env) == len && strncmp(settings[i].env, name, len) == 0)
+			return true;
+	return false;
+}

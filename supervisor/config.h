@@ -85,6 +85,10 @@ int cfg_validate(struct rs_config *cfg, struct rs_err *err);
 
 void cfg_free(struct rs_config *cfg);
 
+/* True when name[0..len) is one of the settings' environment variables: the supervisor's
+ * own, never passed on to the runner. */
+bool cfg_is_own_variable(const char *name, size_t len);
+
 /* --help: usage, commands, and every setting with its flag and default. */
 void cfg_print_help(FILE *out);
 

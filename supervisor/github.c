@@ -820,3 +820,23 @@ void gh_registration_free(struct gh_registration *reg)
 	}
 	reg->jit_blob = NULL;
 }
+
+int gh_forget_name(struct github *gh, const char *name, uint64_t deadline_ms, struct rs_err *err)
+{
+	if (!gh->auth)
+		return 0; /* never authenticated: nothing was sent */
+	struct found_runner old;
+	if (find_runner(gh, name, deadline_ms, &old, err) < 0)
+		return -1;
+	if (!old.id)
+		return 0;
+	if (old.online || old.busy)
+		return rs_fail(err, EX_RS_UNAVAILABLE, 0,
+			       "runner %s (%lld) is online: not ours to delete", name, old.id);
+	return gh_confirm_gone(gh, old.id, deadline_ms, err);
+}
+
+void gh_set_cancel(struct github *gh, const volatile bool *cancel)
+{
+	gh->cancel = cancel;
+}

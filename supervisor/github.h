@@ -63,6 +63,15 @@ int gh_registration_token(struct github *gh, uint64_t deadline_ms, char **token,
 int gh_confirm_gone(struct github *gh, long long runner_id, uint64_t deadline_ms,
 		    struct rs_err *err);
 
+/* After a registration that may have reached GitHub but whose answer we lost (a signal, a
+ * timeout): deletes a runner of that name if it is offline and idle, our own ghost.
+ * Returns 0 when no such runner remains. */
+int gh_forget_name(struct github *gh, const char *name, uint64_t deadline_ms, struct rs_err *err);
+
+/* Deregistration must not be canceled by the signal that asked for it: the caller drops
+ * the cancel flag (NULL) before confirming. */
+void gh_set_cancel(struct github *gh, const volatile bool *cancel);
+
 /* Proves the credentials work at the configured scope, without registering anything. */
 int gh_check_online(struct github *gh, uint64_t deadline_ms, struct gh_check *check,
 		    struct rs_err *err);

@@ -161,3 +161,24 @@ void jit_free(struct jit_config *jit)
 	free(jit->runner_name);
 	memset(jit, 0, sizeof(*jit));
 }
+
+int jit_read_identity(const char *root, long long *id, char **name)
+{
+	*id = 0;
+	*name = NULL;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/.runner", root);
+	_cleanup_(closep) int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	unsigned char buf[65536];
+	ssize_t n = read(fd, buf, sizeof(buf));
+	if (n <= 0)
+		return -1;
+	struct jit_config jit = { 0 };
+	struct jit_file f = { .name = (char *)".runner", .data = buf, .len = (size_t)n };
+	read_identity(&jit, &f);
+	*id = jit.runner_id;
+	*name = jit.runner_name;
+	return *id > 0 ? 0 : -1;
+}

@@ -32,6 +32,10 @@ int jit_decode(const char *blob, struct jit_config *jit, struct rs_err *err);
 int jit_write(const struct jit_config *jit, const char *root, uid_t uid, gid_t gid,
 	      struct rs_err *err);
 
+/* Reads AgentId and AgentName from ROOT/.runner (after token-mode configure); *name is
+ * malloc'd. Returns -1 when there is no usable id. */
+int jit_read_identity(const char *root, long long *id, char **name);
+
 /* Wipes the decoded contents from memory and frees them. */
 void jit_free(struct jit_config *jit);
 

@@ -11,6 +11,7 @@
 #include "err.h"
 #include "log.h"
 #include "pid1.h"
+#include "run.h"
 #include "signals.h"
 #include "version.h"
 
@@ -29,7 +30,7 @@ static void log_format_early(void)
 	log_set_format(text ? LOG_FORMAT_TEXT : LOG_FORMAT_JSON);
 }
 
-static int run_command(struct rs_config *cfg, struct rs_err *err)
+static int run_command(struct rs_config *cfg, char *arc_blob, struct rs_err *err)
 {
 	switch (cfg->command) {
 	case CMD_EXEC: {
@@ -46,12 +47,16 @@ static int run_command(struct rs_config *cfg, struct rs_err *err)
 	}
 	case CMD_CHECK:
 		log_event(LOG_INFO, "config.ok", NULL, "configuration is valid");
-		return 0;
+		return cfg->check_online ? run_check_online(cfg, err) : 0;
 	case CMD_RUN:
+		log_event(LOG_INFO, "supervisor.start",
+			  LOG_FIELDS(LOG_INT("pid", getpid()), LOG_BOOL("pid1", getpid() == 1),
+				     LOG_STR("command", "run"), LOG_STR("version", RS_VERSION)),
+			  "runner-supervisor %s", RS_VERSION);
+		return run_lifecycle(cfg, arc_blob, err);
 	case CMD_WIPE:
 		return rs_fail(err, EX_RS_SOFTWARE, 0,
-			       "the %s command is not implemented in this version",
-			       cfg->command == CMD_RUN ? "run" : "wipe");
+			       "the wipe command is not implemented in this version");
 	case CMD_HELP:
 	case CMD_VERSION:
 		break;
@@ -66,6 +71,8 @@ int main(int argc, char **argv)
 	sig_block_all(NULL);
 
 	log_format_early();
+	/* Out of our environment before anything can inherit it (ARC drop-in). */
+	char *arc_blob = run_take_arc_blob();
 	struct rs_config cfg = { 0 };
 	struct rs_err err = { 0 };
 	extern char **environ;
@@ -74,6 +81,7 @@ int main(int argc, char **argv)
 		code = report_error(&err);
 		goto out;
 	}
+	cfg.has_jitconfig = arc_blob != NULL; /* read before cfg_load, which no longer sees it */
 	log_set_format(cfg.log_json ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
 	if (cfg.command == CMD_HELP) {
 		cfg_print_help(stdout);
@@ -89,11 +97,14 @@ int main(int argc, char **argv)
 		code = report_error(&err);
 		goto out;
 	}
-	code = run_command(&cfg, &err);
+	code = run_command(&cfg, arc_blob, &err);
 	if (code < 0)
 		code = report_error(&err);
 out:
 	cfg_free(&cfg);
+	if (arc_blob)
+		explicit_bzero(arc_blob, strlen(arc_blob));
+	free(arc_blob);
 	log_forget_secrets();
 	return code;
 }
