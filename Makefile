@@ -17,7 +17,8 @@ LIBCAP_VERSION = $(shell pkg-config --modversion libcap 2>/dev/null)
 # when everything is present.
 DEPS_BUILD := gcc make pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
 	libseccomp-dev libcap-dev libssl-dev
-DEPS_TEST := libcmocka-dev python3 python3-pytest tini util-linux procps
+DEPS_TEST := libcmocka-dev python3 python3-pytest python3-cryptography tini tinyproxy util-linux \
+	procps curl
 DEPS_CHECK := clang clang-format clang-tidy cppcheck
 DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_CHECK)
 
@@ -87,7 +88,7 @@ unit: $(UNIT_BINS)
 
 integration: build/asan/runner-supervisor build/runner-supervisor
 	RS_BIN=$(CURDIR)/build/asan/runner-supervisor RS_RELEASE_BIN=$(CURDIR)/build/runner-supervisor \
-		$(PYTHON) -m pytest -q tests/integration $(PYTEST_ARGS)
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/fakes tests/integration $(PYTEST_ARGS)
 
 check: deps
 	clang-format --dry-run -Werror $(SRCS) $(HDRS) $(UNIT_SRCS)

@@ -428,7 +428,7 @@ int gh_authenticate(struct github *gh, uint64_t deadline_ms, struct rs_err *err)
 	const struct rs_config *cfg = gh->cfg;
 	if (cfg->token_file) {
 		char *token = NULL;
-		if (read_token_file(cfg->token_file, &token, err) < 0)
+		if (read_token_file(cfg->token_file, &token, err) < 0 || !token)
 			return -1;
 		int rc = set_bearer(gh, token, err);
 		explicit_bzero(token, strlen(token));

@@ -117,26 +117,38 @@ int jit_decode(const char *blob, struct jit_config *jit, struct rs_err *err)
 	return rc;
 }
 
+/* Written under a temporary name (O_EXCL: a fresh inode, never one someone planted), then
+ * renamed over the final name: a symlink, a hard link to a file elsewhere, or a FIFO that
+ * stands there is replaced, never written through. */
 static int write_one(int root_fd, const char *root, const struct jit_file *f, uid_t uid, gid_t gid,
 		     struct rs_err *err)
 {
-	/* O_NOFOLLOW: a symlink planted in the runner root must not redirect credentials. */
-	_cleanup_(closep) int fd =
-	    openat(root_fd, f->name, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+	char tmp[96];
+	snprintf(tmp, sizeof(tmp), "%s.tmp-%d", f->name, (int)getpid());
+	unlinkat(root_fd, tmp, 0);
+	int fd = openat(root_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return rs_fail(err, EX_RS_SOFTWARE, errno, "writing %s/%s", root, f->name);
+	int rc = 0;
 	if (fchown(fd, uid, gid) < 0 || fchmod(fd, 0600) < 0)
-		return rs_fail(err, EX_RS_SOFTWARE, errno, "setting the owner of %s/%s", root,
-			       f->name);
-	for (size_t off = 0; off < f->len;) {
+		rc = rs_fail(err, EX_RS_SOFTWARE, errno, "setting the owner of %s/%s", root,
+			     f->name);
+	for (size_t off = 0; rc == 0 && off < f->len;) {
 		ssize_t n = write(fd, f->data + off, f->len - off);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0)
-			return rs_fail(err, EX_RS_SOFTWARE, errno, "writing %s/%s", root, f->name);
-		off += (size_t)n;
+			rc = rs_fail(err, EX_RS_SOFTWARE, errno, "writing %s/%s", root, f->name);
+		else
+			off += (size_t)n;
 	}
-	return 0;
+	if (close(fd) < 0 && rc == 0)
+		rc = rs_fail(err, EX_RS_SOFTWARE, errno, "writing %s/%s", root, f->name);
+	if (rc == 0 && renameat(root_fd, tmp, root_fd, f->name) < 0)
+		rc = rs_fail(err, EX_RS_SOFTWARE, errno, "renaming into %s/%s", root, f->name);
+	if (rc < 0)
+		unlinkat(root_fd, tmp, 0);
+	return rc;
 }
 
 int jit_write(const struct jit_config *jit, const char *root, uid_t uid, gid_t gid,

@@ -310,14 +310,12 @@ static void log_started(const struct pid1 *p, const struct pid1_opts *o)
 			  "started %s %s", o->what, o->argv[0]);
 }
 
-int pid1_run(uv_loop_t *loop, const struct pid1_opts *o, struct rs_err *err)
+static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *err)
 {
-	static struct pid1 p; /* static: NSIG handles are too large for the stack we want */
-	memset(&p, 0, sizeof(p));
-	p.loop = loop;
-	p.child.pidfd = -1;
-	p.grace_ms = o->grace_ms;
-	prepare_process(&p);
+	uv_loop_t *loop = p->loop;
+	p->child.pidfd = -1;
+	p->grace_ms = o->grace_ms;
+	prepare_process(p);
 
 	_cleanup_(closep) int cwd_fd = open_workdir(o, err);
 	if (cwd_fd < 0)
@@ -326,9 +324,9 @@ int pid1_run(uv_loop_t *loop, const struct pid1_opts *o, struct rs_err *err)
 	if (chdir("/") < 0)
 		return rs_fail(err, EX_RS_SOFTWARE, errno, "chdir /");
 
-	uv_timer_init(loop, &p.grace_timer);
-	uv_timer_init(loop, &p.rekill_timer);
-	p.grace_timer.data = p.rekill_timer.data = &p;
+	uv_timer_init(loop, &p->grace_timer);
+	uv_timer_init(loop, &p->rekill_timer);
+	p->grace_timer.data = p->rekill_timer.data = p;
 	struct sbx_spawn_req req = {
 		.argv = o->argv,
 		.envp = o->envp,
@@ -338,14 +336,14 @@ int pid1_run(uv_loop_t *loop, const struct pid1_opts *o, struct rs_err *err)
 		.uid = o->uid,
 		.gid = o->gid,
 	};
-	if (watch_signals(&p, err) < 0 || sbx_spawn(&req, &p.child, err) < 0) {
-		close_all(&p);
+	if (watch_signals(p, err) < 0 || sbx_spawn(&req, &p->child, err) < 0) {
+		close_all(p);
 		return -1;
 	}
-	log_started(&p, o);
-	uv_poll_init(loop, &p.child_poll, p.child.pidfd);
-	p.child_poll.data = &p;
-	uv_poll_start(&p.child_poll, UV_READABLE, on_child_pidfd);
+	log_started(p, o);
+	uv_poll_init(loop, &p->child_poll, p->child.pidfd);
+	p->child_poll.data = p;
+	uv_poll_start(&p->child_poll, UV_READABLE, on_child_pidfd);
 
 	/* Signals held since main() now reach our handlers, and through them the child. */
 	sigset_t none;
@@ -353,8 +351,20 @@ int pid1_run(uv_loop_t *loop, const struct pid1_opts *o, struct rs_err *err)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	uv_run(loop, UV_RUN_DEFAULT);
 	sig_block_all(NULL);
-	close_all(&p);
-	return p.exit_code;
+	close_all(p);
+	return p->exit_code;
+}
+
+int pid1_run(uv_loop_t *loop, const struct pid1_opts *o, struct rs_err *err)
+{
+	/* On the heap: one uv_signal_t per signal is more than we want on the stack. */
+	struct pid1 *p = calloc(1, sizeof(*p));
+	if (!p)
+		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "supervising %s", o->argv[0]);
+	p->loop = loop;
+	int code = supervise(p, o, err);
+	free(p);
+	return code;
 }
 
 int pid1_exec(const struct rs_config *cfg, struct rs_err *err)

@@ -19,7 +19,7 @@ uint64_t retry_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, u
 		ceiling = base_ms << attempt;
 	if (ceiling == 0)
 		return 0;
-	return (uint64_t)rnd * ceiling / ((uint64_t)UINT32_MAX + 1);
+	return (uint64_t)(((unsigned __int128)rnd * ceiling) >> 32);
 }
 
 static bool says_rate_limit(const char *body)
@@ -43,11 +43,18 @@ struct retry_decision retry_classify(const struct http_response *r, unsigned att
 	    s == 429 || (s == 403 && (r->retry_after_s >= 0 || r->ratelimit_remaining == 0 ||
 				      says_rate_limit(r->body)));
 	if (limited) {
+		/* Capped, so that a broken proxy's huge value cannot overflow; the caller's
+		 * deadline decides long before. */
 		if (r->retry_after_s >= 0)
-			return decide(RETRY_RATE_LIMITED, (uint64_t)r->retry_after_s * 1000,
+			return decide(RETRY_RATE_LIMITED,
+				      (uint64_t)(r->retry_after_s < RETRY_MAX_WAIT_S
+						     ? r->retry_after_s
+						     : RETRY_MAX_WAIT_S) *
+					  1000,
 				      "rate limited: retry-after");
 		if (r->ratelimit_remaining == 0 && r->ratelimit_reset > 0) {
 			long long wait = r->ratelimit_reset - now_s;
+			wait = wait < RETRY_MAX_WAIT_S ? wait : RETRY_MAX_WAIT_S;
 			/* One second past the reset: the window flips on the server's clock. */
 			return decide(RETRY_RATE_LIMITED,
 				      (uint64_t)(wait > 0 ? wait + 1 : 1) * 1000,

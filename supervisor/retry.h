@@ -32,5 +32,7 @@ struct retry_decision retry_classify(const struct http_response *r, unsigned att
 #define RETRY_CAP_MS  30000
 /* "Otherwise wait at least one minute" for a secondary limit without retry-after. */
 #define RETRY_SECONDARY_MS 60000
+/* No wait GitHub asks for is longer than its one-hour rate-limit window. */
+#define RETRY_MAX_WAIT_S 3600
 
 #endif

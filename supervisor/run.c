@@ -348,7 +348,7 @@ int run_check_online(const struct rs_config *cfg, struct rs_err *err)
 	struct run r = { .cfg = cfg };
 	uv_loop_init(&r.loop);
 	watch_stop_signals(&r);
-	struct gh_check check;
+	struct gh_check check = { 0 };
 	int rc = -1;
 	if ((r.gh = gh_new(cfg, &r.loop, &r.stop_requested, err)))
 		rc = gh_check_online(r.gh, deadline_in(cfg->register_deadline_s), &check, err);
