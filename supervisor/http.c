@@ -66,6 +66,10 @@ static void check_done(struct http_client *c)
 		if (t) {
 			t->done = true;
 			t->result = msg->data.result;
+			/* uv_run(UV_RUN_ONCE) runs timers before it polls: a transfer that ends in
+			 * curl's timer callback would leave it blocked in epoll_wait with nothing
+			 * left to wake it. uv_stop makes that poll return at once. */
+			uv_stop(c->loop);
 		}
 	}
 }
@@ -469,6 +473,7 @@ void http_response_free(struct http_response *resp)
 static void on_sleep_over(uv_timer_t *t)
 {
 	*(bool *)t->data = true;
+	uv_stop(t->loop); /* see check_done(): we are in the timer phase of UV_RUN_ONCE */
 }
 
 bool http_sleep(struct http_client *c, uint64_t ms, const volatile bool *cancel)
