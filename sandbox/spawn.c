@@ -17,6 +17,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <termios.h>
 #include <unistd.h>
@@ -67,6 +68,9 @@ struct exec_plan {
 	gid_t gid;
 	gid_t *groups; /* the user's supplementary groups (getgrouplist), for setgroups */
 	size_t n_groups;
+	int stdout_fd;
+	int stderr_fd;
+	mode_t umask;
 };
 
 static void plan_free(struct exec_plan *plan)
@@ -197,6 +201,11 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 	}
 	if (plan->cwd_fd >= 0 && fchdir(plan->cwd_fd) < 0)
 		child_fail(plan, errno, CANDIDATE_SETUP);
+	if ((plan->stdout_fd >= 0 && dup2(plan->stdout_fd, STDOUT_FILENO) < 0) ||
+	    (plan->stderr_fd >= 0 && dup2(plan->stderr_fd, STDERR_FILENO) < 0))
+		child_fail(plan, errno, CANDIDATE_SETUP);
+	if (plan->umask)
+		umask(plan->umask);
 	/* Raw syscalls, not glibc's setuid family: in a process that had threads, glibc makes
 	 * every thread change ids together (SIGSETXID), and the threads it would wait for do
 	 * not exist in this child. Groups first, uid last, as privileges shrink. */
@@ -279,6 +288,9 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		.set_ids = req->set_ids,
 		.uid = req->uid,
 		.gid = req->gid,
+		.stdout_fd = req->stdout_fd,
+		.stderr_fd = req->stderr_fd,
+		.umask = req->umask,
 	};
 	struct rlimit rl;
 	plan.max_fd =

@@ -20,6 +20,9 @@ struct sbx_spawn_req {
 	bool set_ids;              /* become uid:gid, with the user's supplementary groups */
 	uid_t uid;
 	gid_t gid;
+	int stdout_fd; /* dup2'd onto 1 and 2 when >= 0 */
+	int stderr_fd;
+	mode_t umask; /* 0: keep ours */
 };
 
 struct sbx_child {

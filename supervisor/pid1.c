@@ -54,6 +54,8 @@ struct pid1 {
 	uint64_t grace_ms;
 	int exit_code;
 	long reaped;
+	int left_behind; /* processes still there when the main child exited */
+	const struct pid1_hooks *hooks;
 };
 
 static int pidfd_signal(int pidfd, int sig)
@@ -117,6 +119,8 @@ static void on_main_exit(struct pid1 *p, int code, int sig)
 	p->exit_code = sig ? 128 + sig : code;
 	if (uv_is_active((uv_handle_t *)&p->child_poll))
 		uv_poll_stop(&p->child_poll);
+	if (p->hooks && p->hooks->exited)
+		p->hooks->exited(p, p->exit_code, p->hooks->ud);
 	char name[16];
 	if (sig)
 		log_event(LOG_INFO, "child.exited",
@@ -134,6 +138,7 @@ static void start_teardown(struct pid1 *p)
 {
 	p->teardown_started = true;
 	int n = procs_signal_all(SIGTERM, p->is_pid1);
+	p->left_behind = n;
 	log_event(LOG_INFO, "teardown.kill",
 		  LOG_FIELDS(LOG_STR("signal", "SIGTERM"), LOG_INT("count", n)),
 		  "command left %d process(es): sent SIGTERM", n);
@@ -197,6 +202,8 @@ static void on_signal(uv_signal_t *h, int sig)
 		reap_all(p);
 		return;
 	}
+	if (p->hooks && p->hooks->signal && p->hooks->signal(p, sig, p->hooks->ud))
+		return;
 	char name[16];
 	if (!p->child_exited) {
 		int rc = pidfd_signal(p->child.pidfd, sig);
@@ -208,6 +215,32 @@ static void on_signal(uv_signal_t *h, int sig)
 	}
 	if (sig == SIGTERM || sig == SIGINT)
 		on_stop_signal(p);
+}
+
+int pid1_signal_child(struct pid1 *p, int sig)
+{
+	return p->child_exited ? -1 : pidfd_signal(p->child.pidfd, sig);
+}
+
+void pid1_kill_after(struct pid1 *p, uint64_t ms)
+{
+	/* Only ever shortens: a stop that is already due sooner stays due. */
+	uint64_t due = uv_now(p->loop) + ms;
+	if (p->grace_armed && uv_timer_get_due_in(&p->grace_timer) + uv_now(p->loop) <= due)
+		return;
+	p->grace_armed = true;
+	uv_timer_start(&p->grace_timer, on_grace_over, ms, 0);
+}
+
+void pid1_kill_now(struct pid1 *p)
+{
+	kill_everything(p);
+	reap_all(p);
+}
+
+bool pid1_child_exited(const struct pid1 *p)
+{
+	return p->child_exited;
 }
 
 static int watch_signals(struct pid1 *p, struct rs_err *err)
@@ -315,6 +348,7 @@ static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *e
 	uv_loop_t *loop = p->loop;
 	p->child.pidfd = -1;
 	p->grace_ms = o->grace_ms;
+	p->hooks = o->hooks;
 	prepare_process(p);
 
 	_cleanup_(closep) int cwd_fd = open_workdir(o, err);
@@ -335,12 +369,17 @@ static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *e
 		.set_ids = o->set_ids,
 		.uid = o->uid,
 		.gid = o->gid,
+		.stdout_fd = o->stdout_fd > 0 ? o->stdout_fd : -1,
+		.stderr_fd = o->stderr_fd > 0 ? o->stderr_fd : -1,
+		.umask = o->umask,
 	};
 	if (watch_signals(p, err) < 0 || sbx_spawn(&req, &p->child, err) < 0) {
 		close_all(p);
 		return -1;
 	}
 	log_started(p, o);
+	if (p->hooks && p->hooks->started)
+		p->hooks->started(p, p->child.pid, p->hooks->ud);
 	uv_poll_init(loop, &p->child_poll, p->child.pidfd);
 	p->child_poll.data = p;
 	uv_poll_start(&p->child_poll, UV_READABLE, on_child_pidfd);
@@ -352,6 +391,8 @@ static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *e
 	uv_run(loop, UV_RUN_DEFAULT);
 	sig_block_all(NULL);
 	close_all(p);
+	if (o->left_behind)
+		*o->left_behind = p->left_behind;
 	return p->exit_code;
 }
 

@@ -10,6 +10,20 @@
 #include <sys/types.h>
 #include <uv.h>
 
+struct pid1;
+
+/* What a caller (the lifecycle) may do at the PID-1 events; every member may be NULL. */
+struct pid1_hooks {
+	void *ud;
+	/* The main child exists (its execve succeeded or failed). */
+	void (*started)(struct pid1 *p, pid_t pid, void *ud);
+	/* A signal for the supervisor; return true when the hook handled it (not forwarded). */
+	bool (*signal)(struct pid1 *p, int sig, void *ud);
+	/* The main child exited with this status (128+signal when killed); its leftovers are
+	 * torn down after this returns. */
+	void (*exited)(struct pid1 *p, int status, void *ud);
+};
+
 struct pid1_opts {
 	char *const *argv;
 	char *const *envp;
@@ -20,7 +34,18 @@ struct pid1_opts {
 	gid_t gid;
 	uint64_t grace_ms; /* SIGTERM -> SIGKILL for what the child leaves behind */
 	const char *what;  /* "command", "runner": for the log */
+	int stdout_fd;     /* the child's stdout/stderr; 0 = inherit ours */
+	int stderr_fd;
+	mode_t umask; /* the child's umask; 0 = inherit ours */
+	const struct pid1_hooks *hooks;
+	int *left_behind; /* out: processes left when the main child exited */
 };
+
+/* For hooks, on the loop: */
+int pid1_signal_child(struct pid1 *p, int sig);    /* -1 once the child has exited */
+void pid1_kill_after(struct pid1 *p, uint64_t ms); /* SIGKILL everything in ms (or sooner) */
+void pid1_kill_now(struct pid1 *p);
+bool pid1_child_exited(const struct pid1 *p);
 
 /* Runs opts->argv as the main child on loop (also serving the loop's other handles) until
  * it and everything it left behind are gone. Returns the status to report: the child's
