@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -155,4 +156,26 @@ int procs_signal_all(int sig, bool pid1)
 	}
 	int count = signal_descendants(sig, true);
 	return count < 0 ? 0 : count;
+}
+
+int procs_kill_uid(uid_t uid)
+{
+	if (!proc_is_ours())
+		return -1;
+	DIR *dir = opendir("/proc");
+	if (!dir)
+		return -1;
+	int n = 0;
+	for (struct dirent *de; (de = readdir(dir));) {
+		if (!isdigit((unsigned char)de->d_name[0]))
+			continue;
+		struct stat st;
+		pid_t pid = (pid_t)strtol(de->d_name, NULL, 10);
+		/* /proc/PID belongs to the process's effective uid. */
+		if (pid != getpid() && fstatat(dirfd(dir), de->d_name, &st, 0) == 0 &&
+		    st.st_uid == uid && kill(pid, SIGKILL) == 0)
+			n++;
+	}
+	closedir(dir);
+	return n;
 }

@@ -5,7 +5,12 @@
  * id exists, every path out of here passes through the deregistration confirmation. */
 #include "run.h"
 
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +19,13 @@
 
 #include "github.h"
 #include "jit.h"
+#include "lifecycle.h"
+#include "manifest.h"
+#include "procs.h"
+#include "relay.h"
+#include "report.h"
+#include "runner_lines.h"
+#include "wipe.h"
 #include "log.h"
 #include "pid1.h"
 #include "runenv.h"
@@ -28,13 +40,31 @@ struct run {
 	const struct rs_config *cfg;
 	uv_loop_t loop;
 	uv_signal_t stop_sigs[2];
+	uv_timer_t phase_timer;
 	volatile bool stop_requested;
+	int stops;
 	struct github *gh;
 	char name[65];
 	long long runner_id;
 	bool registration_sent; /* a generate-jitconfig may have reached GitHub */
 	uint64_t t_start;
+	struct timespec started_wall; /* at start, for the temp entries' birth times */
+
+	enum lc_phase phase;
+	uint64_t phase_since;
+	uint64_t runner_started_at;
+	struct pid1 *pid1; /* while the runner runs */
+	bool job_seen;
+	bool ghost;
+	bool idle_timeout;
+	bool start_timeout;
+	bool job_timeout;
+	int listener;
+	struct report report;
+	struct manifest *install;
 };
+
+static void fire(struct run *r, enum lc_event ev);
 
 char *run_take_arc_blob(void)
 {
@@ -50,11 +80,16 @@ static void on_stop_signal(uv_signal_t *h, int sig)
 {
 	struct run *r = h->data;
 	char name[16];
-	if (!r->stop_requested)
-		log_event(LOG_INFO, "supervisor.stopping",
-			  LOG_FIELDS(LOG_STR("signal", sig_name(sig, name))),
-			  "%s received: stopping", sig_name(sig, name));
+	log_event(LOG_INFO, "supervisor.stopping",
+		  LOG_FIELDS(LOG_STR("signal", sig_name(sig, name)),
+			     LOG_STR("phase", lc_phase_name(r->phase))),
+		  "%s received while %s", sig_name(sig, name), lc_phase_name(r->phase));
 	r->stop_requested = true;
+	r->stops++;
+	/* While registering, the flag cancels the request in flight; while the runner runs,
+	 * the lifecycle decides (SIGINT to the runner, drain, or kill). */
+	if (r->pid1)
+		fire(r, EV_STOP);
 }
 
 static void watch_stop_signals(struct run *r)
@@ -86,22 +121,138 @@ static char *runner_path(const struct rs_config *cfg)
 	return asprintf(&p, "%s/bin/Runner.Listener", cfg->runner_root) < 0 ? NULL : p;
 }
 
-/* Runs the Listener with args as the runner user and waits for it and its leftovers. */
+/* ---- the runner phase ------------------------------------------------------------ */
+
+static void on_phase_timer(uv_timer_t *t)
+{
+	struct run *r = t->data;
+	switch (r->phase) {
+	case PH_STARTING:
+		r->start_timeout = true;
+		fire(r, EV_START_TIMEOUT);
+		break;
+	case PH_LISTENING:
+		r->idle_timeout = true;
+		fire(r, EV_IDLE_TIMEOUT);
+		break;
+	case PH_JOB_RUNNING:
+		/* The drain timer and the job timer share this handle: a stop during a job
+		 * replaced the job timer by the drain timer. */
+		if (r->stops > 0) {
+			fire(r, EV_DRAIN_TIMEOUT);
+		} else {
+			r->job_timeout = true;
+			fire(r, EV_JOB_TIMEOUT);
+		}
+		break;
+	default:
+		break;
+	}
+}
+
+static void arm(struct run *r, long long seconds)
+{
+	uv_timer_stop(&r->phase_timer);
+	if (seconds > 0)
+		uv_timer_start(&r->phase_timer, on_phase_timer, (uint64_t)seconds * 1000, 0);
+}
+
+static void on_runner_line(const char *line, const char *stream, void *ud)
+{
+	struct run *r = ud;
+	log_event(LOG_INFO, "runner.output",
+		  LOG_FIELDS(LOG_STR("stream", stream), LOG_STR("line", line)), "%s", line);
+	struct runner_line_info info;
+	runner_line_parse(line, &info);
+	switch (info.kind) {
+	case RL_LISTENING:
+		fire(r, EV_LISTENING);
+		break;
+	case RL_JOB_STARTED:
+		snprintf(r->report.job_name, sizeof(r->report.job_name), "%s", info.job);
+		r->job_seen = true;
+		fire(r, EV_JOB_STARTED);
+		break;
+	case RL_JOB_COMPLETED:
+		snprintf(r->report.job_result, sizeof(r->report.job_result), "%s", info.result);
+		log_event(LOG_INFO, "job.completed",
+			  LOG_FIELDS(LOG_STR("job", info.job), LOG_STR("result", info.result),
+				     LOG_MS("took_ms", gh_now_ms() - r->phase_since)),
+			  "job %s completed: %s", info.job, info.result);
+		fire(r, EV_JOB_COMPLETED);
+		break;
+	case RL_GHOST:
+	case RL_SESSION_CONFLICT:
+		/* The Listener would poll forever for a registration GitHub no longer has. */
+		if (!r->ghost)
+			log_event(LOG_ERROR, "runner.ghost", LOG_FIELDS(LOG_STR("line", line)),
+				  "the runner is not (or no longer) usable on GitHub: stopping it");
+		r->ghost = true;
+		fire(r, EV_GHOST);
+		break;
+	default:
+		break;
+	}
+}
+
+static void hook_started(struct pid1 *p, pid_t pid, void *ud)
+{
+	struct run *r = ud;
+	r->pid1 = p;
+	r->runner_started_at = gh_now_ms();
+	log_event(LOG_INFO, "runner.started", LOG_FIELDS(LOG_INT("pid", pid)), "runner started");
+	/* A stop that arrived while we were still registering or starting. */
+	if (r->stop_requested)
+		fire(r, EV_STOP);
+}
+
+static bool hook_signal(struct pid1 *p, int sig, void *ud)
+{
+	/* SIGTERM/SIGINT are the lifecycle's (on_stop_signal): never forwarded as they are. */
+	return sig == SIGTERM || sig == SIGINT;
+}
+
+static void hook_exited(struct pid1 *p, int status, void *ud)
+{
+	struct run *r = ud;
+	r->listener = status;
+	log_event(LOG_INFO, "runner.exited",
+		  LOG_FIELDS(LOG_INT("listener_code", status),
+			     LOG_MS("took_ms", gh_now_ms() - r->runner_started_at)),
+		  "Runner.Listener exited with %d", status);
+	fire(r, EV_RUNNER_EXITED);
+}
+
+/* Runs the Listener with args as the runner user, relaying its output when lines is set,
+ * and waits for it and its leftovers. */
 static int run_listener(struct run *r, char *const *args, const char *const *extra_env,
-			struct rs_err *err)
+			bool lifecycle, struct rs_err *err)
 {
 	const struct rs_config *cfg = r->cfg;
-	char *argv[16] = { runner_path(cfg) };
+	char *argv[20] = { runner_path(cfg) };
 	size_t i = 1;
 	for (; args[i - 1] && i < ARRAY_SIZE(argv) - 1; i++)
 		argv[i] = args[i - 1];
 	argv[i] = NULL;
 	char **env = runenv_build(cfg, environ, extra_env);
-	if (!argv[0] || !env) {
+	int out[2] = { -1, -1 }, errp[2] = { -1, -1 };
+	if (!argv[0] || !env || pipe2(out, O_CLOEXEC) < 0 || pipe2(errp, O_CLOEXEC) < 0) {
 		free(argv[0]);
 		runenv_free(env);
-		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "starting the runner");
+		for (int k = 0; k < 2; k++) {
+			if (out[k] >= 0)
+				close(out[k]);
+			if (errp[k] >= 0)
+				close(errp[k]);
+		}
+		return rs_fail(err, EX_RS_SOFTWARE, errno ? errno : ENOMEM, "starting the runner");
 	}
+	struct relay *ro = relay_start(&r->loop, out[0], "stdout", on_runner_line, r);
+	struct relay *re = relay_start(&r->loop, errp[0], "stderr", on_runner_line, r);
+	struct pid1_hooks hooks = {
+		.ud = r, .started = hook_started, .signal = hook_signal, .exited = hook_exited
+	};
+	int killed = 0;
 	struct pid1_opts o = {
 		.argv = argv,
 		.envp = env,
@@ -111,8 +262,21 @@ static int run_listener(struct run *r, char *const *args, const char *const *ext
 		.gid = cfg->runner_gid,
 		.grace_ms = (uint64_t)cfg->stop_grace_s * 1000,
 		.what = "runner",
+		.stdout_fd = out[1],
+		.stderr_fd = errp[1],
+		/* The job's files are nobody else's business (DESIGN.md, runner contract). */
+		.umask = 077,
+		.hooks = lifecycle ? &hooks : NULL,
+		.left_behind = &killed,
 	};
 	int code = pid1_run(&r->loop, &o, err);
+	close(out[1]);
+	close(errp[1]);
+	relay_close(ro);
+	relay_close(re);
+	r->pid1 = NULL;
+	if (lifecycle)
+		r->report.killed += killed;
 	free(argv[0]);
 	runenv_free(env);
 	return code;
@@ -157,7 +321,7 @@ static int configure_with_token(struct run *r, struct rs_err *err)
 			 NULL };
 	const char *extra[] = { token_env, NULL };
 	r->registration_sent = true;
-	int code = run_listener(r, args, extra, err);
+	int code = run_listener(r, args, extra, false, err);
 	explicit_bzero(token_env, strlen(token_env));
 	free(token_env);
 	free(labels);
@@ -253,20 +417,99 @@ static bool deregister(struct run *r)
 	return true;
 }
 
-/* The Listener's code -> ours (DESIGN.md, "Exit codes"). Job lines are not parsed yet: a
- * job result code (100-105) or 0 counts as a run that ended normally. */
-static int map_listener_code(int code)
+/* ---- the table's actions ----------------------------------------------------------- */
+
+static void enter(struct run *r, enum lc_phase to)
 {
-	if (code == 0 || (code >= 100 && code <= 105))
-		return EX_RS_OK;
-	if (code == 3 || code == 4 || code == 7)
-		return EX_RS_OUTDATED;
-	return EX_RS_TEMPFAIL;
+	uint64_t now = gh_now_ms();
+	if (to != r->phase) {
+		r->report.phase_ms[r->phase] += now - r->phase_since;
+		r->phase_since = now;
+		log_event(LOG_DEBUG, "lifecycle.phase",
+			  LOG_FIELDS(LOG_STR("from", lc_phase_name(r->phase)),
+				     LOG_STR("to", lc_phase_name(to))),
+			  "%s -> %s", lc_phase_name(r->phase), lc_phase_name(to));
+	}
+	r->phase = to;
 }
+
+static void stop_runner(struct run *r)
+{
+	uv_timer_stop(&r->phase_timer);
+	if (!r->pid1)
+		return;
+	/* SIGINT: the Listener cancels a running job (result Canceled), deletes its session
+	 * and exits 0; everything is killed when the grace runs out (contract, "Signals"). */
+	pid1_signal_child(r->pid1, SIGINT);
+	pid1_kill_after(r->pid1, (uint64_t)r->cfg->stop_grace_s * 1000);
+}
+
+static void act(struct run *r, enum lc_action action)
+{
+	const struct rs_config *cfg = r->cfg;
+	switch (action) {
+	case ACT_NONE:
+		break;
+	case ACT_ARM_START_TIMER:
+		arm(r, cfg->register_deadline_s);
+		break;
+	case ACT_ARM_IDLE_TIMER: {
+		log_event(LOG_INFO, "runner.listening",
+			  LOG_FIELDS(LOG_MS("took_ms", gh_now_ms() - r->runner_started_at)),
+			  "the runner is listening for a job");
+		/* Idle time counts from the runner's start, not from its first line. */
+		long long used = (long long)((gh_now_ms() - r->runner_started_at) / 1000);
+		if (cfg->idle_timeout_s > 0)
+			arm(r, cfg->idle_timeout_s > used ? cfg->idle_timeout_s - used : 1);
+		else
+			uv_timer_stop(&r->phase_timer);
+		break;
+	}
+	case ACT_JOB_STARTED:
+		log_event(LOG_INFO, "job.started", LOG_FIELDS(LOG_STR("job", r->report.job_name)),
+			  "job %s started", r->report.job_name);
+		arm(r, cfg->job_timeout_s);
+		break;
+	case ACT_ARM_DRAIN:
+		log_event(LOG_INFO, "job.draining",
+			  LOG_FIELDS(LOG_INT("drain_s", cfg->drain_timeout_s)),
+			  "letting the job finish for up to %lld s", cfg->drain_timeout_s);
+		arm(r, cfg->drain_timeout_s);
+		break;
+	case ACT_STOP_RUNNER:
+		stop_runner(r);
+		break;
+	case ACT_KILL_NOW:
+		if (r->pid1)
+			pid1_kill_now(r->pid1);
+		break;
+	case ACT_AWAIT_EXIT:
+		uv_timer_stop(&r->phase_timer);
+		if (r->pid1)
+			pid1_kill_after(r->pid1, (uint64_t)cfg->stop_grace_s * 1000);
+		break;
+	}
+}
+
+static void fire(struct run *r, enum lc_event ev)
+{
+	/* A stop during a job without a drain time, or a second stop while draining, cancels
+	 * the job now: the same as the drain running out. */
+	if (r->phase == PH_JOB_RUNNING && ev == EV_STOP &&
+	    (r->cfg->drain_timeout_s == 0 || r->stops > 1))
+		ev = EV_DRAIN_TIMEOUT;
+	const struct lc_transition *t = lc_next(r->phase, ev);
+	if (!t)
+		return;
+	enter(r, t->to);
+	act(r, t->action);
+}
+
+/* ---- teardown, wipe, report --------------------------------------------------------- */
 
 static void remove_credentials(const struct rs_config *cfg)
 {
-	/* The runner removes them after an ephemeral job, not after a crash. */
+	/* The runner removes them after an ephemeral job, not after a crash or a stop. */
 	const char *files[] = { ".runner", ".credentials", ".credentials_rsaparams" };
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		char path[4096];
@@ -275,70 +518,307 @@ static void remove_credentials(const struct rs_config *cfg)
 	}
 }
 
+/* Without a PID namespace a job's process could also live outside our tree (a double fork
+ * under another reaper cannot happen to a subreaper, but a process may have been started
+ * by something else as the same uid): kill the runner uid until none is left. */
+static void kill_runner_uid(struct run *r)
+{
+	const struct rs_config *cfg = r->cfg;
+	if (!cfg->runner_user_resolved || cfg->runner_uid == 0 || cfg->runner_uid == getuid())
+		return;
+	for (int round = 0; round < 100; round++) {
+		int n = procs_kill_uid(cfg->runner_uid);
+		if (n <= 0)
+			return;
+		r->report.killed += n;
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+		while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
+			;
+	}
+}
+
+static void add_wipe(struct run *r, const struct wipe_stats *ws)
+{
+	r->report.wipe_files += ws->files;
+	r->report.wipe_dirs += ws->dirs;
+	r->report.wipe_bytes += ws->bytes;
+	r->report.wipe_left += ws->left;
+}
+
+static void wipe_path(struct run *r, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return; /* never created */
+	struct wipe_stats ws = { 0 };
+	struct rs_err err = { 0 };
+	if (wipe_dirfd(fd, path, &ws, &err) < 0)
+		ws.left++;
+	close(fd);
+	add_wipe(r, &ws);
+}
+
+/* Born (or, without statx birth times, changed) since the supervisor started: the job's,
+ * not something the image or another tenant of the directory put there before us. */
+static bool new_since(int dfd, const char *name, const struct timespec *since)
+{
+	struct statx stx;
+	if (statx(dfd, name, AT_SYMLINK_NOFOLLOW, STATX_BTIME | STATX_CTIME, &stx) < 0)
+		return false;
+	struct statx_timestamp t = (stx.stx_mask & STATX_BTIME) ? stx.stx_btime : stx.stx_ctime;
+	return t.tv_sec > since->tv_sec ||
+	       (t.tv_sec == since->tv_sec && t.tv_nsec >= (uint32_t)since->tv_nsec);
+}
+
+/* The runner's own directories are emptied by their own rules, never removed as "temp". */
+static bool is_runner_dir(const struct rs_config *cfg, int dfd, const char *name)
+{
+	struct stat st, other;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+		return true;
+	const char *dirs[] = { cfg->runner_root, cfg->runner_workdir };
+	for (size_t i = 0; i < ARRAY_SIZE(dirs); i++)
+		if (stat(dirs[i], &other) == 0 && other.st_dev == st.st_dev &&
+		    other.st_ino == st.st_ino)
+			return true;
+	return false;
+}
+
+/* Entries of a shared temp dir that the runner user created during this run. */
+static void wipe_tmp_of_user(struct run *r, const char *tmp, uid_t uid)
+{
+	int dfd = open(tmp, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	DIR *d = dfd >= 0 ? fdopendir(dfd) : NULL;
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return;
+	}
+	for (struct dirent *de; (de = readdir(d));) {
+		struct stat st;
+		if (de->d_name[0] == '.' &&
+		    (!de->d_name[1] || (de->d_name[1] == '.' && !de->d_name[2])))
+			continue;
+		if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) < 0 || st.st_uid != uid ||
+		    !new_since(dfd, de->d_name, &r->started_wall) ||
+		    is_runner_dir(r->cfg, dfd, de->d_name))
+			continue;
+		struct wipe_stats ws = { 0 };
+		if (S_ISDIR(st.st_mode)) {
+			struct rs_err err = { 0 };
+			int sub = openat(dfd, de->d_name,
+					 O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			if (sub >= 0) {
+				wipe_dirfd(sub, de->d_name, &ws, &err);
+				close(sub);
+			}
+			if (unlinkat(dfd, de->d_name, AT_REMOVEDIR) == 0)
+				ws.dirs++;
+			else
+				ws.left++;
+		} else if (unlinkat(dfd, de->d_name, 0) == 0) {
+			ws.files++;
+			ws.bytes += S_ISREG(st.st_mode) ? st.st_size : 0;
+		} else {
+			ws.left++;
+		}
+		add_wipe(r, &ws);
+	}
+	closedir(d);
+}
+
+static bool wipe_everything(struct run *r)
+{
+	const struct rs_config *cfg = r->cfg;
+	uint64_t t0 = gh_now_ms();
+	char diag[4096];
+	snprintf(diag, sizeof(diag), "%s/_diag", cfg->runner_root);
+	wipe_path(r, cfg->runner_workdir);
+	wipe_path(r, diag);
+	remove_credentials(cfg);
+	bool intact = true;
+	if (r->install) {
+		struct manifest_result mr;
+		struct rs_err err = { 0 };
+		if (manifest_restore(r->install, &mr, &err) < 0) {
+			r->report.wipe_left++;
+		} else {
+			r->report.wipe_files += mr.removed;
+			r->report.wipe_bytes += mr.removed_bytes;
+			r->report.wipe_left += mr.left;
+			intact = mr.changed == 0;
+		}
+	}
+	if (cfg->runner_user_resolved && cfg->runner_uid != 0 && cfg->runner_uid != getuid()) {
+		wipe_tmp_of_user(r, "/tmp", cfg->runner_uid);
+		wipe_tmp_of_user(r, "/var/tmp", cfg->runner_uid);
+	}
+	log_event(r->report.wipe_left || !intact ? LOG_ERROR : LOG_INFO, "workspace.wiped",
+		  LOG_FIELDS(
+		      LOG_INT("files", r->report.wipe_files), LOG_INT("dirs", r->report.wipe_dirs),
+		      LOG_INT("bytes", r->report.wipe_bytes), LOG_INT("left", r->report.wipe_left),
+		      LOG_BOOL("installation_intact", intact), LOG_MS("took_ms", gh_now_ms() - t0)),
+		  "workspace wiped: %lld files, %lld dirs, %lld bytes; %lld left%s",
+		  r->report.wipe_files, r->report.wipe_dirs, r->report.wipe_bytes,
+		  r->report.wipe_left, intact ? "" : "; the installation changed");
+	return r->report.wipe_left == 0 && intact;
+}
+
+/* DESIGN.md, "Exit codes": how the runner's end maps to ours. */
+static int exit_code_for(struct run *r, bool wiped, const char **reason)
+{
+	int l = r->listener;
+	if (!wiped)
+		return *reason = "wipe incomplete or installation changed: do not reuse this pod",
+		       EX_RS_IOERR;
+	if (l == 3 || l == 4 || l == 7)
+		return *reason = "runner outdated or self-updating: rebuild the image",
+		       EX_RS_OUTDATED;
+	if (r->job_seen || (l >= 100 && l <= 105))
+		return *reason = "job ran", EX_RS_OK;
+	if (r->ghost)
+		return *reason = "ghost runner: GitHub no longer knows it", EX_RS_TEMPFAIL;
+	if (r->idle_timeout)
+		return *reason = "idle timeout", EX_RS_OK;
+	if (r->start_timeout)
+		return *reason = "the runner did not start listening in time", EX_RS_TEMPFAIL;
+	if (r->stop_requested)
+		return *reason = "stopped by signal before a job", EX_RS_OK;
+	return *reason = "runner exited before a job", EX_RS_TEMPFAIL;
+}
+
+static void set_isolation(struct run *r)
+{
+	/* The sandbox layers arrive with the sandbox issue; until then only the user is. */
+	const char *none = r->cfg->sandbox == SBX_OFF ? "disabled" : "unavailable";
+	static const char *const layers[] = { "pid_namespace", "mount_namespace", "seccomp",
+					      "capabilities", "no_new_privs" };
+	r->report.layers[r->report.n_layers++] = (struct report_layer){ "user", "applied" };
+	for (size_t i = 0; i < ARRAY_SIZE(layers); i++)
+		r->report.layers[r->report.n_layers++] = (struct report_layer){ layers[i], none };
+	log_event(
+	    LOG_INFO, "sandbox.report",
+	    LOG_FIELDS(LOG_STR("user", "applied"), LOG_STR("other_layers", none)),
+	    "isolation: the runner runs as %s; namespaces, seccomp and capability dropping are "
+	    "not in this version",
+	    r->cfg->runner_user);
+}
+
+static void finish_report(struct run *r, int code, const char *reason)
+{
+	enter(r, PH_REPORTING);
+	snprintf(r->report.runner_name, sizeof(r->report.runner_name), "%s", r->name);
+	r->report.runner_id = r->runner_id;
+	r->report.exit_code = code;
+	r->report.reason = reason;
+	r->report.listener_code = r->listener;
+	r->report.github_calls = r->gh ? gh_get_stats(r->gh).calls : 0;
+	char *json = report_json(&r->report);
+	if (json && report_write(json, r->cfg->termination_log) < 0)
+		log_event(LOG_WARN, "report.unwritten",
+			  LOG_FIELDS(LOG_STR("path", r->cfg->termination_log)),
+			  "cannot write the summary to %s: %s", r->cfg->termination_log,
+			  strerror(errno));
+	log_event(LOG_INFO, "supervisor.exit",
+		  LOG_FIELDS(LOG_INT("code", code), LOG_INT("github_calls", r->report.github_calls),
+			     LOG_JSON("summary", json)),
+		  "exiting with %d: %s", code, reason);
+	free(json);
+	enter(r, PH_DONE);
+}
+
 static void close_loop(struct run *r)
 {
 	gh_free(r->gh);
 	r->gh = NULL;
+	manifest_free(r->install);
+	r->install = NULL;
+	uv_close((uv_handle_t *)&r->phase_timer, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(r->stop_sigs); i++)
 		uv_close((uv_handle_t *)&r->stop_sigs[i], NULL);
 	uv_run(&r->loop, UV_RUN_DEFAULT);
 	uv_loop_close(&r->loop);
 }
 
+static void record_installation(struct run *r)
+{
+	/* What the wipe empties anyway is not part of the installation's identity. */
+	static const char *const skip[] = {
+		"_work", "_diag", ".runner", ".credentials", ".credentials_rsaparams", NULL
+	};
+	struct rs_err err = { 0 };
+	r->install = manifest_record(r->cfg->runner_root, skip, &err);
+	if (!r->install)
+		log_event(LOG_WARN, "installation.unrecorded", NULL, "%s", err.msg);
+}
+
 int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *err)
 {
-	struct run r = { .cfg = cfg, .t_start = gh_now_ms() };
+	struct run r = { .cfg = cfg, .t_start = gh_now_ms(), .listener = -1 };
+	clock_gettime(CLOCK_REALTIME, &r.started_wall);
+	r.phase_since = r.t_start;
 	uv_loop_init(&r.loop);
+	uv_timer_init(&r.loop, &r.phase_timer);
+	r.phase_timer.data = &r;
 	watch_stop_signals(&r);
 	gh_runner_name(cfg, r.name);
+	set_isolation(&r);
 	if (has_credentials(cfg) && cfg->github_api_url &&
 	    !(r.gh = gh_new(cfg, &r.loop, &r.stop_requested, err))) {
 		close_loop(&r);
 		return -1;
 	}
-	int code;
+	record_installation(&r);
+	fire(&r, EV_BEGIN);
+	int code = 0;
+	const char *reason = NULL;
 	if (register_runner(&r, arc_blob, err) < 0) {
 		bool stopped = err->exit_code == EX_RS_OK && err->sys_errno == ECANCELED;
+		fire(&r, EV_REGISTER_FAILED);
+		code = stopped ? EX_RS_OK : (err->exit_code ? err->exit_code : EX_RS_SOFTWARE);
+		reason = stopped ? "stopped by signal during registration" : err->msg;
+		if (!stopped)
+			log_event(LOG_ERROR, "supervisor.error", LOG_FIELDS(LOG_INT("code", code)),
+				  "%s", err->msg);
+		remove_credentials(cfg);
 		/* A request cut short may still have registered us: look for our ghost. */
 		if (r.registration_sent || r.runner_id)
 			deregister(&r);
-		remove_credentials(cfg);
+		else
+			log_event(LOG_INFO, "runner.deregistered",
+				  LOG_FIELDS(LOG_BOOL("confirmed", true)),
+				  "nothing was registered");
+		r.report.deregistered = r.registration_sent || r.runner_id ? "confirmed" : "none";
+		finish_report(&r, code, reason);
 		close_loop(&r);
-		if (stopped) {
-			log_event(LOG_INFO, "supervisor.exit", LOG_FIELDS(LOG_INT("code", 0)),
-				  "stopped before the runner started; nothing left registered");
-			return 0;
-		}
-		return -1;
+		return code;
 	}
-	int listener = -1;
+	fire(&r, EV_REGISTERED);
 	if (r.stop_requested) {
+		/* SIGTERM arrived during registration: the runner is not started. */
 		log_event(LOG_INFO, "runner.skipped", NULL,
 			  "stop requested: the runner is not started");
-		code = EX_RS_OK;
+		enter(&r, PH_STOPPING);
 	} else {
 		char *args[] = { (char *)"run", NULL };
-		listener = run_listener(&r, args, NULL, err);
-		if (listener < 0) {
-			code = err->exit_code ? err->exit_code : EX_RS_SOFTWARE;
+		if (run_listener(&r, args, NULL, true, err) < 0) {
 			log_event(LOG_ERROR, "runner.exited", NULL,
 				  "the runner could not start: %s", err->msg);
-		} else {
-			code = r.stop_requested && listener == 0 ? EX_RS_OK
-								 : map_listener_code(listener);
-			log_event(LOG_INFO, "runner.exited",
-				  LOG_FIELDS(LOG_INT("listener_code", listener)),
-				  "Runner.Listener exited with %d", listener);
+			enter(&r, PH_STOPPING);
 		}
 	}
-	remove_credentials(cfg);
-	deregister(&r);
-	struct gh_stats st = r.gh ? gh_get_stats(r.gh) : (struct gh_stats){ 0 };
-	log_event(LOG_INFO, "supervisor.exit",
-		  LOG_FIELDS(LOG_INT("code", code), LOG_INT("listener_code", listener),
-			     LOG_INT("github_calls", st.calls),
-			     LOG_MS("took_ms", gh_now_ms() - r.t_start)),
-		  "exiting with %d", code);
+	kill_runner_uid(&r);
+	log_event(LOG_INFO, "sandbox.teardown", LOG_FIELDS(LOG_INT("killed", r.report.killed)),
+		  "no process of the runner is left (%d killed)", r.report.killed);
+	fire(&r, EV_TORN_DOWN);
+	bool wiped = wipe_everything(&r);
+	fire(&r, EV_WIPED);
+	bool gone = deregister(&r);
+	r.report.deregistered = !r.gh ? "left to ARC" : gone ? "confirmed" : "unconfirmed";
+	fire(&r, EV_DEREGISTERED);
+	code = exit_code_for(&r, wiped, &reason);
+	finish_report(&r, code, reason);
 	close_loop(&r);
 	return code;
 }
@@ -347,6 +827,7 @@ int run_check_online(const struct rs_config *cfg, struct rs_err *err)
 {
 	struct run r = { .cfg = cfg };
 	uv_loop_init(&r.loop);
+	uv_timer_init(&r.loop, &r.phase_timer);
 	watch_stop_signals(&r);
 	struct gh_check check = { 0 };
 	int rc = -1;

@@ -1,0 +1,75 @@
+#include "report.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static json_t *text(const char *s, size_t max)
+{
+	/* Names come from GitHub or a workflow: cut, never trusted to be short or valid UTF-8;
+	 * a cut inside a multi-byte character is backed off (at most 3 bytes). */
+	if (!s || !*s)
+		return json_null();
+	size_t n = strnlen(s, max);
+	for (int back = 0; back < 4 && n > 0; back++, n--) {
+		json_t *j = json_stringn(s, n);
+		if (j)
+			return j;
+	}
+	return json_string("?");
+}
+
+static json_t *build(const struct report *r, size_t name_max)
+{
+	json_t *phases = json_object();
+	for (int p = PH_REGISTERING; p < PH_DONE; p++)
+		if (r->phase_ms[p])
+			json_object_set_new(phases, lc_phase_name(p),
+					    json_integer((json_int_t)r->phase_ms[p]));
+	json_t *iso = json_object();
+	for (unsigned i = 0; i < r->n_layers; i++)
+		json_object_set_new(iso, r->layers[i].name, json_string(r->layers[i].state));
+	return json_pack(
+	    "{s:{s:o,s:o},s:{s:o,s:o},s:{s:i,s:s,s:o},s:o,s:{s:i},s:{s:I,s:I,s:I,s:I},"
+	    "s:{s:i,s:s},s:o}",
+	    "runner", "name", text(r->runner_name, name_max), "id",
+	    r->runner_id ? json_integer(r->runner_id) : json_null(), "job", "name",
+	    text(r->job_name, name_max), "result", text(r->job_result, 32), "exit", "code",
+	    r->exit_code, "reason", r->reason ? r->reason : "", "listener_code",
+	    r->listener_code >= 0 ? json_integer(r->listener_code) : json_null(), "phases_ms",
+	    phases, "teardown", "killed", r->killed, "wipe", "files", (json_int_t)r->wipe_files,
+	    "dirs", (json_int_t)r->wipe_dirs, "bytes", (json_int_t)r->wipe_bytes, "left",
+	    (json_int_t)r->wipe_left, "github", "calls", r->github_calls, "deregistered",
+	    r->deregistered ? r->deregistered : "none", "isolation", iso);
+}
+
+char *report_json(const struct report *r)
+{
+	/* Shorten the free-text fields until the summary fits Kubernetes' limit. */
+	for (size_t name_max = 256;; name_max /= 2) {
+		json_t *j = build(r, name_max);
+		char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;
+		json_decref(j);
+		if (!s || strlen(s) <= REPORT_MAX || name_max < 8)
+			return s;
+		free(s);
+	}
+}
+
+int report_write(const char *json, const char *path)
+{
+	if (!path)
+		return 0;
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return -1;
+	size_t len = strlen(json);
+	ssize_t n = write(fd, json, len);
+	int saved = errno;
+	close(fd);
+	errno = saved;
+	return n == (ssize_t)len ? 0 : -1;
+}
