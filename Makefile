@@ -111,7 +111,7 @@ format:
 	clang-format -i $(SRCS) $(HDRS) $(UNIT_SRCS)
 
 demo: deps all
-	@sh tests/demo.sh
+	@$(PYTHON) tests/demo.py
 
 bench: deps all
 	$(PYTHON) bench/run.py
