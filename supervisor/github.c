@@ -38,6 +38,9 @@ struct github {
 	char *oauth_scopes;        /* X-OAuth-Scopes of the last response (classic PATs) */
 	struct gh_budget budget;
 	struct gh_stats stats;
+	/* A generate-jitconfig was sent and its answer did not say "not registered": it may
+	 * have registered us (a lost 201, a cut connection, a signal mid-request). */
+	bool registration_uncertain;
 };
 
 struct gh_call {
@@ -136,12 +139,15 @@ static void error_message(const struct http_response *r, char *out, size_t size)
 {
 	json_t *j = r->body ? json_loads(r->body, 0, NULL) : NULL;
 	const char *msg = json_string_value(json_object_get(j, "message"));
-	if (msg)
-		snprintf(out, size, "%.200s", msg);
-	else if (r->transport_error)
-		snprintf(out, size, "%s", r->error);
-	else
-		snprintf(out, size, "%.120s", r->body && *r->body ? r->body : "no message");
+	const char *text = msg                   ? msg
+			   : r->transport_error  ? r->error
+			   : r->body && *r->body ? r->body
+						 : "no message";
+	/* Redacted before it is cut: a secret the server quoted back must not survive in
+	 * part, straddling the cut, where the logger can no longer recognise it. */
+	char *safe = log_redact(text);
+	snprintf(out, size, "%.200s", safe ? safe : "(message withheld)");
+	free(safe);
 	json_decref(j);
 }
 
@@ -189,6 +195,7 @@ static int gh_request(struct github *gh, const struct gh_call *c, uint64_t deadl
 	if (asprintf(&url, "%s%s", full ? "" : gh->cfg->github_api_url, c->path) < 0)
 		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "%s %s", c->method, c->path);
 	int rc = -1;
+	bool final_try = false;
 	for (unsigned attempt = 0;; attempt++) {
 		uint64_t now = gh_now_ms();
 		long budget_ms = deadline_ms > now ? (long)(deadline_ms - now) : 1;
@@ -227,9 +234,16 @@ static int gh_request(struct github *gh, const struct gh_call *c, uint64_t deadl
 				     c->path, r->status, msg);
 			break;
 		}
-		if (gh_now_ms() + d.wait_ms > deadline_ms) {
-			rc = give_up(gh, c, d.verdict, r, attempt + 1, err);
-			break;
+		uint64_t left = deadline_ms > gh_now_ms() ? deadline_ms - gh_now_ms() : 0;
+		if (d.wait_ms > left) {
+			/* A server error whose backoff overshoots the deadline still gets one last
+			 * try a second before it, rather than giving up early by chance. */
+			if (d.verdict != RETRY_AGAIN || final_try || left < 1500) {
+				rc = give_up(gh, c, d.verdict, r, attempt + 1, err);
+				break;
+			}
+			d.wait_ms = left - 1000;
+			final_try = true;
 		}
 		log_event(LOG_WARN, "github.retry",
 			  LOG_FIELDS(LOG_STR("method", c->method), LOG_STR("path", c->path),
@@ -252,11 +266,12 @@ static int gh_json(struct github *gh, const struct gh_call *c, uint64_t deadline
 {
 	struct http_response r;
 	*json = NULL;
-	if (gh_request(gh, c, deadline_ms, &r, err) < 0) {
+	int rc = gh_request(gh, c, deadline_ms, &r, err);
+	*status = r.status; /* also on failure: the caller may need to know what was said */
+	if (rc < 0) {
 		http_response_free(&r);
 		return -1;
 	}
-	*status = r.status;
 	if (r.status >= 200 && r.status < 300 && r.body_len > 0) {
 		*json = json_loads(r.body, 0, NULL);
 		if (!*json) {
@@ -413,6 +428,12 @@ static int mint_installation_token(struct github *gh, long long installation_id,
 	if (status == 201 && token && *token) {
 		rc = set_bearer(gh, token, err);
 		gh->token_permissions = json_incref(json_object_get(j, "permissions"));
+	} else if (status == 422) {
+		/* GitHub refuses to mint a token with a permission the installation lacks. */
+		rc = rs_fail(err, EX_RS_NOPERM, 0,
+			     "POST %s: the App's installation lacks %s=write: %s", path,
+			     needed_app_permission(gh->cfg->target.scope),
+			     json_string_value(json_object_get(j, "message")) ?: "422");
 	} else {
 		rc =
 		    unexpected(&(struct gh_call){ .method = "POST", .path = path }, status, j, err);
@@ -471,6 +492,61 @@ static json_t *labels_json(const struct rs_config *cfg)
 	return a;
 }
 
+/* Link URLs are followed as given (reference §1), but only to the API's own host: our
+ * Authorization header goes with them. */
+static bool same_origin(const struct github *gh, const char *url)
+{
+	const char *api = gh->cfg->github_api_url;
+	const char *host = strstr(api, "://");
+	size_t origin = host ? strcspn(host + 3, "/") + (size_t)(host + 3 - api) : strlen(api);
+	return strncmp(url, api, origin) == 0 && (url[origin] == '/' || url[origin] == '\0');
+}
+
+/* Pages through the scope's runner groups for one matching by name (when name is set) or
+ * by id; fills id and name. Returns 1 when there is none. There is no name filter (§2.5). */
+static int find_group(struct github *gh, uint64_t deadline_ms, const char *name, long long *id,
+		      char *found_name, size_t name_size, struct rs_err *err)
+{
+	char first[512];
+	snprintf(first, sizeof(first), "%s/actions/runner-groups?per_page=100", gh->scope_path);
+	char *next = strdup(first);
+	int rc = 1;
+	while (rc == 1 && next) {
+		struct gh_call c = { .method = "GET", .path = next, .auth = gh->auth };
+		struct http_response r;
+		json_t *j = NULL;
+		if (gh_request(gh, &c, deadline_ms, &r, err) < 0) {
+			rc = -1;
+		} else if (r.status != 200) {
+			j = json_loads(r.body, 0, NULL);
+			rc = unexpected(&c, r.status, j, err);
+		} else {
+			j = json_loads(r.body, 0, NULL);
+			json_t *g;
+			size_t i;
+			json_array_foreach(json_object_get(j, "runner_groups"), i, g)
+			{
+				const char *gname = json_string_value(json_object_get(g, "name"));
+				long long gid =
+				    (long long)json_number_value(json_object_get(g, "id"));
+				if (gname && (name ? strcmp(gname, name) == 0 : gid == *id)) {
+					*id = gid;
+					snprintf(found_name, name_size, "%s", gname);
+					rc = 0;
+					break;
+				}
+			}
+		}
+		json_decref(j);
+		free(next);
+		next = rc == 1 && r.link_next && same_origin(gh, r.link_next) ? strdup(r.link_next)
+									      : NULL;
+		http_response_free(&r);
+	}
+	free(next);
+	return rc;
+}
+
 static int resolve_group(struct github *gh, uint64_t deadline_ms, long long *group_id,
 			 struct rs_err *err)
 {
@@ -482,47 +558,39 @@ static int resolve_group(struct github *gh, uint64_t deadline_ms, long long *gro
 	if (cfg->target.scope == GH_SCOPE_REPO)
 		return rs_fail(err, EX_RS_CONFIG, 0,
 			       "RUNNER_GROUP=\"%s\": runner groups belong to an organization or an "
-			       "enterprise; a repository URL has none (§2.5)",
+			       "enterprise; a repository URL has none",
 			       cfg->runner_group);
-	char first[512];
-	snprintf(first, sizeof(first), "%s/actions/runner-groups?per_page=100", gh->scope_path);
-	char *next = strdup(first);
-	int rc = 1;
-	/* No name filter exists: page through the list (§2.5). */
-	while (rc == 1 && next) {
-		struct gh_call c = { .method = "GET", .path = next, .auth = gh->auth };
-		struct http_response r;
-		if (gh_request(gh, &c, deadline_ms, &r, err) < 0) {
-			rc = -1;
-		} else if (r.status != 200) {
-			json_t *j = json_loads(r.body, 0, NULL);
-			rc = unexpected(&c, r.status, j, err);
-			json_decref(j);
-		} else {
-			json_t *j = json_loads(r.body, 0, NULL);
-			json_t *g;
-			size_t i;
-			json_array_foreach(json_object_get(j, "runner_groups"), i, g)
-			{
-				const char *name = json_string_value(json_object_get(g, "name"));
-				if (name && strcmp(name, cfg->runner_group) == 0) {
-					*group_id =
-					    (long long)json_number_value(json_object_get(g, "id"));
-					rc = 0;
-					break;
-				}
-			}
-			json_decref(j);
-		}
-		free(next);
-		next = rc == 1 && r.link_next ? strdup(r.link_next) : NULL;
-		http_response_free(&r);
-	}
-	free(next);
+	char name[256];
+	int rc = find_group(gh, deadline_ms, cfg->runner_group, group_id, name, sizeof(name), err);
 	if (rc == 1)
 		rc =
 		    rs_fail(err, EX_RS_CONFIG, 0, "RUNNER_GROUP=\"%s\": no such runner group in %s",
 			    cfg->runner_group, gh->scope_path);
+	return rc;
+}
+
+int gh_runner_group_name(struct github *gh, uint64_t deadline_ms, char *out, size_t size,
+			 struct rs_err *err)
+{
+	const struct rs_config *cfg = gh->cfg;
+	*out = '\0';
+	if (cfg->runner_group) {
+		snprintf(out, size, "%s", cfg->runner_group);
+		return 0;
+	}
+	if (cfg->runner_group_id <= 0)
+		return 0; /* the default group: configure picks it */
+	if (cfg->target.scope == GH_SCOPE_REPO)
+		return rs_fail(err, EX_RS_CONFIG, 0,
+			       "RUNNER_GROUP=%lld: a repository URL has no runner groups",
+			       cfg->runner_group_id);
+	long long id = cfg->runner_group_id;
+	if (gh_authenticate(gh, deadline_ms, err) < 0)
+		return -1;
+	int rc = find_group(gh, deadline_ms, NULL, &id, out, size, err);
+	if (rc == 1)
+		rc = rs_fail(err, EX_RS_CONFIG, 0, "RUNNER_GROUP=%lld: no such runner group in %s",
+			     cfg->runner_group_id, gh->scope_path);
 	return rc;
 }
 
@@ -598,13 +666,20 @@ static int post_jitconfig(struct github *gh, const char *name, long long group_i
 		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "generate-jitconfig body");
 	struct gh_call c = { .method = "POST", .path = path, .body = body, .auth = gh->auth };
 	json_t *j;
+	gh->registration_uncertain = true;
+	*status = 0;
 	int rc = gh_json(gh, &c, deadline_ms, status, &j, err);
 	free(body);
+	/* A definite answer other than 201 (401, 403, 404, 409, 422, a rate limit) created
+	 * nothing; no answer, a 5xx or a garbled 201 may have. */
+	if (*status >= 400 && *status < 500 && *status != 408)
+		gh->registration_uncertain = false;
 	if (rc < 0)
 		return -1;
 	const char *blob = json_string_value(json_object_get(j, "encoded_jit_config"));
 	json_t *id = json_object_get(json_object_get(j, "runner"), "id");
 	if (*status == 201 && blob && json_is_integer(id)) {
+		gh->registration_uncertain = false;
 		reg->runner_id = json_integer_value(id);
 		snprintf(reg->name, sizeof(reg->name), "%s", name);
 		reg->jit_blob = strdup(blob);
@@ -834,6 +909,11 @@ int gh_forget_name(struct github *gh, const char *name, uint64_t deadline_ms, st
 		return rs_fail(err, EX_RS_UNAVAILABLE, 0,
 			       "runner %s (%lld) is online: not ours to delete", name, old.id);
 	return gh_confirm_gone(gh, old.id, deadline_ms, err);
+}
+
+bool gh_registration_uncertain(const struct github *gh)
+{
+	return gh->registration_uncertain;
 }
 
 void gh_set_cancel(struct github *gh, const volatile bool *cancel)

@@ -55,6 +55,11 @@ void gh_runner_name(const struct rs_config *cfg, char out[65]);
 
 int gh_register_jit(struct github *gh, const char *name, uint64_t deadline_ms,
 		    struct gh_registration *reg, struct rs_err *err);
+/* The runner group's name for `configure --runnergroup` (which takes names): RUNNER_GROUP's
+ * name, or the name of the group with RUNNER_GROUP's id; "" for the default group. */
+int gh_runner_group_name(struct github *gh, uint64_t deadline_ms, char *out, size_t size,
+			 struct rs_err *err);
+
 int gh_registration_token(struct github *gh, uint64_t deadline_ms, char **token,
 			  struct rs_err *err);
 
@@ -67,6 +72,10 @@ int gh_confirm_gone(struct github *gh, long long runner_id, uint64_t deadline_ms
  * timeout): deletes a runner of that name if it is offline and idle, our own ghost.
  * Returns 0 when no such runner remains. */
 int gh_forget_name(struct github *gh, const char *name, uint64_t deadline_ms, struct rs_err *err);
+
+/* True when a generate-jitconfig of this client may have registered a runner whose id
+ * we never learnt (its answer was lost, cut or garbled): the name must be looked up. */
+bool gh_registration_uncertain(const struct github *gh);
 
 /* Deregistration must not be canceled by the signal that asked for it: the caller drops
  * the cancel flag (NULL) before confirming. */

@@ -120,7 +120,8 @@ struct manifest *manifest_record(const char *root, const char *const *skip, stru
 	m->skip = skip;
 	walk(m, fd, "", record_one, NULL);
 	close(fd);
-	qsort(m->e, m->n, sizeof(*m->e), cmp_entry);
+	if (m->n > 0)
+		qsort(m->e, m->n, sizeof(*m->e), cmp_entry);
 	return m;
 }
 
@@ -172,7 +173,7 @@ static bool restore_one(struct manifest *m, int dfd, const char *name, const cha
 {
 	struct restore_state *rs = ud;
 	struct entry key = { .rel = (char *)rel };
-	struct entry *e = bsearch(&key, m->e, m->n, sizeof(*m->e), cmp_entry);
+	struct entry *e = m->n ? bsearch(&key, m->e, m->n, sizeof(*m->e), cmp_entry) : NULL;
 	if (!e) {
 		remove_added(dfd, name, rel, st, rs->res);
 		return false;

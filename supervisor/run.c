@@ -283,20 +283,34 @@ static int run_listener(struct run *r, char *const *args, const char *const *ext
 }
 
 /* Token mode: configure with the token in the environment, never on the command line. */
+/* configure's arguments: optional ones are appended only when set. */
+static void push_arg(char **args, size_t *n, size_t cap, const char *flag, const char *value)
+{
+	if (!value || !*value || *n + 3 > cap)
+		return;
+	args[(*n)++] = (char *)flag;
+	args[(*n)++] = (char *)value;
+	args[*n] = NULL;
+}
+
 static int configure_with_token(struct run *r, struct rs_err *err)
 {
 	const struct rs_config *cfg = r->cfg;
-	char *token = NULL;
-	if (gh_registration_token(r->gh, deadline_in(cfg->register_deadline_s), &token, err) < 0)
+	uint64_t deadline = deadline_in(cfg->register_deadline_s);
+	char group[256];
+	/* configure takes a group's name, never its id (config.sh's --runnergroup). */
+	if (gh_runner_group_name(r->gh, deadline, group, sizeof(group), err) < 0)
 		return -1;
-	char *token_env = NULL, *labels = NULL, group[32];
+	char *token = NULL;
+	if (gh_registration_token(r->gh, deadline, &token, err) < 0)
+		return -1;
+	char *token_env = NULL, *labels = NULL;
 	size_t labels_len = 0;
 	FILE *lf = open_memstream(&labels, &labels_len);
 	for (size_t i = 0; lf && i < cfg->n_labels; i++)
 		fprintf(lf, "%s%s", i ? "," : "", cfg->labels[i]);
 	if (lf)
 		fclose(lf);
-	snprintf(group, sizeof(group), "%lld", cfg->runner_group_id > 0 ? cfg->runner_group_id : 1);
 	int rc = asprintf(&token_env, "ACTIONS_RUNNER_INPUT_TOKEN=%s", token);
 	explicit_bzero(token, strlen(token));
 	free(token);
@@ -304,21 +318,14 @@ static int configure_with_token(struct run *r, struct rs_err *err)
 		free(labels);
 		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "configure");
 	}
-	char *args[] = { (char *)"configure",
-			 (char *)"--unattended",
-			 (char *)"--ephemeral",
-			 (char *)"--disableupdate",
-			 (char *)"--url",
-			 cfg->github_url,
-			 (char *)"--name",
-			 r->name,
-			 (char *)"--runnergroup",
-			 cfg->runner_group ? cfg->runner_group : group,
-			 (char *)"--work",
-			 cfg->runner_workdir,
-			 *labels ? (char *)"--labels" : NULL,
-			 labels,
-			 NULL };
+	char *args[20] = { (char *)"configure", (char *)"--unattended", (char *)"--ephemeral",
+			   (char *)"--disableupdate", NULL };
+	size_t n = 4;
+	push_arg(args, &n, ARRAY_SIZE(args), "--url", cfg->github_url);
+	push_arg(args, &n, ARRAY_SIZE(args), "--name", r->name);
+	push_arg(args, &n, ARRAY_SIZE(args), "--runnergroup", group);
+	push_arg(args, &n, ARRAY_SIZE(args), "--work", cfg->runner_workdir);
+	push_arg(args, &n, ARRAY_SIZE(args), "--labels", labels);
 	const char *extra[] = { token_env, NULL };
 	r->registration_sent = true;
 	int code = run_listener(r, args, extra, false, err);
@@ -345,7 +352,8 @@ static int write_jit(struct run *r, const char *blob, struct rs_err *err)
 		return -1;
 	if (!r->runner_id)
 		r->runner_id = jit.runner_id;
-	if (jit.runner_name && !r->name[0])
+	/* The blob's name wins: with ARC it is the EphemeralRunner's, not the pod's. */
+	if (jit.runner_name)
 		snprintf(r->name, sizeof(r->name), "%s", jit.runner_name);
 	int rc = jit_write(&jit, r->cfg->runner_root, r->cfg->runner_uid, r->cfg->runner_gid, err);
 	jit_free(&jit);
@@ -367,9 +375,9 @@ static int register_runner(struct run *r, const char *arc_blob, struct rs_err *e
 	} else {
 		how = "JIT configuration";
 		struct gh_registration reg;
-		r->registration_sent = true;
 		rc = gh_register_jit(r->gh, r->name, deadline_in(cfg->register_deadline_s), &reg,
 				     err);
+		r->registration_sent = rc < 0 && gh_registration_uncertain(r->gh);
 		if (rc == 0) {
 			r->runner_id = reg.runner_id;
 			snprintf(r->name, sizeof(r->name), "%s", reg.name);
@@ -531,7 +539,7 @@ static void kill_runner_uid(struct run *r)
 		if (n <= 0)
 			return;
 		r->report.killed += n;
-		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		struct timespec ts = { 0, 10L * 1000 * 1000 };
 		nanosleep(&ts, NULL);
 		while (waitpid(-1, NULL, WNOHANG | __WALL) > 0)
 			;
@@ -714,7 +722,10 @@ static void finish_report(struct run *r, int code, const char *reason)
 	r->report.reason = reason;
 	r->report.listener_code = r->listener;
 	r->report.github_calls = r->gh ? gh_get_stats(r->gh).calls : 0;
-	char *json = report_json(&r->report);
+	char *raw = report_json(&r->report);
+	/* The termination log is shown in the pod's status: the same redaction as the log. */
+	char *json = raw ? log_redact(raw) : NULL;
+	free(raw);
 	if (json && report_write(json, r->cfg->termination_log) < 0)
 		log_event(LOG_WARN, "report.unwritten",
 			  LOG_FIELDS(LOG_STR("path", r->cfg->termination_log)),
@@ -783,13 +794,17 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 				  "%s", err->msg);
 		remove_credentials(cfg);
 		/* A request cut short may still have registered us: look for our ghost. */
-		if (r.registration_sent || r.runner_id)
-			deregister(&r);
-		else
+		if (r.registration_sent || r.runner_id) {
+			bool gone = deregister(&r);
+			r.report.deregistered = !r.gh  ? "left to ARC"
+						: gone ? "confirmed"
+						       : "unconfirmed";
+		} else {
 			log_event(LOG_INFO, "runner.deregistered",
 				  LOG_FIELDS(LOG_BOOL("confirmed", true)),
 				  "nothing was registered");
-		r.report.deregistered = r.registration_sent || r.runner_id ? "confirmed" : "none";
+			r.report.deregistered = "none";
+		}
 		finish_report(&r, code, reason);
 		close_loop(&r);
 		return code;
