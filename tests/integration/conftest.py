@@ -347,6 +347,11 @@ class Running:
             code = self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             pytest.fail(f"{self.variant.name} still running after {timeout}s\n{self.output()}")
+        # What the init wrote just before exiting may still be in the pipes: let the reader
+        # threads reach EOF (bounded: a leftover process may hold a pipe open).
+        for stream in (self.stdout, self.stderr):
+            if stream is not None:
+                stream.wait_closed(2)
         if self.variant.pid1 and code == 1 and "sigprocmask unblock failed" in self.stderr.text:
             return -signal.SIGKILL
         return code
@@ -565,3 +570,7 @@ def per_test_timeout():
     yield
     signal.setitimer(signal.ITIMER_REAL, 0)
     signal.signal(signal.SIGALRM, previous)
+
+
+from github_fixtures import *  # noqa: E402,F401,F403  (fixtures of the GitHub tests)
+pytest_plugins = ["lifecycle_fixtures"]  # fixtures of the lifecycle tests
