@@ -499,7 +499,8 @@ static bool same_origin(const struct github *gh, const char *url)
 	const char *api = gh->cfg->github_api_url;
 	const char *host = strstr(api, "://");
 	size_t origin = host ? strcspn(host + 3, "/") + (size_t)(host + 3 - api) : strlen(api);
-	return strncmp(url, api, origin) == 0 && (url[origin] == '/' || url[origin] == '\0');
+	return strlen(url) >= origin && memcmp(url, api, origin) == 0 &&
+	       (url[origin] == '/' || url[origin] == '\0');
 }
 
 /* Pages through the scope's runner groups for one matching by name (when name is set) or
