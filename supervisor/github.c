@@ -44,6 +44,7 @@ struct github {
 };
 
 struct gh_call {
+	uint64_t cancel_grace_ms; /* see struct http_request */
 	const char *method;
 	const char *path; /* under the API base; or a full URL (pagination) */
 	const char *body;
@@ -205,6 +206,7 @@ static int gh_request(struct github *gh, const struct gh_call *c, uint64_t deadl
 			.authorization = c->auth,
 			.body = c->body,
 			.timeout_ms = budget_ms < 30000 ? budget_ms : 30000,
+			.cancel_grace_ms = c->cancel_grace_ms,
 		};
 		if (http_perform(gh->http, &req, r, gh->cancel, err) < 0)
 			break;
@@ -665,7 +667,15 @@ static int post_jitconfig(struct github *gh, const char *name, long long group_i
 	json_decref(req);
 	if (!body)
 		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "generate-jitconfig body");
-	struct gh_call c = { .method = "POST", .path = path, .body = body, .auth = gh->auth };
+	/* A SIGTERM while GitHub registers us: let the answer come for half the stop grace
+	 * (GitHub itself aborts requests after 10 s), so that we learn the runner's id and
+	 * delete it, rather than guess by name before GitHub has created it. */
+	uint64_t grace = (uint64_t)cfg->stop_grace_s * 500;
+	struct gh_call c = { .method = "POST",
+			     .path = path,
+			     .body = body,
+			     .auth = gh->auth,
+			     .cancel_grace_ms = grace < 10000 ? (grace ? grace : 1) : 10000 };
 	json_t *j;
 	gh->registration_uncertain = true;
 	*status = 0;

@@ -417,6 +417,8 @@ static void describe_failure(struct http_response *r, const struct transfer *t, 
 			 errbuf[0] ? errbuf : curl_easy_strerror(rc));
 }
 
+static void on_sleep_over(uv_timer_t *t);
+
 int http_perform(struct http_client *c, const struct http_request *req, struct http_response *resp,
 		 const volatile bool *cancel, struct rs_err *err)
 {
@@ -439,13 +441,25 @@ int http_perform(struct http_client *c, const struct http_request *req, struct h
 			       curl_easy_strerror(rc));
 	}
 	uint64_t start = now_ms();
+	bool grace_over = false, grace_armed = false;
+	uv_timer_t grace;
+	uv_timer_init(c->loop, &grace);
+	grace.data = &grace_over;
 	while (!t.done) {
 		if (cancel && *cancel) {
-			resp->canceled = true;
-			break;
+			if (req->cancel_grace_ms == 0 || grace_over) {
+				resp->canceled = true;
+				break;
+			}
+			if (!grace_armed) {
+				grace_armed = true;
+				uv_timer_start(&grace, on_sleep_over, req->cancel_grace_ms, 0);
+			}
 		}
 		uv_run(c->loop, UV_RUN_ONCE);
 	}
+	uv_close((uv_handle_t *)&grace, NULL);
+	uv_run(c->loop, UV_RUN_NOWAIT);
 	resp->elapsed_ms = now_ms() - start;
 	if (t.done && t.result == CURLE_OK)
 		curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &resp->status);

@@ -24,6 +24,9 @@ struct http_request {
 	const char *authorization; /* whole header value, e.g. "Bearer xyz"; NULL for none */
 	const char *body;          /* JSON body for POST, or NULL */
 	long timeout_ms;           /* whole transfer; 0 = the client's default */
+	/* How long the request may go on once *cancel became true: a request whose effect
+	 * we must learn (a registration) gets time to answer; 0 = stop at once. */
+	uint64_t cancel_grace_ms;
 };
 
 struct http_response {

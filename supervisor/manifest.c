@@ -21,6 +21,7 @@ struct entry {
 	ino_t ino;
 	off_t size;
 	struct timespec mtime;
+	struct timespec ctime; /* unlike mtime, a job cannot set it back */
 	mode_t mode;
 	uid_t uid;
 };
@@ -95,6 +96,7 @@ static bool record_one(struct manifest *m, int dfd, const char *name, const char
 				       .ino = st->st_ino,
 				       .size = st->st_size,
 				       .mtime = st->st_mtim,
+				       .ctime = st->st_ctim,
 				       .mode = st->st_mode,
 				       .uid = st->st_uid };
 	return true;
@@ -134,9 +136,11 @@ static bool same(const struct entry *e, const struct stat *st)
 {
 	/* Directories change mtime when the job adds entries, which we remove: their own
 	 * identity, mode and owner are what must stay. */
-	bool content = S_ISDIR(st->st_mode) ||
-		       (e->size == st->st_size && e->mtime.tv_sec == st->st_mtim.tv_sec &&
-			e->mtime.tv_nsec == st->st_mtim.tv_nsec);
+	bool content =
+	    S_ISDIR(st->st_mode) ||
+	    (e->size == st->st_size && e->mtime.tv_sec == st->st_mtim.tv_sec &&
+	     e->mtime.tv_nsec == st->st_mtim.tv_nsec && e->ctime.tv_sec == st->st_ctim.tv_sec &&
+	     e->ctime.tv_nsec == st->st_ctim.tv_nsec);
 	return e->ino == st->st_ino && e->dev == st->st_dev && e->mode == st->st_mode &&
 	       e->uid == st->st_uid && content;
 }
@@ -175,6 +179,14 @@ static bool restore_one(struct manifest *m, int dfd, const char *name, const cha
 	struct entry key = { .rel = (char *)rel };
 	struct entry *e = m->n ? bsearch(&key, m->e, m->n, sizeof(*m->e), cmp_entry) : NULL;
 	if (!e) {
+		/* Litter in the home is removed; an entry added inside the runner's own code
+		 * (bin/, externals/) means the installation changed. */
+		if (strncmp(rel, "bin/", 4) == 0 || strncmp(rel, "externals/", 10) == 0) {
+			rs->res->changed++;
+			log_event(LOG_ERROR, "installation.changed",
+				  LOG_FIELDS(LOG_STR("path", rel)),
+				  "the job added %s to the runner installation", rel);
+		}
 		remove_added(dfd, name, rel, st, rs->res);
 		return false;
 	}

@@ -40,7 +40,8 @@ struct run {
 	const struct rs_config *cfg;
 	uv_loop_t loop;
 	uv_signal_t stop_sigs[2];
-	uv_timer_t phase_timer;
+	uv_timer_t phase_timer; /* start, idle and drain deadlines */
+	uv_timer_t job_timer;   /* SUPERVISOR_JOB_TIMEOUT: a hard limit, a drain cannot extend */
 	volatile bool stop_requested;
 	int stops;
 	struct github *gh;
@@ -136,18 +137,18 @@ static void on_phase_timer(uv_timer_t *t)
 		fire(r, EV_IDLE_TIMEOUT);
 		break;
 	case PH_JOB_RUNNING:
-		/* The drain timer and the job timer share this handle: a stop during a job
-		 * replaced the job timer by the drain timer. */
-		if (r->stops > 0) {
-			fire(r, EV_DRAIN_TIMEOUT);
-		} else {
-			r->job_timeout = true;
-			fire(r, EV_JOB_TIMEOUT);
-		}
+		fire(r, EV_DRAIN_TIMEOUT);
 		break;
 	default:
 		break;
 	}
+}
+
+static void on_job_timer(uv_timer_t *t)
+{
+	struct run *r = t->data;
+	r->job_timeout = true;
+	fire(r, EV_JOB_TIMEOUT);
 }
 
 static void arm(struct run *r, long long seconds)
@@ -444,6 +445,7 @@ static void enter(struct run *r, enum lc_phase to)
 static void stop_runner(struct run *r)
 {
 	uv_timer_stop(&r->phase_timer);
+	uv_timer_stop(&r->job_timer);
 	if (!r->pid1)
 		return;
 	/* SIGINT: the Listener cancels a running job (result Canceled), deletes its session
@@ -476,7 +478,10 @@ static void act(struct run *r, enum lc_action action)
 	case ACT_JOB_STARTED:
 		log_event(LOG_INFO, "job.started", LOG_FIELDS(LOG_STR("job", r->report.job_name)),
 			  "job %s started", r->report.job_name);
-		arm(r, cfg->job_timeout_s);
+		arm(r, 0);
+		if (cfg->job_timeout_s > 0)
+			uv_timer_start(&r->job_timer, on_job_timer,
+				       (uint64_t)cfg->job_timeout_s * 1000, 0);
 		break;
 	case ACT_ARM_DRAIN:
 		log_event(LOG_INFO, "job.draining",
@@ -493,6 +498,7 @@ static void act(struct run *r, enum lc_action action)
 		break;
 	case ACT_AWAIT_EXIT:
 		uv_timer_stop(&r->phase_timer);
+		uv_timer_stop(&r->job_timer);
 		if (r->pid1)
 			pid1_kill_after(r->pid1, (uint64_t)cfg->stop_grace_s * 1000);
 		break;
@@ -557,8 +563,17 @@ static void add_wipe(struct run *r, const struct wipe_stats *ws)
 static void wipe_path(struct run *r, const char *path)
 {
 	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (fd < 0)
+	if (fd < 0 && errno == ENOENT)
 		return; /* never created */
+	if (fd < 0) {
+		/* The job put a symlink (or a file) where the directory was: remove the entry
+		 * itself, never what it points to; the next runner recreates the directory. */
+		if (unlink(path) == 0)
+			r->report.wipe_files++;
+		else
+			r->report.wipe_left++;
+		return;
+	}
 	struct wipe_stats ws = { 0 };
 	struct rs_err err = { 0 };
 	if (wipe_dirfd(fd, path, &ws, &err) < 0)
@@ -746,6 +761,7 @@ static void close_loop(struct run *r)
 	manifest_free(r->install);
 	r->install = NULL;
 	uv_close((uv_handle_t *)&r->phase_timer, NULL);
+	uv_close((uv_handle_t *)&r->job_timer, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(r->stop_sigs); i++)
 		uv_close((uv_handle_t *)&r->stop_sigs[i], NULL);
 	uv_run(&r->loop, UV_RUN_DEFAULT);
@@ -771,7 +787,8 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 	r.phase_since = r.t_start;
 	uv_loop_init(&r.loop);
 	uv_timer_init(&r.loop, &r.phase_timer);
-	r.phase_timer.data = &r;
+	uv_timer_init(&r.loop, &r.job_timer);
+	r.phase_timer.data = r.job_timer.data = &r;
 	watch_stop_signals(&r);
 	gh_runner_name(cfg, r.name);
 	set_isolation(&r);
@@ -843,6 +860,7 @@ int run_check_online(const struct rs_config *cfg, struct rs_err *err)
 	struct run r = { .cfg = cfg };
 	uv_loop_init(&r.loop);
 	uv_timer_init(&r.loop, &r.phase_timer);
+	uv_timer_init(&r.loop, &r.job_timer);
 	watch_stop_signals(&r);
 	struct gh_check check = { 0 };
 	int rc = -1;

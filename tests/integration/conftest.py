@@ -573,4 +573,4 @@ def per_test_timeout():
 
 
 from github_fixtures import *  # noqa: E402,F401,F403  (fixtures of the GitHub tests)
-pytest_plugins = ["lifecycle_fixtures"]  # fixtures of the lifecycle tests
+from lifecycle_fixtures import *  # noqa: E402,F401,F403  (fixtures of the lifecycle tests)
