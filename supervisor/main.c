@@ -14,6 +14,7 @@
 #include "run.h"
 #include "signals.h"
 #include "version.h"
+#include "wipe.h"
 
 static int report_error(const struct rs_err *err)
 {
@@ -54,9 +55,24 @@ static int run_command(struct rs_config *cfg, char *arc_blob, struct rs_err *err
 				     LOG_STR("command", "run"), LOG_STR("version", RS_VERSION)),
 			  "runner-supervisor %s", RS_VERSION);
 		return run_lifecycle(cfg, arc_blob, err);
-	case CMD_WIPE:
-		return rs_fail(err, EX_RS_SOFTWARE, 0,
-			       "the wipe command is not implemented in this version");
+	case CMD_WIPE: {
+		struct wipe_stats st;
+		if (wipe_dir(cfg->wipe_dir, &st, err) < 0)
+			return -1;
+		printf("removed %lld files, %lld directories, %lld bytes; left %lld\n", st.files,
+		       st.dirs, st.bytes, st.left);
+		fflush(stdout);
+		log_event(st.left ? LOG_WARN : LOG_INFO, "workspace.wiped",
+			  LOG_FIELDS(LOG_STR("dir", cfg->wipe_dir), LOG_INT("files", st.files),
+				     LOG_INT("dirs", st.dirs), LOG_INT("bytes", st.bytes),
+				     LOG_INT("left", st.left),
+				     LOG_INT("mounts_skipped", st.mounts_skipped)),
+			  "%s: %s", cfg->wipe_dir,
+			  st.left ? "not empty after the wipe: this pod must not be reused"
+				  : "emptied");
+		/* 74: the wipe could not be verified, so the pod is not fit for another job. */
+		return st.left ? EX_RS_IOERR : 0;
+	}
 	case CMD_HELP:
 	case CMD_VERSION:
 		break;

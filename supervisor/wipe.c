@@ -2,18 +2,20 @@
  *
  * How the walk is shaped, and why:
  *
- * - Every directory still to visit is a node {parent, name, dev, ino}. Workers (one per
- *   usable CPU) take nodes from one shared LIFO stack, open them relative to the parent's fd,
- *   list them with getdents64, unlink every non-directory on the spot and push each
- *   subdirectory as a new node. Parallelism across directories is what beats rm -rf: unlinks
- *   in different directories do not share the directory's inode lock.
- * - A directory is removed after its children: node->pending counts the node's own listing
- *   plus its unfinished subdirectories, and whoever brings it to zero removes the directory
- *   (in its parent, reached through "..") and then decrements the parent, and so on upwards.
- *   So the thread that finishes a node always holds an fd of it.
+ * - Every directory still to visit is a node {parent, name, dev, ino}. Workers (several per
+ *   CPU, see worker_count()) take nodes from one shared LIFO stack, open them relative to the
+ *   parent's fd, list them with getdents64, and push each subdirectory as a new node. The
+ *   non-directories are unlinked by the lister, or, when workers are idle (a deep chain, one
+ *   huge directory), handed out as batches of names, which are nodes too. Many unlinks in
+ *   flight is what beats rm -rf: an unlink mostly waits for the disk, and the slow part
+ *   (freeing the inode) runs after the directory's lock is dropped.
+ * - A directory is removed after its children: its pending count covers its own listing,
+ *   its unfinished subdirectories and its batches, and whoever brings it to zero removes the
+ *   directory (in its parent, reached through "..") and then decrements the parent, and so
+ *   on upwards. So the thread that finishes a node always holds an fd of it.
  * - Open fds stay bounded: a node keeps its fd only while it is being listed or some of its
- *   subdirectories are not opened yet (fd_refs). LIFO order opens those soon, so a chain
- *   deeper than PATH_MAX holds a couple of fds, not one per level.
+ *   subdirectories are not opened yet or batches are pending (its fd count). LIFO order
+ *   opens those soon, so a chain deeper than PATH_MAX holds a couple of fds, not one each.
  * - Nothing is trusted between two system calls. A subdirectory is looked at with statx
  *   (AT_SYMLINK_NOFOLLOW) while listing, opened with O_NOFOLLOW | O_DIRECTORY, and the open
  *   fd must be the same dev/ino on the same mount: a directory swapped for a symlink or a
@@ -29,6 +31,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <sched.h>
 #include <stdatomic.h>
@@ -52,11 +55,14 @@
 #endif
 
 enum {
-	WIPE_LOG_MAX = 20,           /* "wipe.left" lines, then one summary */
-	WIPE_MAX_THREADS = 64,       /* more would only contend on the filesystem's locks */
-	WIPE_DENTS_BUF = 64 * 1024,  /* one getdents64 call lists ~2,000 short names */
-	WIPE_SHOWN_PATH = 512,       /* longest path shown in a log line; the tail is kept */
-	WIPE_ESCAPED_NAME = 4 * 255, /* NAME_MAX bytes, each at most \xNN */
+	WIPE_LOG_MAX = 20,                /* "wipe.left" lines, then one summary */
+	WIPE_THREADS_PER_CPU = 8,         /* see worker_count() */
+	WIPE_MAX_THREADS = 64,            /* more would only contend on the filesystem's locks */
+	WIPE_DENTS_BUF = 64 * 1024,       /* one getdents64 call lists ~2,000 short names */
+	WIPE_ESCAPED_NAME = 4 * NAME_MAX, /* each byte at most \xNN */
+	WIPE_SHOWN_PATH = 1200,           /* longest path shown in a log line; the tail is kept */
+	WIPE_BATCH = 16,                  /* names per batch handed to another worker */
+	WIPE_BATCH_BYTES = WIPE_BATCH * (NAME_MAX + 2), /* type, name, NUL */
 };
 
 void (*wipe_test_hook_before_open)(int parent_fd, const char *name) = NULL;
@@ -66,11 +72,15 @@ struct wnode {
 	struct wnode *parent; /* NULL for the top */
 	dev_t dev;            /* seen while listing the parent; checked after open and on ".." */
 	ino_t ino;
-	int fd;              /* valid while fd_refs > 0 */
-	atomic_int fd_refs;  /* 1 while listing + 1 per subdirectory not opened yet */
-	atomic_long pending; /* 1 while listing + 1 per subdirectory not finished */
-	atomic_bool kept;    /* something inside stays, so this directory stays too */
-	char name[];         /* in the parent; "" for the top */
+	int fd; /* valid while the fd count is not 0 */
+	/* Two counts in one word (REF_PENDING, REF_FD), because a thread that drops both must
+	 * learn from one atomic operation whether it finishes the node (pending reached 0: the fd
+	 * is still open for it) or must close the fd (fd count reached 0): after dropping its
+	 * pending count it may not touch the node again, another thread may have freed it. */
+	_Atomic uint64_t refs;
+	atomic_bool kept; /* something inside stays, so this directory stays too */
+	int batch;        /* > 0: not a directory, but that many names in parent to unlink */
+	char name[];      /* in the parent; "" for the top; a batch: packed entries */
 };
 
 struct walk {
@@ -86,7 +96,8 @@ struct walk {
 	pthread_cond_t cond;
 	struct wnode **stack;
 	size_t n, cap;
-	int busy; /* workers holding a node: the walk ends when 0 with the stack empty */
+	int busy;     /* workers holding a node: the walk ends when 0 with the stack empty */
+	int nworkers; /* batches are handed out only while the stack holds fewer nodes */
 
 	pthread_mutex_t log_lock; /* one log line at a time, in order */
 	atomic_long warned;       /* entries reported as left (logged up to WIPE_LOG_MAX) */
@@ -98,18 +109,23 @@ struct worker {
 	pthread_t thread;
 	char *buf; /* getdents64 buffer */
 	long long files, dirs, bytes, found, mounts;
+	/* Names to unlink, collected while listing: entries of a d_type byte, the name, NUL. */
+	char pack[WIPE_BATCH_BYTES];
+	size_t pack_len;
+	int pack_n;
 };
 
 /* ---- messages ---------------------------------------------------------------------------- */
 
-/* Appends name with every byte that is not printable ASCII (control characters, DEL, bytes
- * >= 0x80 of any encoding) and the backslash written as \xNN, so that a log line shows the
- * name unambiguously whatever bytes it holds. Returns the length written. */
-static size_t escape_name(const char *name, char *out)
+/* Writes name with every byte that is not printable ASCII (control characters, DEL, bytes
+ * >= 0x80 of any encoding) and the backslash as \xNN, so that a log line shows the name
+ * unambiguously whatever bytes it holds. Stops before overflowing out (size >= 4); returns
+ * the length written, without a NUL. */
+static size_t escape_name(const char *name, char *out, size_t size)
 {
 	static const char hex[] = "0123456789abcdef";
 	size_t len = 0;
-	for (const unsigned char *p = (const unsigned char *)name; *p; p++) {
+	for (const unsigned char *p = (const unsigned char *)name; *p && len + 4 <= size; p++) {
 		if (*p < 0x20 || *p >= 0x7f || *p == '\\') {
 			out[len++] = '\\';
 			out[len++] = 'x';
@@ -125,8 +141,8 @@ static size_t escape_name(const char *name, char *out)
 /* Puts the escaped component name in front of buf[*start..]; false when it does not fit. */
 static bool prepend(char *buf, size_t *start, const char *name, bool slash)
 {
-	char esc[WIPE_ESCAPED_NAME + 1];
-	size_t len = escape_name(name, esc) + (slash ? 1 : 0);
+	char esc[WIPE_ESCAPED_NAME];
+	size_t len = escape_name(name, esc, sizeof(esc)) + (slash ? 1 : 0);
 	if (len > *start)
 		return false;
 	*start -= len;
@@ -154,8 +170,10 @@ static void shown_path(const struct wnode *dir, const char *name, char *out, siz
 	}
 	if (last)
 		out[--start] = '.'; /* the top itself */
-	if (!whole && start >= 3)
-		memcpy(out + (start -= 3), "...", 3);
+	if (!whole && start >= 3) {
+		start -= 3;
+		memcpy(out + start, "...", 3);
+	}
 	memmove(out, out + start, size - start);
 }
 
@@ -185,7 +203,7 @@ static int stack_push(struct walk *w, struct wnode *node)
 	pthread_mutex_lock(&w->lock);
 	if (w->n == w->cap) {
 		size_t cap = w->cap ? w->cap * 2 : 256;
-		struct wnode **s = realloc(w->stack, cap * sizeof(*s));
+		struct wnode **s = reallocarray(w->stack, cap, sizeof(struct wnode *));
 		if (!s) {
 			pthread_mutex_unlock(&w->lock);
 			return -1;
@@ -217,6 +235,17 @@ static struct wnode *stack_pop(struct walk *w)
 	return node;
 }
 
+/* Would another worker pick up a batch now? Sharing the names of one directory keeps every
+ * worker busy on a deep or flat tree; while there is plenty of other work on the stack, the
+ * lister removes its own names, which costs no copy. */
+static bool stack_hungry(struct walk *w)
+{
+	pthread_mutex_lock(&w->lock);
+	bool hungry = w->n < (size_t)w->nworkers;
+	pthread_mutex_unlock(&w->lock);
+	return hungry;
+}
+
 static void stack_done_one(struct walk *w)
 {
 	pthread_mutex_lock(&w->lock);
@@ -233,11 +262,30 @@ static void close_fd(const struct walk *w, int fd)
 		close(fd);
 }
 
-/* Drops one reference to node->fd; the last one closes it (the top's fd is the caller's). */
+/* The counts in wnode.refs. Pending: 1 for the listing, 1 per subdirectory not finished, 1
+ * per batch not done. Fd: 1 for the listing, 1 per subdirectory not opened, 1 per batch not
+ * done; every holder of an fd count holds a pending count too. */
+#define REF_FD        ((uint64_t)1)
+#define REF_PENDING   ((uint64_t)1 << 32)
+#define FDS(refs)     ((refs)&0xffffffffu)
+#define PENDING(refs) ((refs) >> 32)
+
+/* Drops one fd count on node, for a holder that keeps its pending count (so node stays); the
+ * last count closes the fd (the top's fd is the caller's). */
 static void fd_release(struct wnode *node)
 {
-	if (atomic_fetch_sub(&node->fd_refs, 1) == 1 && node->parent)
-		close(node->fd);
+	int fd = node->parent ? node->fd : -1;
+	if (FDS(atomic_fetch_sub(&node->refs, REF_FD)) == 1 && fd >= 0)
+		close(fd);
+}
+
+static void node_init(struct wnode *node, struct wnode *parent, int fd)
+{
+	node->parent = parent;
+	node->fd = fd;
+	atomic_init(&node->refs, REF_PENDING | REF_FD); /* the listing's */
+	atomic_init(&node->kept, false);
+	node->batch = 0;
 }
 
 /* The permission fix applies only where the owner could make it too: as root (CAP_FOWNER)
@@ -377,7 +425,7 @@ static void finish(struct worker *wk, struct wnode *node, int fd)
 			atomic_store(&parent->kept, true);
 		close_fd(w, fd);
 		free(node);
-		if (atomic_fetch_sub(&parent->pending, 1) != 1) {
+		if (PENDING(atomic_fetch_sub(&parent->refs, REF_PENDING)) != 1) {
 			close_fd(w, pfd);
 			return;
 		}
@@ -386,19 +434,34 @@ static void finish(struct worker *wk, struct wnode *node, int fd)
 	}
 }
 
+/* Drops a pending and an fd count of dir (the listing's, a batch's, or those of a
+ * subdirectory that was never opened). Whoever drops the last pending count finishes dir,
+ * with the fd its own fd count kept open; whoever drops the last fd count closes it. */
+static void release_both(struct worker *wk, struct wnode *dir)
+{
+	int fd = dir->fd; /* read now: once our counts are gone, dir may be freed by another */
+	uint64_t old = atomic_fetch_sub(&dir->refs, REF_PENDING | REF_FD);
+	if (PENDING(old) == 1)
+		finish(wk, dir, fd);
+	else if (FDS(old) == 1)
+		close_fd(wk->w, fd);
+}
+
+/* A child of dir (a subdirectory not opened, or a batch of names) is done. */
+static void release_child(struct worker *wk, struct wnode *dir, bool keep)
+{
+	if (keep)
+		atomic_store(&dir->kept, true);
+	release_both(wk, dir);
+}
+
 /* A subdirectory that will not be visited: it stays (cannot be opened, changed, no memory),
- * and so does its parent, or it is gone already (gone). We hold one of the parent's fd
- * references, and the parent may be waiting for this very child. */
+ * and so does its parent, or it is gone already (gone). */
 static void give_up(struct worker *wk, struct wnode *node, bool gone)
 {
 	struct wnode *parent = node->parent;
-	if (!gone)
-		atomic_store(&parent->kept, true);
 	free(node);
-	if (atomic_fetch_sub(&parent->pending, 1) == 1)
-		finish(wk, parent, parent->fd); /* ours was the last fd reference */
-	else
-		fd_release(parent);
+	release_child(wk, parent, !gone);
 }
 
 /* ---- visiting a directory -------------------------------------------------------------- */
@@ -466,13 +529,11 @@ static void add_subdir(struct worker *wk, struct listing *l, const char *name,
 		atomic_store(&l->node->kept, true);
 		return;
 	}
-	*child = (struct wnode){ .parent = l->node, .dev = dev, .ino = sx->stx_ino, .fd = -1 };
-	atomic_init(&child->fd_refs, 1);
-	atomic_init(&child->pending, 1);
-	atomic_init(&child->kept, false);
+	node_init(child, l->node, -1);
+	child->dev = dev;
+	child->ino = sx->stx_ino;
 	memcpy(child->name, name, len + 1);
-	atomic_fetch_add(&l->node->pending, 1);
-	atomic_fetch_add(&l->node->fd_refs, 1);
+	atomic_fetch_add(&l->node->refs, REF_PENDING | REF_FD);
 	if (stack_push(w, child) < 0) {
 		report_left(wk, l->node, name, ENOMEM, "cannot visit");
 		give_up(wk, child, false);
@@ -505,6 +566,70 @@ static void remove_file(struct worker *wk, struct listing *l, const char *name, 
 		    e == EISDIR ? "became a directory while it was being wiped" : "cannot remove");
 }
 
+/* Unlinks n packed entries (see struct worker) of the directory being listed. */
+static void remove_packed(struct worker *wk, struct listing *l, const char *pack, int n)
+{
+	for (int i = 0; i < n; i++) {
+		unsigned char type = (unsigned char)*pack++;
+		remove_file(wk, l, pack, type == DT_REG);
+		pack += strlen(pack) + 1;
+	}
+}
+
+/* Hands the names collected so far to another worker as a batch node, or removes them here
+ * when no worker is waiting for work (or memory is short: slower, not wrong). The batch holds
+ * an fd reference and a pending count of the directory, like a subdirectory does. */
+static void batch_flush(struct worker *wk, struct listing *l)
+{
+	struct walk *w = wk->w;
+	if (wk->pack_n == 0)
+		return;
+	struct wnode *b = stack_hungry(w) ? malloc(sizeof(*b) + wk->pack_len) : NULL;
+	if (b) {
+		node_init(b, l->node, -1);
+		b->batch = wk->pack_n;
+		memcpy(b->name, wk->pack, wk->pack_len);
+		atomic_fetch_add(&l->node->refs, REF_PENDING | REF_FD);
+		if (stack_push(w, b) < 0) {
+			free(b);
+			b = NULL;
+			/* The listing's own counts keep both above 0. */
+			atomic_fetch_sub(&l->node->refs, REF_PENDING | REF_FD);
+		}
+	}
+	if (!b)
+		remove_packed(wk, l, wk->pack, wk->pack_n);
+	wk->pack_len = 0;
+	wk->pack_n = 0;
+}
+
+/* Queues a non-directory for unlinking. */
+static void batch_add(struct worker *wk, struct listing *l, const char *name, unsigned char type)
+{
+	size_t len = strlen(name) + 1;
+	if (len > NAME_MAX + 1) { /* no filesystem we know returns one, but do not overflow */
+		remove_file(wk, l, name, type == DT_REG);
+		return;
+	}
+	if (wk->pack_len + 1 + len > sizeof(wk->pack))
+		batch_flush(wk, l);
+	wk->pack[wk->pack_len++] = (char)type;
+	memcpy(wk->pack + wk->pack_len, name, len);
+	wk->pack_len += len;
+	if (++wk->pack_n == WIPE_BATCH)
+		batch_flush(wk, l);
+}
+
+/* A batch node: unlinks its names in its directory, then counts as one finished child. */
+static void visit_batch(struct worker *wk, struct wnode *b)
+{
+	struct wnode *dir = b->parent;
+	struct listing l = { .node = dir, .fd = dir->fd };
+	remove_packed(wk, &l, b->name, b->batch);
+	free(b);
+	release_child(wk, dir, false); /* remove_file marked dir kept for what stays */
+}
+
 /* One directory entry. d_type saves a statx for everything but directories (their dev, ino
  * and mount are checked) and regular files (their size is counted); DT_UNKNOWN (some
  * filesystems) is resolved with statx. */
@@ -516,7 +641,7 @@ static void on_entry(struct worker *wk, struct listing *l, const char *name, uns
 		wk->found++;
 	if (type != DT_DIR && type != DT_UNKNOWN) {
 		if (wk->w->remove)
-			remove_file(wk, l, name, type == DT_REG);
+			batch_add(wk, l, name, type);
 		return;
 	}
 	struct statx sx;
@@ -540,11 +665,11 @@ static void list_dir(struct worker *wk, struct listing *l)
 	for (;;) {
 		ssize_t n = getdents64(l->fd, wk->buf, WIPE_DENTS_BUF);
 		if (n == 0)
-			return;
+			break;
 		if (n < 0) {
 			report_left(wk, l->node, "", errno, "cannot list");
 			atomic_store(&l->node->kept, true);
-			return;
+			break;
 		}
 		for (ssize_t off = 0; off < n;) {
 			const struct dirent64 *d = (const struct dirent64 *)(wk->buf + off);
@@ -552,10 +677,15 @@ static void list_dir(struct worker *wk, struct listing *l)
 			off += d->d_reclen;
 		}
 	}
+	batch_flush(wk, l);
 }
 
 static void visit(struct worker *wk, struct wnode *node)
 {
+	if (node->batch) {
+		visit_batch(wk, node);
+		return;
+	}
 	if (node->parent) {
 		bool gone = false;
 		int fd = open_node(wk, node, &gone);
@@ -568,10 +698,7 @@ static void visit(struct worker *wk, struct wnode *node)
 	}
 	struct listing l = { .node = node, .fd = node->fd };
 	list_dir(wk, &l);
-	if (atomic_fetch_sub(&node->pending, 1) == 1)
-		finish(wk, node, node->fd); /* all children done: our fd reference is the last */
-	else
-		fd_release(node);
+	release_both(wk, node);
 }
 
 static void *worker_main(void *arg)
@@ -587,21 +714,31 @@ static void *worker_main(void *arg)
 
 /* ---- running a walk -------------------------------------------------------------------- */
 
-/* One worker per CPU this process may run on (a cpuset can be smaller than the machine). */
+/* WIPE_THREADS_PER_CPU workers per CPU this process may run on (a cpuset can be smaller than
+ * the machine). More workers than CPUs, because an unlink mostly waits: on ext4 the last
+ * unlink of a file frees its blocks, and with -o discard that is a synchronous discard
+ * (ext4_free_blocks -> blkdev_issue_discard, seen in /proc/PID/stack); journal commits and
+ * network or overlay filesystems wait too. A waiting worker uses no CPU, and the device
+ * takes the next request meanwhile. Measured on 2 CPUs, ext4, 100,000 files in 1,000
+ * directories: 2 workers 1.6x faster than rm -rf, 8 workers 2.7x, 16 workers 3.6x, 32
+ * workers 3.8x; on tmpfs, where unlink is pure CPU, 16 workers still beat rm -rf (1.5x). */
 static int worker_count(void)
 {
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 	cpu_set_t set;
 	if (sched_getaffinity(0, sizeof(set), &set) == 0 && CPU_COUNT(&set) < n)
 		n = CPU_COUNT(&set);
-	return n < 1 ? 1 : n > WIPE_MAX_THREADS ? WIPE_MAX_THREADS : (int)n;
+	n = (n < 1 ? 1 : n) * WIPE_THREADS_PER_CPU;
+	return n > WIPE_MAX_THREADS ? WIPE_MAX_THREADS : (int)n;
 }
 
 static int walk_init(struct walk *w, int topfd, const char *what, bool remove, struct rs_err *err)
 {
 	struct statx sx;
-	if (statx(topfd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_MNT_ID, &sx) < 0)
-		return rs_fail(err, EX_RS_IOERR, errno, "wipe %s: cannot stat", what);
+	if (statx(topfd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_INO | STATX_MNT_ID, &sx) < 0) {
+		rs_fail(err, EX_RS_IOERR, errno, "wipe %s: cannot stat", what);
+		return -1;
+	}
 	*w = (struct walk){
 		.topfd = topfd,
 		.dev = makedev(sx.stx_dev_major, sx.stx_dev_minor),
@@ -634,10 +771,9 @@ static struct wnode *top_node(const struct walk *w)
 		free(top);
 		return NULL;
 	}
-	*top = (struct wnode){ .dev = sb.st_dev, .ino = sb.st_ino, .fd = w->topfd };
-	atomic_init(&top->fd_refs, 1);
-	atomic_init(&top->pending, 1);
-	atomic_init(&top->kept, false);
+	node_init(top, NULL, w->topfd);
+	top->dev = sb.st_dev;
+	top->ino = sb.st_ino;
 	top->name[0] = '\0';
 	return top;
 }
@@ -654,17 +790,15 @@ static int start_workers(struct worker *wk, int n)
 	return started;
 }
 
-/* Runs one pass over w's top with n workers, adding the counts to st. */
-static int walk_run(struct walk *w, int n, struct wipe_stats *st, struct rs_err *err)
+/* Runs the walk with the n workers of wk (the calling thread is the first), adding their
+ * counts to st. Returns how many workers ran: 0 when not even one had memory. */
+static int run_workers(struct walk *w, struct worker *wk, int n, struct wipe_stats *st)
 {
-	_cleanup_(freep) struct worker *wk = calloc((size_t)n, sizeof(*wk));
-	_cleanup_(freep) struct wnode *top = top_node(w);
-	if (!wk || !top || stack_push(w, top) < 0)
-		return rs_fail(err, EX_RS_IOERR, ENOMEM, "wipe %s", w->what);
 	for (int i = 0; i < n; i++) {
 		wk[i].w = w;
 		wk[i].buf = malloc(WIPE_DENTS_BUF);
 	}
+	w->nworkers = n;
 	int running = wk[0].buf ? start_workers(wk, n) : 0;
 	if (running > 0)
 		worker_main(&wk[0]);
@@ -678,11 +812,19 @@ static int walk_run(struct walk *w, int n, struct wipe_stats *st, struct rs_err 
 		st->mounts_skipped += wk[i].mounts;
 		free(wk[i].buf);
 	}
-	if (running == 0) {
-		free(w->stack); /* holds only top, freed by the cleanup */
-		w->stack = NULL;
-		return rs_fail(err, EX_RS_IOERR, ENOMEM, "wipe %s", w->what);
-	}
+	return running;
+}
+
+/* Runs one pass over w's top with n workers, adding the counts to st. */
+static int walk_run(struct walk *w, int n, struct wipe_stats *st, struct rs_err *err)
+{
+	struct worker *wk = calloc((size_t)n, sizeof(*wk));
+	struct wnode *top = wk ? top_node(w) : NULL;
+	int ran = top && stack_push(w, top) == 0 ? run_workers(w, wk, n, st) : 0;
+	free(top); /* the walk never frees the top: it has no parent to be removed from */
+	free(wk);
+	if (ran == 0)
+		return rs_fail(err, EX_RS_IOERR, ENOMEM, "wipe %s: cannot start", w->what);
 	return 0;
 }
 
@@ -725,10 +867,12 @@ int wipe_dirfd(int dfd, const char *what, struct wipe_stats *st, struct rs_err *
 static int top_open_error(const char *path, int e, struct rs_err *err)
 {
 	struct stat sb;
-	if (e == ELOOP && lstat(path, &sb) == 0 && S_ISLNK(sb.st_mode))
+	bool exists = (e == ELOOP || e == ENOTDIR) && lstat(path, &sb) == 0;
+	/* O_NOFOLLOW | O_DIRECTORY on a symlink fails with ENOTDIR or ELOOP (kernel version). */
+	if (exists && S_ISLNK(sb.st_mode))
 		return rs_fail(err, EX_RS_CONFIG, 0, "wipe %s: is a symlink; refusing to follow it",
 			       path);
-	if (e == ENOTDIR && lstat(path, &sb) == 0 && !S_ISDIR(sb.st_mode))
+	if (exists && !S_ISDIR(sb.st_mode))
 		return rs_fail(err, EX_RS_CONFIG, 0, "wipe %s: not a directory", path);
 	if (e == ENOENT)
 		return rs_fail(err, EX_RS_IOERR, 0, "wipe %s: does not exist", path);
