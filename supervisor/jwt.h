@@ -12,8 +12,8 @@
 #define JWT_IAT_BACKDATE_S 60
 #define JWT_LIFETIME_S     540
 
-/* Loads an RSA private key, PKCS#1 ("BEGIN RSA PRIVATE KEY") or PKCS#8 ("BEGIN PRIVATE
- * KEY"). Errors (78) name the setting and the file, never the content. */
+/* Loads an RSA private key, PEM-encoded as PKCS#1 (an "RSA PRIVATE KEY" block) or PKCS#8
+ * (a "PRIVATE KEY" block). Errors (78) name the setting and the file, never the content. */
 EVP_PKEY *jwt_load_key(const char *path, struct rs_err *err);
 
 /* Signs {"iat":now-60,"exp":now+540,"iss":app} with RS256; iss is a JSON number when app is
