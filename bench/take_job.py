@@ -3,6 +3,7 @@ that GitHub (the fake) removes the ephemeral runner afterwards."""
 import json
 import os
 import ssl
+import time
 import urllib.request
 
 url = os.environ["PROBE_FAKE_URL"]
@@ -21,6 +22,15 @@ def call(method, path, body=None):
         return json.loads(data) if data else None
 
 
+def status(text):
+    """The runner's status lines, which the supervisor reads (actions-runner contract)."""
+    stamp = time.strftime("%Y-%m-%d %H:%M:%SZ", time.gmtime())
+    print(f"{stamp}: {text}", flush=True)
+
+
 sid = call("POST", "/_fake/broker/sessions", {})["sessionId"]
+status("Listening for Jobs")
 job = call("GET", f"/_fake/broker/jobs/next?sessionId={sid}&wait=10")
+status(f"Running job: {job['name']}")
 call("POST", f"/_fake/broker/jobs/{job['id']}/result", {"result": "Succeeded"})
+status(f"Job {job['name']} completed with result: Succeeded")
