@@ -200,8 +200,9 @@ def run(root):
                 continue
             if runs < RUNS:
                 notes.append(f"{files:,} files: {runs} run(s) instead of {RUNS}, to stay within "
-                             f"{TIME_BUDGET_S // 60} min (creating one copy takes about "
-                             f"{per_file * files:.0f} s here).")
+                             f"{TIME_BUDGET_S // 60} min (creating one copy was estimated at "
+                             f"{per_file * files:.0f} s from the 100,000-file tree; this disk's "
+                             f"speed varies with what else runs on it).")
             scaling.append(bench.measure(f"{files:,} files", ("wide", files // FILES_PER_DIR,
                                                                FILES_PER_DIR), files, runs))
     finally:
