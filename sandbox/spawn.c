@@ -17,11 +17,16 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include "nsmaps.h"
+#include "plan.h"
 #include "util.h"
 
 #ifndef CLONE_PIDFD
@@ -48,6 +53,7 @@ struct rs_clone_args {
 struct exec_failure {
 	int err;
 	int candidate; /* index into plan.paths, or one of the two below */
+	char step[64]; /* the sandbox step that failed, for CANDIDATE_SETUP */
 };
 #define CANDIDATE_SETUP (-1) /* a step before execve (the working directory) */
 #define CANDIDATE_NONE  (-2) /* no candidate existed: the command itself is reported */
@@ -71,6 +77,9 @@ struct exec_plan {
 	int stdout_fd;
 	int stderr_fd;
 	mode_t umask;
+	const struct sbx_plan *sbx; /* the sandbox, or NULL */
+	const char *cwd_path;       /* inside a new mount namespace, instead of cwd_fd */
+	int sync_fd;                /* new user namespace: readable once the maps are written */
 };
 
 static void plan_free(struct exec_plan *plan)
@@ -169,15 +178,36 @@ static int foreground_tty(void)
 	return isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp() ? STDIN_FILENO : -1;
 }
 
-static __attribute__((noreturn)) void child_fail(const struct exec_plan *plan, int err,
-						 int candidate)
+static __attribute__((noreturn)) void child_fail_step(const struct exec_plan *plan, int err,
+						      int candidate, const char *step)
 {
 	struct exec_failure f = { .err = err, .candidate = candidate };
+	for (size_t i = 0; step && step[i] && i < sizeof(f.step) - 1; i++)
+		f.step[i] = step[i];
 	ssize_t n;
 	do
 		n = write(plan->report_fd, &f, sizeof(f));
 	while (n < 0 && errno == EINTR);
 	_exit(sbx_exec_failure_status(err));
+}
+
+static __attribute__((noreturn)) void child_fail(const struct exec_plan *plan, int err,
+						 int candidate)
+{
+	child_fail_step(plan, err, candidate, NULL);
+}
+
+/* Default dispositions: SIG_IGN would survive execve (handlers would not), and the sandbox
+ * init needs SIGCHLD's default to reap. The raw syscall, because glibc's sigaction refuses
+ * 32 and 33, which a parent may have left ignored all the same. A zeroed kernel sigaction
+ * is SIG_DFL, no flags, empty mask, whatever the architecture's layout. */
+static void reset_dispositions(void)
+{
+	static const unsigned long dfl[4];
+	for (int sig = 1; sig < NSIG; sig++)
+		if (sig != SIGKILL && sig != SIGSTOP)
+			syscall(SYS_rt_sigaction, sig, dfl, NULL,
+				sizeof(sigset_t) < 8 ? sizeof(sigset_t) : 8);
 }
 
 static void child_close_fds(const struct exec_plan *plan)
@@ -190,17 +220,25 @@ static void child_close_fds(const struct exec_plan *plan)
 			close(fd);
 }
 
-/* Runs in the child between clone and execve: raw syscalls only. */
-static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
+/* The command's own process, between clone and execve: raw syscalls only. */
+static __attribute__((noreturn)) void child_exec(const struct exec_plan *plan)
 {
+	const struct sbx_plan *sbx = plan->sbx;
+	const char *step = NULL;
 	if (plan->own_pgrp) {
 		setpgid(0, 0);
 		/* SIGTTOU is still ignored here (inherited), so tcsetpgrp cannot stop us. */
 		if (plan->tty_fd >= 0)
 			tcsetpgrp(plan->tty_fd, getpid());
 	}
-	if (plan->cwd_fd >= 0 && fchdir(plan->cwd_fd) < 0)
+	/* In a new mount namespace by path: a descriptor from the parent's namespace would
+	 * be a way back out of it. */
+	if (sbx && sbx->mounts && plan->cwd_path) {
+		if (chdir(plan->cwd_path) < 0)
+			child_fail_step(plan, errno, CANDIDATE_SETUP, "the working directory");
+	} else if (plan->cwd_fd >= 0 && fchdir(plan->cwd_fd) < 0) {
 		child_fail(plan, errno, CANDIDATE_SETUP);
+	}
 	if ((plan->stdout_fd >= 0 && dup2(plan->stdout_fd, STDOUT_FILENO) < 0) ||
 	    (plan->stderr_fd >= 0 && dup2(plan->stderr_fd, STDERR_FILENO) < 0))
 		child_fail(plan, errno, CANDIDATE_SETUP);
@@ -209,29 +247,27 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 	/* Raw syscalls, not glibc's setuid family: in a process that had threads, glibc makes
 	 * every thread change ids together (SIGSETXID), and the threads it would wait for do
 	 * not exist in this child. Groups first, uid last, as privileges shrink. */
-	if (plan->set_ids && (syscall(SYS_setgroups, plan->n_groups, plan->groups) < 0 ||
+	int e;
+	if (sbx && (e = sbx_child_lockdown(sbx, &step)) != 0)
+		child_fail_step(plan, e, CANDIDATE_SETUP, step);
+	if (!sbx && plan->set_ids && (syscall(SYS_setgroups, plan->n_groups, plan->groups) < 0 ||
 			      syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) < 0 ||
 			      syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) < 0))
 		child_fail(plan, errno, CANDIDATE_SETUP);
 	child_close_fds(plan);
 
-	/* Default dispositions: SIG_IGN would survive execve (handlers would not). The raw
-	 * syscall, because glibc's sigaction refuses 32 and 33, which a parent may have left
-	 * ignored all the same. A zeroed kernel sigaction is SIG_DFL, no flags, empty mask,
-	 * whatever the architecture's layout. */
-	static const unsigned long dfl[4];
-	for (int sig = 1; sig < NSIG; sig++)
-		if (sig != SIGKILL && sig != SIGSTOP)
-			syscall(SYS_rt_sigaction, sig, dfl, NULL,
-				sizeof(sigset_t) < 8 ? sizeof(sigset_t) : 8);
+	reset_dispositions();
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
+	/* Last before execve, so that nothing above runs under the filter. */
+	if (sbx && sbx->seccomp && (e = sbx_seccomp_load(&sbx->filter)) != 0)
+		child_fail_step(plan, -e, CANDIDATE_SETUP, "loading the seccomp filter");
 
 	int saved = ENOENT, saved_idx = CANDIDATE_NONE;
 	for (int i = 0; plan->paths[i]; i++) {
 		execve(plan->paths[i], plan->argv, plan->envp);
-		int e = errno;
+		e = errno;
 		if (e == ENOEXEC) {
 			/* A script without "#!": run it with the shell, as execvp does. */
 			plan->sh_argv[1] = plan->paths[i];
@@ -246,6 +282,43 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 			break;
 	}
 	child_fail(plan, saved, saved_idx);
+}
+
+/* Runs in the child between clone and execve: raw syscalls only. With a PID namespace the
+ * child becomes the sandbox init and the command runs in a child of it. */
+static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
+{
+	const struct sbx_plan *sbx = plan->sbx;
+	const char *step = NULL;
+	int e;
+	if (sbx && sbx->userns) {
+		char c;
+		if (read(plan->sync_fd, &c, 1) != 1)
+			_exit(126); /* the parent could not write our maps, and said so */
+		if ((e = sbx_child_enter_userns(sbx)) != 0)
+			child_fail_step(plan, e, CANDIDATE_SETUP, "entering the user namespace");
+	}
+	if (sbx && sbx->hostname && (sbx->clone_flags & CLONE_NEWUTS) &&
+	    sethostname(sbx->hostname, strlen(sbx->hostname)) < 0)
+		child_fail_step(plan, errno, CANDIDATE_SETUP, "the hostname");
+	if (sbx && sbx->mounts && (e = sbx_child_mounts(sbx, &step)) != 0)
+		child_fail_step(plan, e, CANDIDATE_SETUP, step);
+	if (!sbx || !sbx->pidns)
+		child_exec(plan);
+
+	/* The sandbox init. If the supervisor dies, so does the sandbox. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	reset_dispositions(); /* every signal stays blocked: the loop takes them */
+	pid_t runner = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+	if (runner == 0)
+		child_exec(plan);
+	if (runner < 0)
+		child_fail_step(plan, errno, CANDIDATE_SETUP, "forking the runner");
+	/* Nothing of the supervisor's stays open here, the exec report's pipe included (its
+	 * EOF tells the parent that the runner's execve succeeded). */
+	if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
+		close(plan->report_fd);
+	_exit(sbx_init_loop(runner));
 }
 
 static pid_t clone_child(unsigned long flags, int *pidfd)
@@ -291,6 +364,9 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		.stdout_fd = req->stdout_fd,
 		.stderr_fd = req->stderr_fd,
 		.umask = req->umask,
+		.sbx = req->plan,
+		.cwd_path = req->cwd_path,
+		.sync_fd = -1,
 	};
 	struct rlimit rl;
 	plan.max_fd =
@@ -299,7 +375,7 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	if (!req->argv || !req->argv[0])
 		return rs_fail(err, EX_RS_USAGE, 0, "no command to run");
 	if (plan_paths(&plan, req->argv[0], req->envp) < 0 || plan_sh_argv(&plan, req->argv) < 0 ||
-	    (plan.set_ids && plan_groups(&plan) < 0)) {
+	    (plan.set_ids && !plan.sbx && plan_groups(&plan) < 0)) {
 		plan_free(&plan);
 		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "preparing to run %s", req->argv[0]);
 	}
@@ -309,25 +385,61 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		return rs_fail(err, EX_RS_SOFTWARE, errno, "pipe for the exec report");
 	}
 	plan.report_fd = report[1];
+	int sync[2] = { -1, -1 };
+	if (plan.sbx && plan.sbx->userns && pipe2(sync, O_CLOEXEC) < 0) {
+		close(report[0]);
+		close(report[1]);
+		plan_free(&plan);
+		return rs_fail(err, EX_RS_SOFTWARE, errno, "pipe for the sandbox");
+	}
+	plan.sync_fd = sync[0];
 
+	struct timespec t0;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int pidfd = -1;
-	pid_t pid = clone_child(req->clone_flags, &pidfd);
+	pid_t pid = clone_child(plan.sbx ? plan.sbx->clone_flags : req->clone_flags, &pidfd);
 	if (pid == 0)
 		child_main(&plan);
 	int clone_errno = errno;
 	close(report[1]);
+	if (sync[0] >= 0)
+		close(sync[0]);
 	if (pid < 0) {
 		close(report[0]);
+		if (sync[1] >= 0)
+			close(sync[1]);
 		plan_free(&plan);
-		return rs_fail(err, EX_RS_SOFTWARE, clone_errno, "clone");
+		return rs_fail(err, plan.sbx ? EX_RS_SANDBOX : EX_RS_SOFTWARE, clone_errno,
+			       "clone%s", plan.sbx && plan.sbx->clone_flags ? " (sandbox namespaces)"
+									 : "");
 	}
 	child->pid = pid;
 	child->pidfd = pidfd;
+	child->sandbox_init = plan.sbx && plan.sbx->pidns;
+	if (sync[1] >= 0) {
+		const struct sbx_plan *s = plan.sbx;
+		int e = sbx_write_id_maps(pid, s->inner_uid, s->inner_gid, s->outer_uid,
+					  s->outer_gid, s->outer_groups, s->n_outer_groups);
+		if (e == 0 && write(sync[1], "x", 1) != 1)
+			e = errno;
+		close(sync[1]);
+		if (e) {
+			/* The child reads EOF and exits; reap it: no child on error. */
+			close(report[0]);
+			waitpid(pid, NULL, 0);
+			close(pidfd);
+			*child = (struct sbx_child){ .pid = -1, .pidfd = -1 };
+			plan_free(&plan);
+			return rs_fail(err, EX_RS_SANDBOX, e, "writing the sandbox's uid/gid maps");
+		}
+	}
 
 	/* EOF means execve succeeded (the pipe was CLOEXEC); a record means it failed. */
 	struct exec_failure f;
 	if (read_failure(report[0], &f)) {
 		child->exec_errno = f.err ? f.err : ENOEXEC;
+		memcpy(child->failed_step, f.step, sizeof(child->failed_step));
+		child->failed_step[sizeof(child->failed_step) - 1] = '\0';
 		const char *what = f.candidate >= 0 ? plan.paths[f.candidate]
 				   : f.candidate == CANDIDATE_SETUP
 				       ? "setting up the child (directory, user)"
@@ -335,6 +447,10 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		snprintf(child->failed_path, sizeof(child->failed_path), "%s", what);
 	}
 	close(report[0]);
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	child->setup_us = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
+				     (t1.tv_nsec - t0.tv_nsec) / 1000);
 	plan_free(&plan);
 	return 0;
 }

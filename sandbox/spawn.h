@@ -6,6 +6,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "err.h"
@@ -23,13 +24,23 @@ struct sbx_spawn_req {
 	int stdout_fd; /* dup2'd onto 1 and 2 when >= 0 */
 	int stderr_fd;
 	mode_t umask; /* 0: keep ours */
+	/* The sandbox (sandbox.h); NULL: none. With a plan, its ids replace set_ids/uid/gid,
+	 * its namespaces replace clone_flags, and cwd_path (resolved inside the new mount
+	 * namespace) replaces cwd_fd when there is one. */
+	const struct sbx_plan *plan;
+	const char *cwd_path;
 };
+
+struct sbx_plan;
 
 struct sbx_child {
 	pid_t pid;
 	int pidfd;
 	int exec_errno;        /* 0 when execve succeeded; else why it failed (child has exited) */
 	char failed_path[256]; /* the path whose execve failed, for the message */
+	char failed_step[64];  /* the sandbox step that failed, when one did */
+	bool sandbox_init;     /* pid is the sandbox init; the command runs below it */
+	uint64_t setup_us;     /* clone to the command's execve (or its failure) */
 };
 
 /* Clones and execs; returns 0 when the child exists (even if its execve failed: then

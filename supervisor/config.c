@@ -8,6 +8,7 @@
  * only for the command that needs it. */
 
 #include "config.h"
+#include "sandbox.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -299,6 +300,9 @@ static int lookup_enum(const struct setting *s, const char *value, int *out, str
 static const struct enum_name sandbox_modes[] = {
 	{ "strict", SBX_STRICT }, { "auto", SBX_AUTO }, { "off", SBX_OFF }, { NULL, 0 }
 };
+static const struct enum_name sandbox_profiles[] = { { "nnp", SBX_PROFILE_NNP },
+						      { "userns-root", SBX_PROFILE_USERNS_ROOT },
+						      { NULL, 0 } };
 static const struct enum_name registration_modes[] = { { "jit", REG_JIT },
 						       { "token", REG_TOKEN },
 						       { NULL, 0 } };
@@ -311,6 +315,25 @@ static int parse_sandbox(struct rs_config *cfg, const struct setting *s, const c
 	if (lookup_enum(s, value, &mode, err) < 0)
 		return -1;
 	cfg->sandbox = (enum sbx_mode)mode;
+	return 0;
+}
+
+static int parse_profile(struct rs_config *cfg, const struct setting *s, const char *value,
+			 struct rs_err *err)
+{
+	return lookup_enum(s, value, &cfg->sandbox_profile, err);
+}
+
+static int parse_limit(struct rs_config *cfg, const struct setting *s, const char *value,
+		       struct rs_err *err)
+{
+	return parse_number(cfg, s, value, "", err);
+}
+
+static int finish_runner_user(struct rs_config *cfg, bool given, char **envp,
+			      struct rs_err *err)
+{
+	cfg->runner_user_given = given;
 	return 0;
 }
 
@@ -649,10 +672,20 @@ static const struct setting settings[] = {
 	  .finish = finish_workdir },
 	{ "RUNNER_USER", "--runner-user", NULL, "runner",
 	  "user the runner runs as: name, uid or uid:gid", .parse = parse_user,
-	  .fallback = "runner" },
+	  .fallback = "runner", .finish = finish_runner_user },
 	{ "SUPERVISOR_SANDBOX", "--supervisor-sandbox", "--sandbox", "auto",
 	  "isolation: strict (every layer, or exit 71), auto (what the pod allows), off",
 	  .parse = parse_sandbox, .names = sandbox_modes, .fallback = "auto" },
+	{ "SUPERVISOR_SANDBOX_PROFILE", "--supervisor-sandbox-profile", NULL, "nnp",
+	  "nnp (the runner uid, no_new_privs, no capabilities) or userns-root (root inside its "
+	  "own user namespace only, so sudo-free root steps work)",
+	  .parse = parse_profile, .names = sandbox_profiles, .fallback = "nnp" },
+	{ "SUPERVISOR_RLIMIT_NOFILE", "--supervisor-rlimit-nofile", NULL, "0",
+	  "open-files limit for the runner and the job (0 = the pod's)", .parse = parse_limit,
+	  FIELD(rlimit_nofile), .max = 1 << 20, .fallback = "0" },
+	{ "SUPERVISOR_RLIMIT_NPROC", "--supervisor-rlimit-nproc", NULL, "0",
+	  "process limit for the runner uid (0 = the pod's)", .parse = parse_limit,
+	  FIELD(rlimit_nproc), .max = 1 << 22, .fallback = "0" },
 	{ "SUPERVISOR_HIDE_PATHS", "--supervisor-hide-paths", NULL, "-",
 	  "colon-separated paths made unreadable in the sandbox (besides the credential files "
 	  "and the service-account token, which always are)",
@@ -1138,7 +1171,9 @@ int cfg_validate(struct rs_config *cfg, struct rs_err *err)
 			return -1;
 		return resolve_runner_user(cfg, err);
 	case CMD_EXEC:
-		return validate_exec(cfg, err);
+		if (validate_exec(cfg, err) < 0)
+			return -1;
+		return cfg->runner_user_given ? resolve_runner_user(cfg, err) : 0;
 	case CMD_WIPE:
 		if (!cfg->wipe_dir)
 			return rs_fail(err, EX_RS_USAGE, 0, "wipe: missing DIR (see --help)");

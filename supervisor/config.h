@@ -53,9 +53,13 @@ struct rs_config {
 	uid_t runner_uid;
 	gid_t runner_gid;
 	bool runner_user_resolved;
+	bool runner_user_given; /* set explicitly (exec switches users only then) */
 
 	/* Supervisor */
 	enum sbx_mode sandbox;
+	int sandbox_profile; /* enum sbx_profile (sandbox.h) */
+	long long rlimit_nofile; /* 0: keep */
+	long long rlimit_nproc;  /* 0: keep */
 	char **hide_paths; /* NULL-terminated */
 	size_t n_hide_paths;
 	enum reg_mode registration;

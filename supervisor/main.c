@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "isolate.h"
 #include "log.h"
 #include "pid1.h"
 #include "run.h"
@@ -46,9 +47,16 @@ static int run_command(struct rs_config *cfg, char *arc_blob, struct rs_err *err
 			  "exiting with %d", code);
 		return code;
 	}
-	case CMD_CHECK:
+	case CMD_CHECK: {
 		log_event(LOG_INFO, "config.ok", NULL, "configuration is valid");
+		struct sbx_report report;
+		struct sbx_plan *plan = isolate_prepare(cfg, NULL, &report, err);
+		sbx_report_print(&report, stdout);
+		sbx_plan_free(plan);
+		if (!plan)
+			return -1;
 		return cfg->check_online ? run_check_online(cfg, err) : 0;
+	}
 	case CMD_RUN:
 		log_event(LOG_INFO, "supervisor.start",
 			  LOG_FIELDS(LOG_INT("pid", getpid()), LOG_BOOL("pid1", getpid() == 1),

@@ -17,6 +17,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -25,6 +26,7 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "isolate.h"
 #include "log.h"
 #include "procs.h"
 #include "signals.h"
@@ -298,6 +300,12 @@ static void log_exec_failure(const struct sbx_child *c)
 	/* execve says EACCES for a directory; say what it is. */
 	bool is_dir =
 	    c->exec_errno == EACCES && stat(c->failed_path, &st) == 0 && S_ISDIR(st.st_mode);
+	if (c->failed_step[0]) {
+		log_event(LOG_ERROR, "sandbox.failed",
+			  LOG_FIELDS(LOG_STR("step", c->failed_step), LOG_INT("errno", c->exec_errno)),
+			  "sandbox setup failed at %s: %s", c->failed_step, strerror(c->exec_errno));
+		return;
+	}
 	log_event(LOG_ERROR, "child.exec_failed",
 		  LOG_FIELDS(LOG_STR("path", c->failed_path), LOG_INT("errno", c->exec_errno)),
 		  "cannot run %s: %s", c->failed_path,
@@ -339,7 +347,9 @@ static void log_started(const struct pid1 *p, const struct pid1_opts *o)
 		log_exec_failure(&p->child);
 	else
 		log_event(LOG_INFO, "child.started",
-			  LOG_FIELDS(LOG_INT("pid", p->child.pid), LOG_STR("command", o->argv[0])),
+			  LOG_FIELDS(LOG_INT("pid", p->child.pid), LOG_STR("command", o->argv[0]),
+				     LOG_BOOL("sandbox_init", p->child.sandbox_init),
+				     LOG_INT("setup_us", p->child.setup_us)),
 			  "started %s %s", o->what, o->argv[0]);
 }
 
@@ -354,6 +364,8 @@ static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *e
 	_cleanup_(closep) int cwd_fd = open_workdir(o, err);
 	if (cwd_fd < 0)
 		return -1;
+	/* In a new mount namespace the child changes directory by path (spawn.h). */
+	_cleanup_(freep) char *cwd_path = realpath(o->workdir ? o->workdir : ".", NULL);
 	/* Our own cwd must not pin a filesystem (or the job's workdir) for the pod's life. */
 	if (chdir("/") < 0)
 		return rs_fail(err, EX_RS_SOFTWARE, errno, "chdir /");
@@ -372,6 +384,8 @@ static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *e
 		.stdout_fd = o->stdout_fd > 0 ? o->stdout_fd : -1,
 		.stderr_fd = o->stderr_fd > 0 ? o->stderr_fd : -1,
 		.umask = o->umask,
+		.plan = o->plan,
+		.cwd_path = cwd_path,
 	};
 	if (watch_signals(p, err) < 0 || sbx_spawn(&req, &p->child, err) < 0) {
 		close_all(p);
@@ -419,8 +433,19 @@ int pid1_exec(const struct rs_config *cfg, struct rs_err *err)
 		.create_workdir = cfg->exec_workdir != NULL,
 		.grace_ms = (uint64_t)cfg->stop_grace_s * 1000,
 		.what = "command",
+		.set_ids = cfg->runner_user_given,
+		.uid = cfg->runner_uid,
+		.gid = cfg->runner_gid,
 	};
+	struct sbx_report report;
+	struct sbx_plan *plan = isolate_prepare(cfg, NULL, &report, err);
+	if (!plan) {
+		uv_loop_close(&loop);
+		return -1;
+	}
+	o.plan = plan;
 	int code = pid1_run(&loop, &o, err);
+	sbx_plan_free(plan);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	return code;

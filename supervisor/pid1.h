@@ -11,6 +11,7 @@
 #include <uv.h>
 
 struct pid1;
+struct sbx_plan;
 
 /* What a caller (the lifecycle) may do at the PID-1 events; every member may be NULL. */
 struct pid1_hooks {
@@ -37,6 +38,7 @@ struct pid1_opts {
 	int stdout_fd;     /* the child's stdout/stderr; 0 = inherit ours */
 	int stderr_fd;
 	mode_t umask; /* the child's umask; 0 = inherit ours */
+	const struct sbx_plan *plan; /* the sandbox (sandbox.h); NULL: none */
 	const struct pid1_hooks *hooks;
 	int *left_behind; /* out: processes left when the main child exited */
 };

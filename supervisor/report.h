@@ -29,7 +29,7 @@ struct report {
 	int github_calls;
 	const char
 	    *deregistered; /* "confirmed", "unconfirmed" (may remain), "left to ARC", "none" */
-	struct report_layer layers[16];
+	struct report_layer layers[24];
 	unsigned n_layers;
 };
 

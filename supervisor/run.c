@@ -28,6 +28,7 @@
 #include "wipe.h"
 #include "log.h"
 #include "pid1.h"
+#include "isolate.h"
 #include "runenv.h"
 #include "signals.h"
 #include "util.h"
@@ -63,6 +64,7 @@ struct run {
 	int listener;
 	struct report report;
 	struct manifest *install;
+	struct sbx_plan *sandbox;
 };
 
 static void fire(struct run *r, enum lc_event ev);
@@ -267,6 +269,7 @@ static int run_listener(struct run *r, char *const *args, const char *const *ext
 		.stderr_fd = errp[1],
 		/* The job's files are nobody else's business (DESIGN.md, runner contract). */
 		.umask = 077,
+		.plan = r->sandbox,
 		.hooks = lifecycle ? &hooks : NULL,
 		.left_behind = &killed,
 	};
@@ -711,21 +714,17 @@ static int exit_code_for(struct run *r, bool wiped, const char **reason)
 	return *reason = "runner exited before a job", EX_RS_TEMPFAIL;
 }
 
-static void set_isolation(struct run *r)
+/* The sandbox is decided before anything is registered: under strict, a pod that cannot
+ * have it exits 71 without a trace at GitHub. */
+static int set_isolation(struct run *r, struct rs_err *err)
 {
-	/* The sandbox layers arrive with the sandbox issue; until then only the user is. */
-	const char *none = r->cfg->sandbox == SBX_OFF ? "disabled" : "unavailable";
-	static const char *const layers[] = { "pid_namespace", "mount_namespace", "seccomp",
-					      "capabilities", "no_new_privs" };
-	r->report.layers[r->report.n_layers++] = (struct report_layer){ "user", "applied" };
-	for (size_t i = 0; i < ARRAY_SIZE(layers); i++)
-		r->report.layers[r->report.n_layers++] = (struct report_layer){ layers[i], none };
-	log_event(
-	    LOG_INFO, "sandbox.report",
-	    LOG_FIELDS(LOG_STR("user", "applied"), LOG_STR("other_layers", none)),
-	    "isolation: the runner runs as %s; namespaces, seccomp and capability dropping are "
-	    "not in this version",
-	    r->cfg->runner_user);
+	struct sbx_report rep;
+	r->sandbox = isolate_prepare(r->cfg, r->name, &rep, err);
+	for (int l = 0; l < SBX_L_COUNT && r->report.n_layers < ARRAY_SIZE(r->report.layers); l++)
+		r->report.layers[r->report.n_layers++] = (struct report_layer){
+			sbx_layer_name((enum sbx_layer)l), sbx_state_name(rep.layer[l].state)
+		};
+	return r->sandbox ? 0 : -1;
 }
 
 static void finish_report(struct run *r, int code, const char *reason)
@@ -760,6 +759,8 @@ static void close_loop(struct run *r)
 	r->gh = NULL;
 	manifest_free(r->install);
 	r->install = NULL;
+	sbx_plan_free(r->sandbox);
+	r->sandbox = NULL;
 	uv_close((uv_handle_t *)&r->phase_timer, NULL);
 	uv_close((uv_handle_t *)&r->job_timer, NULL);
 	for (size_t i = 0; i < ARRAY_SIZE(r->stop_sigs); i++)
@@ -791,7 +792,10 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 	r.phase_timer.data = r.job_timer.data = &r;
 	watch_stop_signals(&r);
 	gh_runner_name(cfg, r.name);
-	set_isolation(&r);
+	if (set_isolation(&r, err) < 0) {
+		close_loop(&r);
+		return -1;
+	}
 	if (has_credentials(cfg) && cfg->github_api_url &&
 	    !(r.gh = gh_new(cfg, &r.loop, &r.stop_requested, err))) {
 		close_loop(&r);

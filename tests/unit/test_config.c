@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "sandbox.h"
 
 /* cmocka's test functions all take a state most of them do not use. */
 #pragma GCC diagnostic ignored "-Wunused-parameter"
@@ -227,6 +228,13 @@ static void check_sandbox(const char *v)
 	assert_int_equal(cfg.sandbox, want);
 }
 
+static void check_profile(const char *v)
+{
+	assert_int_equal(cfg.sandbox_profile, strcmp(v, "userns-root") == 0
+						  ? SBX_PROFILE_USERNS_ROOT
+						  : SBX_PROFILE_NNP);
+}
+
 static void check_hide_paths(const char *v)
 {
 	assert_int_equal(cfg.n_hide_paths, 1);
@@ -273,6 +281,12 @@ static const struct setting_case setting_cases[] = {
 	{ "RUNNER_WORKDIR", "--runner-workdir", "/env/work", "/flag/work", STR(runner_workdir) },
 	{ "RUNNER_USER", "--runner-user", "builder", "1001:1002", FN(check_user) },
 	{ "SUPERVISOR_SANDBOX", "--supervisor-sandbox", "strict", "off", FN(check_sandbox) },
+	{ "SUPERVISOR_SANDBOX_PROFILE", "--supervisor-sandbox-profile", "userns-root", "nnp",
+	  FN(check_profile) },
+	{ "SUPERVISOR_RLIMIT_NOFILE", "--supervisor-rlimit-nofile", "1024", "65536",
+	  NUM(rlimit_nofile) },
+	{ "SUPERVISOR_RLIMIT_NPROC", "--supervisor-rlimit-nproc", "100", "4096",
+	  NUM(rlimit_nproc) },
 	{ "SUPERVISOR_HIDE_PATHS", "--supervisor-hide-paths", "/env/secret", "/flag/secret",
 	  FN(check_hide_paths) },
 	{ "SUPERVISOR_REGISTRATION", "--supervisor-registration", "token", "jit",
@@ -1138,9 +1152,42 @@ static void test_a_uid_without_a_passwd_entry_uses_it_as_gid(void **state)
 static void test_exec_needs_nothing_from_github(void **state)
 {
 	load_ok(ARGV("exec", "--workdir=/tmp/job", "--", "true"),
-		ENVP("GITHUB_TOKEN_FILE=/nonexistent/token", "RUNNER_USER=runner"));
+		ENVP("GITHUB_TOKEN_FILE=/nonexistent/token"));
 	validate_ok();
+	assert_false(cfg.runner_user_given);
 	assert_false(cfg.runner_user_resolved);
+}
+
+static void test_exec_switches_users_only_when_runner_user_is_given(void **state)
+{
+	load_ok(ARGV("exec", "--", "true"), ENVP("RUNNER_USER=4242:4343"));
+	validate_ok();
+	assert_true(cfg.runner_user_given);
+	assert_true(cfg.runner_user_resolved);
+	assert_int_equal(cfg.runner_uid, 4242);
+	assert_int_equal(cfg.runner_gid, 4343);
+	cfg_free(&cfg);
+	load_ok(ARGV("exec", "--", "true"), ENVP("RUNNER_USER=no-such-user-here"));
+	validate_fails(EX_RS_CONFIG, "RUNNER_USER=\"no-such-user-here\": no such user");
+}
+
+static void test_sandbox_profile_and_limits(void **state)
+{
+	load_ok(ARGV("exec", "--", "true"), NO_ENV);
+	assert_int_equal(cfg.sandbox_profile, SBX_PROFILE_NNP);
+	assert_int_equal(cfg.rlimit_nofile, 0);
+	cfg_free(&cfg);
+	load_ok(ARGV("exec", "--supervisor-sandbox-profile=userns-root", "--", "true"),
+		ENVP("SUPERVISOR_RLIMIT_NOFILE=4096", "SUPERVISOR_RLIMIT_NPROC=512"));
+	assert_int_equal(cfg.sandbox_profile, SBX_PROFILE_USERNS_ROOT);
+	assert_int_equal(cfg.rlimit_nofile, 4096);
+	assert_int_equal(cfg.rlimit_nproc, 512);
+	cfg_free(&cfg);
+	load_fails(EX_RS_CONFIG, "SUPERVISOR_SANDBOX_PROFILE=\"root\": must be one of nnp, userns-root",
+		   ARGV("exec", "--", "true"), ENVP("SUPERVISOR_SANDBOX_PROFILE=root"));
+	cfg_free(&cfg);
+	load_fails(EX_RS_CONFIG, "SUPERVISOR_RLIMIT_NOFILE=\"-1\": not a whole number",
+		   ARGV("exec", "--", "true"), ENVP("SUPERVISOR_RLIMIT_NOFILE=-1"));
 }
 
 static void test_exec_refuses_to_empty_the_root(void **state)
@@ -1189,6 +1236,9 @@ static const char *const readme_defaults[][2] = {
 	{ "RUNNER_WORKDIR", "RUNNER_ROOT/_work" },
 	{ "RUNNER_USER", "runner" },
 	{ "SUPERVISOR_SANDBOX", "auto" },
+	{ "SUPERVISOR_SANDBOX_PROFILE", "nnp" },
+	{ "SUPERVISOR_RLIMIT_NOFILE", "0" },
+	{ "SUPERVISOR_RLIMIT_NPROC", "0" },
 	{ "SUPERVISOR_HIDE_PATHS", "-" },
 	{ "SUPERVISOR_REGISTRATION", "jit" },
 	{ "SUPERVISOR_IDLE_TIMEOUT", "0" },
@@ -1352,6 +1402,8 @@ int main(void)
 		T(test_runner_user_by_name_uid_and_uid_gid),
 		T(test_a_uid_without_a_passwd_entry_uses_it_as_gid),
 		T(test_exec_needs_nothing_from_github),
+		T(test_exec_switches_users_only_when_runner_user_is_given),
+		T(test_sandbox_profile_and_limits),
 		T(test_exec_refuses_to_empty_the_root),
 		T(test_exec_with_an_empty_command_word_is_refused),
 		T(test_wipe_dir_must_be_absolute_and_not_the_root),

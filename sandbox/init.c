@@ -1,0 +1,63 @@
+/* The sandbox init: PID 1 of the runner's PID namespace.
+ *
+ * It is a clone of the supervisor that never execs, so it runs raw system calls only, with
+ * every signal blocked (inherited) and taken synchronously with rt_sigtimedwait. It:
+ *   - relays to the runner the signals that come from outside the namespace (si_pid is 0
+ *     for a sender the namespace cannot see: the supervisor); a job that signals its PID 1
+ *     is ignored, so it cannot stop the runner that way;
+ *   - reaps every orphan of the namespace;
+ *   - exits as soon as the runner has exited, with the runner's status (128+signal when
+ *     killed): the kernel then kills whatever the job left in the namespace, and the
+ *     supervisor sees one exit for the whole sandbox. */
+#include "plan.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int status_of(int st)
+{
+	if (WIFEXITED(st))
+		return WEXITSTATUS(st);
+	return 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+
+/* Reaps what has exited; returns the runner's status once it is among them, else -1. */
+static int reap(pid_t runner)
+{
+	int result = -1, st;
+	pid_t pid;
+	while ((pid = (pid_t)syscall(SYS_wait4, -1, &st, WNOHANG, NULL)) > 0)
+		if (pid == runner)
+			result = status_of(st);
+	return result;
+}
+
+static bool is_job_control(int sig)
+{
+	return sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
+}
+
+int sbx_init_loop(pid_t runner)
+{
+	sigset_t all;
+	sigfillset(&all);
+	for (;;) {
+		siginfo_t si;
+		int sig = (int)syscall(SYS_rt_sigtimedwait, &all, &si, NULL, sizeof(long));
+		if (sig < 0)
+			continue; /* EINTR */
+		if (sig == SIGCHLD) {
+			int status = reap(runner);
+			if (status >= 0)
+				return status;
+			continue;
+		}
+		/* Only the supervisor (outside: si_pid 0) speaks for the pod. */
+		if (si.si_pid == 0 && !is_job_control(sig))
+			kill(runner, sig);
+	}
+}

@@ -1,0 +1,452 @@
+/* Which layers the runner gets: the policy (SUPERVISOR_SANDBOX, the profile, the paths) meets
+ * what the probe found. Everything the child applies is built here, in the parent: the
+ * seccomp BPF, the Landlock ruleset, the mount list with the flags each remount must keep,
+ * the empty capability set. The report says, for each layer, applied / unavailable (the
+ * errno and what it means) / disabled. */
+#include "plan.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <limits.h>
+#include <pwd.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "landlock.h"
+#include "nsmaps.h"
+
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+static const char *const layer_names[SBX_L_COUNT] = {
+	[SBX_L_USERNS] = "user_namespace",   [SBX_L_PIDNS] = "pid_namespace",
+	[SBX_L_MNTNS] = "mount_namespace",   [SBX_L_IPCNS] = "ipc_namespace",
+	[SBX_L_UTSNS] = "uts_namespace",     [SBX_L_CGROUPNS] = "cgroup_namespace",
+	[SBX_L_PROC] = "proc",               [SBX_L_TMP] = "tmp",
+	[SBX_L_RO_INSTALL] = "readonly_install", [SBX_L_HIDDEN] = "hidden_paths",
+	[SBX_L_UID] = "separate_uid",        [SBX_L_NNP] = "no_new_privs",
+	[SBX_L_CAPS] = "capabilities",       [SBX_L_SECCOMP] = "seccomp",
+	[SBX_L_LANDLOCK] = "landlock",       [SBX_L_RLIMITS] = "rlimits",
+	[SBX_L_DUMPABLE] = "supervisor_undumpable",
+};
+
+/* What to change in the pod so that a missing layer becomes possible (strict's message). */
+static const char *const layer_hints[SBX_L_COUNT] = {
+	[SBX_L_USERNS] = "give the pod hostUsers: false (Kubernetes >= 1.33), or seccompProfile "
+			 "Unconfined with user.max_user_namespaces > 0",
+	[SBX_L_PIDNS] = "needs CAP_SYS_ADMIN or a user namespace: seccompProfile Unconfined "
+			"(RuntimeDefault blocks unshare) or hostUsers: false",
+	[SBX_L_MNTNS] = "needs CAP_SYS_ADMIN or a user namespace (see pid_namespace), and no "
+			"AppArmor profile that denies mount (appArmorProfile Unconfined)",
+	[SBX_L_IPCNS] = "see pid_namespace",
+	[SBX_L_UTSNS] = "see pid_namespace",
+	[SBX_L_CGROUPNS] = "see pid_namespace (and a kernel with cgroup namespaces)",
+	[SBX_L_PROC] = "the pod's /proc is masked: securityContext.procMount: Unmasked "
+		       "(needs hostUsers: false)",
+	[SBX_L_TMP] = "needs the mount namespace",
+	[SBX_L_RO_INSTALL] = "needs the mount namespace",
+	[SBX_L_HIDDEN] = "needs the mount namespace, or Landlock (kernel >= 5.13)",
+	[SBX_L_UID] = "the supervisor must start as root (no runAsNonRoot/runAsUser) with "
+		      "CAP_SETUID and CAP_SETGID",
+	[SBX_L_NNP] = "no_new_privs is refused by this kernel",
+	[SBX_L_CAPS] = "needs CAP_SETPCAP to empty the bounding set (in Kubernetes' default "
+		       "capability set)",
+	[SBX_L_SECCOMP] = "needs a kernel with seccomp filters",
+	[SBX_L_LANDLOCK] = "needs a kernel with Landlock enabled (lsm=landlock)",
+	[SBX_L_RLIMITS] = "",
+	[SBX_L_DUMPABLE] = "",
+};
+
+const char *sbx_layer_name(enum sbx_layer l)
+{
+	return l < SBX_L_COUNT ? layer_names[l] : "?";
+}
+
+const char *sbx_state_name(enum sbx_state s)
+{
+	return s == SBX_APPLIED ? "applied" : s == SBX_DISABLED ? "disabled" : "unavailable";
+}
+
+static void set(struct sbx_report *r, enum sbx_layer l, enum sbx_state s, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void set(struct sbx_report *r, enum sbx_layer l, enum sbx_state s, const char *fmt, ...)
+{
+	r->layer[l].state = s;
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(r->layer[l].detail, sizeof(r->layer[l].detail), fmt, ap);
+	va_end(ap);
+}
+
+/* "EPERM (Operation not permitted)" */
+static const char *why(int e, char *buf, size_t n)
+{
+	if (e < 0)
+		snprintf(buf, n, "not tried: an earlier step failed");
+	else
+		snprintf(buf, n, "%s (%s)", strerrorname_np(e) ? strerrorname_np(e) : "?",
+			 strerror(e));
+	return buf;
+}
+
+static void set_errno(struct sbx_report *r, enum sbx_layer l, int e, const char *what)
+{
+	char b[96];
+	set(r, l, SBX_UNAVAILABLE, "%s: %s", what, why(e, b, sizeof(b)));
+}
+
+static int add_path(char **list, size_t *n, const char *path)
+{
+	if (*n >= SBX_MAX_PATHS)
+		return -1;
+	if (!(list[*n] = strdup(path)))
+		return -1;
+	(*n)++;
+	return 0;
+}
+
+static bool under(const char *path, const char *dir)
+{
+	size_t n = strlen(dir);
+	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* Ids: who the runner is inside, and the groups the maps carry. */
+static int plan_ids(struct sbx_plan *p, const struct sbx_policy *pol)
+{
+	gid_t groups[64];
+	int n = (int)(sizeof(groups) / sizeof(groups[0]));
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+	if (getpwuid_r(pol->uid, &pw, buf, sizeof(buf), &found) != 0 || !found ||
+	    getgrouplist(found->pw_name, pol->gid, groups, &n) < 0) {
+		groups[0] = pol->gid;
+		n = 1;
+	}
+	bool root_inside = p->profile == SBX_PROFILE_USERNS_ROOT && p->userns;
+	p->inner_uid = root_inside ? 0 : pol->uid;
+	p->inner_gid = root_inside ? 0 : pol->gid;
+	p->outer_uid = pol->uid;
+	p->outer_gid = pol->gid;
+	p->inner_groups = calloc((size_t)n + 1, sizeof(gid_t));
+	p->outer_groups = calloc((size_t)n + 1, sizeof(gid_t));
+	if (!p->inner_groups || !p->outer_groups)
+		return -1;
+	p->inner_groups[p->n_inner_groups++] = p->inner_gid;
+	for (int i = 0; i < n; i++)
+		if (groups[i] != pol->gid && !(p->userns && groups[i] == p->inner_gid)) {
+			p->inner_groups[p->n_inner_groups++] = groups[i];
+			p->outer_groups[p->n_outer_groups++] = groups[i];
+		}
+	p->deny_setgroups = p->userns && sbx_maps_need_deny_setgroups();
+	return 0;
+}
+
+static unsigned long locked_flags(const char *path)
+{
+	struct statfs sf;
+	if (statfs(path, &sf) < 0)
+		return 0;
+	return (unsigned long)sf.f_flags &
+	       (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+}
+
+static int plan_mounts(struct sbx_plan *p, const struct sbx_policy *pol)
+{
+	for (const char *const *k = pol->keep; k && *k; k++)
+		if (under(*k, "/tmp") && strcmp(*k, "/tmp") != 0 &&
+		    add_path(p->keep, &p->n_keep, *k) < 0)
+			return -1;
+	for (const char *const *h = pol->hide; h && *h; h++) {
+		struct stat st;
+		if (stat(*h, &st) < 0 || p->n_hide >= SBX_MAX_PATHS)
+			continue; /* nothing there to hide */
+		if (!(p->hide[p->n_hide].path = strdup(*h)))
+			return -1;
+		p->hide[p->n_hide++].is_dir = S_ISDIR(st.st_mode);
+	}
+	for (const char *const *d = pol->readonly; d && *d; d++) {
+		struct stat st;
+		if (stat(*d, &st) < 0 || !S_ISDIR(st.st_mode) || p->n_ro >= SBX_MAX_PATHS)
+			continue;
+		if (!(p->ro[p->n_ro].path = strdup(*d)))
+			return -1;
+		p->ro[p->n_ro++].flags = locked_flags(*d);
+	}
+	return 0;
+}
+
+static void report_namespaces(struct sbx_plan *p, const struct sbx_probe *pr,
+			      struct sbx_report *r)
+{
+	static const struct {
+		enum sbx_layer layer;
+		unsigned long flag;
+		size_t offset;
+	} ns[] = {
+		{ SBX_L_PIDNS, CLONE_NEWPID, offsetof(struct sbx_probe, pidns) },
+		{ SBX_L_MNTNS, CLONE_NEWNS, offsetof(struct sbx_probe, mntns) },
+		{ SBX_L_IPCNS, CLONE_NEWIPC, offsetof(struct sbx_probe, ipcns) },
+		{ SBX_L_UTSNS, CLONE_NEWUTS, offsetof(struct sbx_probe, utsns) },
+		{ SBX_L_CGROUPNS, CLONE_NEWCGROUP, offsetof(struct sbx_probe, cgroupns) },
+	};
+	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
+		int e = *(const int *)(const void *)((const char *)pr + ns[i].offset);
+		if (!p->pidns)
+			set_errno(r, ns[i].layer, pr->pidns, "no PID namespace (the sandbox init "
+							     "needs one)");
+		else if (e)
+			set_errno(r, ns[i].layer, e, "unshare");
+		else {
+			p->clone_flags |= ns[i].flag;
+			set(r, ns[i].layer, SBX_APPLIED, "%s",
+			    p->userns ? "owned by the sandbox's user namespace" : "");
+		}
+	}
+	if (p->clone_flags & CLONE_NEWUTS)
+		r->layer[SBX_L_UTSNS].state = SBX_APPLIED;
+}
+
+static void plan_namespaces(struct sbx_plan *p, const struct sbx_policy *pol,
+			    const struct sbx_probe *pr, struct sbx_report *r)
+{
+	p->userns = pr->ns_in_userns && pr->userns == 0 && pr->userns_map == 0;
+	p->pidns = pr->pidns == 0;
+	if (p->userns) {
+		p->clone_flags |= CLONE_NEWUSER;
+		set(r, SBX_L_USERNS, SBX_APPLIED, "%s",
+		    p->profile == SBX_PROFILE_USERNS_ROOT
+			? "userns-root: root inside, the runner uid outside"
+			: "nnp: the runner uid inside and outside, nothing else mapped");
+	} else if (pr->userns) {
+		set_errno(r, SBX_L_USERNS, pr->userns, "clone(CLONE_NEWUSER)");
+	} else {
+		set_errno(r, SBX_L_USERNS, pr->userns_map, "writing uid_map/gid_map");
+	}
+	report_namespaces(p, pr, r);
+	p->mounts = p->pidns && (p->clone_flags & CLONE_NEWNS) && pr->tmpfs == 0 &&
+		    pr->bind_ro == 0;
+	if (!p->mounts) {
+		int e = !p->pidns ? pr->pidns : pr->mntns ? pr->mntns : pr->tmpfs ? pr->tmpfs : pr->bind_ro;
+		set_errno(r, SBX_L_TMP, e, "no mount namespace");
+		set_errno(r, SBX_L_RO_INSTALL, e, "no mount namespace");
+		set_errno(r, SBX_L_PROC, e, "no mount namespace");
+		return;
+	}
+	p->tmp = true;
+	set(r, SBX_L_TMP, SBX_APPLIED, "a fresh tmpfs");
+	if (pol->readonly && pol->readonly[0])
+		set(r, SBX_L_RO_INSTALL, SBX_APPLIED, "bin/ and externals/ bound read-only");
+	else
+		set(r, SBX_L_RO_INSTALL, SBX_DISABLED, "no runner installation (exec)");
+	p->proc = pr->proc_fresh == 0;
+	if (p->proc)
+		set(r, SBX_L_PROC, SBX_APPLIED, "a fresh procfs: only the sandbox's processes");
+	else
+		set_errno(r, SBX_L_PROC, pr->proc_fresh,
+			  "mounting a fresh procfs (the pod's masked /proc stays, showing the pod's "
+			  "processes)");
+	p->hostname = pol->hostname;
+}
+
+static int plan_process(struct sbx_plan *p, const struct sbx_policy *pol,
+			const struct sbx_probe *pr, struct sbx_report *r, struct rs_err *err)
+{
+	p->cap_last_cap = pr->cap_last_cap;
+	bool root_inside = p->profile == SBX_PROFILE_USERNS_ROOT && p->userns;
+	p->switch_ids = pol->switch_ids || p->userns;
+	if (!pol->switch_ids)
+		set(r, SBX_L_UID, SBX_DISABLED, "the command keeps the caller's uid %u",
+		    (unsigned)getuid());
+	else if (pol->uid == getuid() && !p->userns)
+		set(r, SBX_L_UID, SBX_UNAVAILABLE, "the supervisor already runs as uid %u: the "
+						   "job shares it", (unsigned)pol->uid);
+	else if (!p->userns && pr->setuid)
+		set_errno(r, SBX_L_UID, pr->setuid, "setresuid");
+	else
+		set(r, SBX_L_UID, SBX_APPLIED, "uid %u gid %u", (unsigned)pol->uid,
+		    (unsigned)pol->gid);
+
+	p->nnp = pr->nnp == 0;
+	if (p->nnp)
+		set(r, SBX_L_NNP, SBX_APPLIED, "setuid binaries gain nothing");
+	else
+		set_errno(r, SBX_L_NNP, pr->nnp, "prctl(PR_SET_NO_NEW_PRIVS)");
+
+	if (root_inside) {
+		set(r, SBX_L_CAPS, SBX_APPLIED,
+		    "userns-root: capabilities over the job's own namespaces only, none over the "
+		    "pod or the host");
+	} else {
+		p->drop_caps = true;
+		p->drop_bounding = pr->capbset == 0;
+		if (!(p->no_caps = cap_init()))
+			return rs_fail(err, EX_RS_SANDBOX, errno, "cap_init");
+		if (p->drop_bounding)
+			set(r, SBX_L_CAPS, SBX_APPLIED,
+			    "bounding, ambient, inheritable, permitted and effective sets empty");
+		else if (getuid() != 0 && p->nnp)
+			set(r, SBX_L_CAPS, SBX_APPLIED,
+			    "sets empty; the bounding set is kept (no CAP_SETPCAP), which "
+			    "no_new_privs makes moot");
+		else
+			set_errno(r, SBX_L_CAPS, pr->capbset, "prctl(PR_CAPBSET_DROP)");
+	}
+
+	if (p->nnp && pr->seccomp == 0) {
+		if (sbx_seccomp_build(&p->filter, err) < 0)
+			return -1;
+		p->seccomp = true;
+		size_t n;
+		sbx_seccomp_rules(&n);
+		set(r, SBX_L_SECCOMP, SBX_APPLIED, "%zu rules, default allow, other ABIs refused",
+		    n);
+	} else {
+		set_errno(r, SBX_L_SECCOMP, p->nnp ? pr->seccomp : pr->nnp, "seccomp filter");
+	}
+
+	struct rlimit cur;
+	if (pol->rlimit_nofile > 0) {
+		p->rlimit_nofile = true;
+		p->nofile.rlim_cur = p->nofile.rlim_max = (rlim_t)pol->rlimit_nofile;
+		/* Raising the hard limit needs CAP_SYS_RESOURCE: stay within ours. */
+		if (getrlimit(RLIMIT_NOFILE, &cur) == 0 && cur.rlim_max < p->nofile.rlim_max)
+			p->nofile.rlim_cur = p->nofile.rlim_max = cur.rlim_max;
+	}
+	if (pol->rlimit_nproc > 0) {
+		p->rlimit_nproc = true;
+		p->nproc.rlim_cur = p->nproc.rlim_max = (rlim_t)pol->rlimit_nproc;
+		if (getrlimit(RLIMIT_NPROC, &cur) == 0 && cur.rlim_max < p->nproc.rlim_max)
+			p->nproc.rlim_cur = p->nproc.rlim_max = cur.rlim_max;
+	}
+	set(r, SBX_L_RLIMITS, SBX_APPLIED, "core 0%s%s", p->rlimit_nofile ? ", nofile set" : "",
+	    p->rlimit_nproc ? ", nproc set" : "");
+	return 0;
+}
+
+static int plan_hiding(struct sbx_plan *p, const struct sbx_policy *pol,
+		       const struct sbx_probe *pr, struct sbx_report *r, struct rs_err *err)
+{
+	if (p->mounts) {
+		set(r, SBX_L_HIDDEN, SBX_APPLIED, "%zu paths covered in the mount namespace",
+		    p->n_hide);
+		set(r, SBX_L_LANDLOCK, SBX_DISABLED,
+		    "not needed: the mount and PID namespaces hide the paths and the supervisor");
+		return 0;
+	}
+	if (pr->landlock_abi <= 0 || !p->nnp) {
+		set_errno(r, SBX_L_LANDLOCK, pr->landlock_abi < 0 ? -pr->landlock_abi : EPERM,
+			  "landlock_create_ruleset");
+		set(r, SBX_L_HIDDEN, SBX_UNAVAILABLE,
+		    "no mount namespace and no Landlock: only file modes protect them");
+		return 0;
+	}
+	/* Landlock wants real paths: /var/run is a link to /run. */
+	const char *resolved[SBX_MAX_PATHS + 1];
+	char *owned[SBX_MAX_PATHS];
+	size_t n = 0;
+	for (const char *const *h = pol->hide; h && *h && n < SBX_MAX_PATHS; h++)
+		if ((owned[n] = realpath(*h, NULL)))
+			resolved[n] = owned[n], n++;
+	resolved[n] = NULL;
+	p->landlock_fd = sbx_landlock_build(pr->landlock_abi, resolved, err);
+	for (size_t i = 0; i < n; i++)
+		free(owned[i]);
+	if (p->landlock_fd < 0)
+		return -1;
+	set(r, SBX_L_LANDLOCK, SBX_APPLIED, "ABI %d: %zu paths denied%s", pr->landlock_abi, n,
+	    pr->landlock_abi >= 6 ? "; signals and abstract sockets scoped to the job" : "");
+	set(r, SBX_L_HIDDEN, SBX_APPLIED, "%zu paths denied by Landlock (names still listable)",
+	    n);
+	return 0;
+}
+
+static void disable_all(struct sbx_report *r)
+{
+	for (int l = 0; l < SBX_L_COUNT; l++)
+		if (l != SBX_L_UID && l != SBX_L_DUMPABLE)
+			set(r, (enum sbx_layer)l, SBX_DISABLED, "SUPERVISOR_SANDBOX=off");
+}
+
+/* strict: every layer but Landlock (a fallback for pods without namespaces). */
+static int check_strict(const struct sbx_report *r, struct rs_err *err)
+{
+	for (int l = 0; l < SBX_L_COUNT; l++) {
+		if (l == SBX_L_LANDLOCK || r->layer[l].state != SBX_UNAVAILABLE)
+			continue;
+		return rs_fail(err, EX_RS_SANDBOX, 0,
+			       "SUPERVISOR_SANDBOX=strict: layer %s is unavailable (%s); %s",
+			       layer_names[l], r->layer[l].detail, layer_hints[l]);
+	}
+	return 0;
+}
+
+struct sbx_plan *sbx_plan_prepare(const struct sbx_policy *pol, const struct sbx_probe *pr,
+				  struct sbx_report *r, struct rs_err *err)
+{
+	struct sbx_plan *p = calloc(1, sizeof(*p));
+	if (!p) {
+		rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "sandbox plan");
+		return NULL;
+	}
+	p->landlock_fd = -1;
+	p->profile = pol->profile;
+	if (pol->mode == SBX_OFF) {
+		disable_all(r);
+		p->switch_ids = pol->switch_ids;
+		set(r, SBX_L_UID, pol->switch_ids ? SBX_APPLIED : SBX_DISABLED, "uid %u",
+		    (unsigned)pol->uid);
+		if (plan_ids(p, pol) < 0)
+			goto oom;
+		return p;
+	}
+	plan_namespaces(p, pol, pr, r);
+	if (plan_ids(p, pol) < 0 || (p->mounts && plan_mounts(p, pol) < 0))
+		goto oom;
+	if (plan_process(p, pol, pr, r, err) < 0 || plan_hiding(p, pol, pr, r, err) < 0 ||
+	    (pol->mode == SBX_STRICT && check_strict(r, err) < 0)) {
+		sbx_plan_free(p);
+		return NULL;
+	}
+	if (pol->profile == SBX_PROFILE_USERNS_ROOT && !p->userns && pol->mode == SBX_STRICT) {
+		rs_fail(err, EX_RS_SANDBOX, 0,
+			"SUPERVISOR_SANDBOX_PROFILE=userns-root needs a user namespace; %s",
+			layer_hints[SBX_L_USERNS]);
+		sbx_plan_free(p);
+		return NULL;
+	}
+	return p;
+oom:
+	sbx_plan_free(p);
+	rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "sandbox plan");
+	return NULL;
+}
+
+void sbx_plan_free(struct sbx_plan *p)
+{
+	if (!p)
+		return;
+	free(p->inner_groups);
+	free(p->outer_groups);
+	for (size_t i = 0; i < p->n_keep; i++)
+		free(p->keep[i]);
+	for (size_t i = 0; i < p->n_hide; i++)
+		free(p->hide[i].path);
+	for (size_t i = 0; i < p->n_ro; i++)
+		free(p->ro[i].path);
+	if (p->no_caps)
+		cap_free(p->no_caps);
+	sbx_seccomp_free(&p->filter);
+	if (p->landlock_fd >= 0)
+		close(p->landlock_fd);
+	free(p);
+}

@@ -1,0 +1,81 @@
+/* What the child applies, prepared by the parent (sandbox/plan.c). Internal to sandbox/. */
+#ifndef RS_SBX_PLAN_H
+#define RS_SBX_PLAN_H
+
+#include <stdbool.h>
+#include <sys/capability.h>
+#include <sys/resource.h>
+#include <sys/types.h>
+
+#include "sandbox.h"
+#include "sbx_seccomp.h"
+
+#define SBX_MAX_PATHS 64
+
+struct sbx_ro_mount {
+	char *path;
+	unsigned long flags; /* the source mount's flags to keep (nosuid, nodev, noexec, atime) */
+};
+
+struct sbx_hide {
+	char *path;
+	bool is_dir;
+};
+
+struct sbx_plan {
+	unsigned long clone_flags; /* CLONE_NEW* for the sandbox child */
+	bool userns;
+	bool pidns; /* the child is the sandbox init and forks the runner */
+	enum sbx_profile profile;
+	uid_t outer_uid; /* what the inner ids map to, outside */
+	gid_t outer_gid;
+	gid_t *outer_groups; /* supplementary groups mapped to themselves */
+	size_t n_outer_groups;
+	bool deny_setgroups; /* an unprivileged parent may map only with setgroups denied */
+	uid_t inner_uid;     /* the runner's ids as seen inside */
+	gid_t inner_gid;
+	gid_t *inner_groups;
+	size_t n_inner_groups;
+	bool switch_ids;
+
+	const char *hostname; /* NULL: keep */
+
+	/* Mounts, in the order the child makes them (mount namespace only). */
+	bool mounts;
+	bool proc;
+	bool tmp;
+	char *keep[SBX_MAX_PATHS]; /* under /tmp: bound back after the tmpfs covers /tmp */
+	size_t n_keep;
+	struct sbx_hide hide[SBX_MAX_PATHS];
+	size_t n_hide;
+	struct sbx_ro_mount ro[SBX_MAX_PATHS];
+	size_t n_ro;
+
+	/* The runner process itself. */
+	bool drop_caps;     /* inheritable, permitted, effective and ambient emptied */
+	bool drop_bounding; /* the bounding set too (needs CAP_SETPCAP) */
+	int cap_last_cap;
+	cap_t no_caps;
+	bool nnp;
+	bool seccomp;
+	struct sbx_filter filter;
+	int landlock_fd; /* -1: none */
+	bool rlimit_nofile, rlimit_nproc;
+	struct rlimit nofile, nproc;
+};
+
+/* Child side (raw system calls only; each returns 0 or an errno value). */
+
+/* In a new user namespace, once the parent wrote the maps: become the inner ids. */
+int sbx_child_enter_userns(const struct sbx_plan *p);
+/* The mount namespace's layout: private propagation, /proc, /tmp, hidden and read-only
+ * paths. On failure *step names what failed (a static string). */
+int sbx_child_mounts(const struct sbx_plan *p, const char **step);
+/* Last steps before execve: rlimits, capabilities, ids, no_new_privs, Landlock. (seccomp
+ * comes after the caller closed its descriptors.) */
+int sbx_child_lockdown(const struct sbx_plan *p, const char **step);
+/* The sandbox init's loop: relays the supervisor's signals to runner, reaps, and returns
+ * the status to exit with once runner is gone. */
+int sbx_init_loop(pid_t runner);
+
+#endif

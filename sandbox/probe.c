@@ -1,0 +1,219 @@
+/* What this environment allows, found by trying it in throw-away children, never by
+ * guessing from versions (a pod's seccomp profile, AppArmor, masked /proc and missing
+ * capabilities all answer only when asked).
+ *
+ *   child (clone CLONE_NEWUSER when it works, the parent writes the id maps)
+ *     unshare each of PID, mount, IPC, UTS, cgroup; tmpfs; read-only bind; no_new_privs;
+ *     seccomp; bounding-set drop; a uid switch
+ *     grandchild (PID 1 of the new PID namespace): a fresh procfs
+ *
+ * Like spawn.c, the children make raw system calls only: the parent may have threads. */
+#include "sandbox.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/magic.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "landlock.h"
+#include "nsmaps.h"
+#include "util.h"
+
+#ifndef CLONE_NEWCGROUP
+#define CLONE_NEWCGROUP 0x02000000
+#endif
+
+/* What the child sends back: its struct sbx_probe fields, in one write. */
+static int errno_of(long rc)
+{
+	return rc < 0 ? errno : 0;
+}
+
+static int probe_proc(void)
+{
+	/* Only a child enters the PID namespace that unshare made. */
+	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid < 0)
+		return errno;
+	if (pid == 0)
+		_exit(mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0
+			  ? (errno & 0xff)
+			  : 0);
+	int st;
+	if (syscall(SYS_wait4, pid, &st, 0, NULL) < 0 || !WIFEXITED(st))
+		return ECHILD;
+	return WEXITSTATUS(st);
+}
+
+static int probe_bind_ro(void)
+{
+	/* /usr onto itself, read-only, keeping the flags a user namespace locks. */
+	struct statfs sf;
+	if (statfs("/usr", &sf) < 0)
+		return errno;
+	unsigned long keep = (unsigned long)sf.f_flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC |
+							   MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+	if (mount("/usr", "/usr", NULL, MS_BIND | MS_REC, NULL) < 0)
+		return errno;
+	return errno_of(
+	    mount(NULL, "/usr", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL));
+}
+
+static int probe_seccomp(void)
+{
+	struct sock_filter allow = BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	struct sock_fprog prog = { .len = 1, .filter = &allow };
+	return errno_of(syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0, &prog));
+}
+
+static __attribute__((noreturn)) void probe_child(int out, int sync, uid_t uid, gid_t gid,
+						  struct sbx_probe p)
+{
+	if (sync >= 0) {
+		char c;
+		if (read(sync, &c, 1) != 1)
+			_exit(1);
+		/* As the sandbox init does: become the mapped ids, keeping the capabilities. */
+		p.setuid = errno_of(syscall(SYS_setresgid, gid, gid, gid));
+		if (p.setuid == 0)
+			p.setuid = errno_of(syscall(SYS_setresuid, uid, uid, uid));
+	}
+	p.pidns = errno_of(unshare(CLONE_NEWPID));
+	p.mntns = errno_of(unshare(CLONE_NEWNS));
+	p.ipcns = errno_of(unshare(CLONE_NEWIPC));
+	p.utsns = errno_of(unshare(CLONE_NEWUTS));
+	p.cgroupns = errno_of(unshare(CLONE_NEWCGROUP));
+	if (p.mntns == 0) {
+		mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
+		p.tmpfs = errno_of(mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, NULL));
+		p.bind_ro = probe_bind_ro();
+		p.proc_fresh = p.pidns == 0 ? probe_proc() : -1;
+	}
+	p.capbset = errno_of(prctl(PR_CAPBSET_DROP, 0, 0, 0, 0)); /* CAP_CHOWN */
+	p.nnp = errno_of(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0));
+	p.seccomp = p.nnp == 0 ? probe_seccomp() : -1;
+	if (sync < 0)
+		p.setuid = errno_of(syscall(SYS_setresuid, uid, uid, uid));
+	ssize_t n = write(out, &p, sizeof(p));
+	_exit(n == (ssize_t)sizeof(p) ? 0 : 1);
+}
+
+static void probe_cgroup(struct sbx_probe *p)
+{
+	struct statfs sf;
+	if (statfs("/sys/fs/cgroup", &sf) < 0)
+		return;
+	if ((unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC) {
+		p->cgroup_version = 2;
+		char line[512], path[600];
+		FILE *f = fopen("/proc/self/cgroup", "re");
+		if (f && fgets(line, sizeof(line), f) && strncmp(line, "0::", 3) == 0) {
+			line[strcspn(line, "\n")] = '\0';
+			snprintf(path, sizeof(path), "/sys/fs/cgroup%s/cgroup.procs", line + 3);
+			p->cgroup_delegated = access(path, W_OK) == 0;
+		}
+		if (f)
+			fclose(f);
+	} else {
+		p->cgroup_version = 1;
+	}
+}
+
+static int read_cap_last_cap(void)
+{
+	int v = 40;
+	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
+	if (f) {
+		if (fscanf(f, "%d", &v) != 1)
+			v = 40;
+		fclose(f);
+	}
+	return v;
+}
+
+/* One probe child, in a new user namespace or not; 0 when it reported. */
+static int run_child(struct sbx_probe *p, bool userns, uid_t uid, gid_t gid)
+{
+	int out[2], sync[2] = { -1, -1 };
+	if (pipe2(out, O_CLOEXEC) < 0 || (userns && pipe2(sync, O_CLOEXEC) < 0))
+		return -1;
+	struct sbx_probe seed = *p;
+	seed.ns_in_userns = userns;
+	pid_t pid = (pid_t)syscall(SYS_clone, (userns ? CLONE_NEWUSER : 0) | SIGCHLD, NULL,
+				   NULL, NULL, NULL);
+	if (pid == 0) {
+		close(out[0]);
+		if (userns)
+			close(sync[1]);
+		probe_child(out[1], userns ? sync[0] : -1, uid, gid, seed);
+	}
+	int clone_errno = errno;
+	close(out[1]);
+	if (userns)
+		close(sync[0]);
+	if (pid < 0) {
+		close(out[0]);
+		if (userns)
+			close(sync[1]);
+		if (userns)
+			p->userns = clone_errno;
+		return -1;
+	}
+	if (userns) {
+		p->userns = 0;
+		p->userns_map = sbx_write_id_maps(pid, uid, gid, uid, gid, NULL, 0);
+		ssize_t w = write(sync[1], "x", 1);
+		(void)w;
+		close(sync[1]);
+	}
+	struct sbx_probe got;
+	ssize_t n = read(out[0], &got, sizeof(got));
+	close(out[0]);
+	int st;
+	waitpid(pid, &st, 0);
+	if (n != (ssize_t)sizeof(got))
+		return -1;
+	int map = p->userns_map;
+	*p = got;
+	if (userns) {
+		p->userns = 0;
+		p->userns_map = map;
+	}
+	return 0;
+}
+
+int sbx_probe(struct sbx_probe *p, uid_t uid, gid_t gid, struct rs_err *err)
+{
+	*p = (struct sbx_probe){ .userns = -1, .userns_map = -1, .pidns = -1, .mntns = -1,
+				 .ipcns = -1, .utsns = -1, .cgroupns = -1, .proc_fresh = -1,
+				 .tmpfs = -1, .bind_ro = -1, .nnp = -1, .seccomp = -1,
+				 .capbset = -1, .setuid = -1 };
+	p->cap_last_cap = read_cap_last_cap();
+	p->landlock_abi = sbx_landlock_abi();
+	probe_cgroup(p);
+	/* Inside a user namespace first: it is what the sandbox uses when it can. */
+	struct sbx_probe in_userns = *p;
+	if (run_child(&in_userns, true, uid, gid) == 0 && in_userns.userns_map == 0 &&
+	    in_userns.pidns == 0) {
+		*p = in_userns;
+		return 0;
+	}
+	int userns = in_userns.userns, map = in_userns.userns_map;
+	if (run_child(p, false, uid, gid) < 0)
+		return rs_fail(err, EX_RS_SANDBOX, errno, "probing the sandbox: no child");
+	p->userns = userns;
+	p->userns_map = map;
+	return 0;
+}

@@ -1,0 +1,99 @@
+/* From settings to a sandbox policy. The paths hidden from the job always include the
+ * credential files and Kubernetes' service-account directory (DESIGN.md, "Settings"). */
+#include "isolate.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "util.h"
+
+#define SERVICE_ACCOUNT_DIR "/var/run/secrets/kubernetes.io"
+
+struct paths {
+	const char *v[64];
+	size_t n;
+	char *owned[8];
+	size_t n_owned;
+};
+
+static void push(struct paths *p, const char *path)
+{
+	if (path && *path && p->n < ARRAY_SIZE(p->v) - 1)
+		p->v[p->n++] = path;
+	p->v[p->n] = NULL;
+}
+
+static void push_owned(struct paths *p, char *path)
+{
+	if (!path || p->n_owned >= ARRAY_SIZE(p->owned)) {
+		free(path);
+		return;
+	}
+	p->owned[p->n_owned++] = path;
+	push(p, path);
+}
+
+static void paths_free(struct paths *p)
+{
+	for (size_t i = 0; i < p->n_owned; i++)
+		free(p->owned[i]);
+}
+
+static char *joined(const char *dir, const char *name)
+{
+	char *s = NULL;
+	return asprintf(&s, "%s/%s", dir, name) < 0 ? NULL : s;
+}
+
+struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostname,
+				 struct sbx_report *report, struct rs_err *err)
+{
+	bool exec = cfg->command == CMD_EXEC;
+	struct paths hide = { .n = 0 }, ro = { .n = 0 }, keep = { .n = 0 };
+	push(&hide, cfg->token_file);
+	push(&hide, cfg->app_key_file);
+	push(&hide, SERVICE_ACCOUNT_DIR);
+	/* The job must not write the pod's termination message either. */
+	push(&hide, cfg->termination_log);
+	for (size_t i = 0; i < cfg->n_hide_paths; i++)
+		push(&hide, cfg->hide_paths[i]);
+	if (exec) {
+		push(&keep, cfg->exec_workdir);
+	} else {
+		push(&keep, cfg->runner_root);
+		push(&keep, cfg->runner_workdir);
+		push_owned(&ro, joined(cfg->runner_root, "bin"));
+		push_owned(&ro, joined(cfg->runner_root, "externals"));
+	}
+	bool switch_ids = !exec || cfg->runner_user_given;
+	struct sbx_policy pol = {
+		.mode = cfg->sandbox,
+		.profile = (enum sbx_profile)cfg->sandbox_profile,
+		.uid = switch_ids ? cfg->runner_uid : getuid(),
+		.gid = switch_ids ? cfg->runner_gid : getgid(),
+		.switch_ids = switch_ids,
+		.hostname = hostname,
+		.readonly = ro.v,
+		.keep = keep.v,
+		.hide = hide.v,
+		.rlimit_nofile = cfg->rlimit_nofile,
+		.rlimit_nproc = cfg->rlimit_nproc,
+	};
+	*report = (struct sbx_report){ 0 };
+	struct sbx_probe probe = { 0 };
+	struct sbx_plan *plan = NULL;
+	if (cfg->sandbox != SBX_OFF) {
+		sbx_protect_self(report);
+		if (sbx_probe(&probe, pol.uid, pol.gid, err) < 0)
+			goto out;
+	} else {
+		report->layer[SBX_L_DUMPABLE].state = SBX_DISABLED;
+	}
+	plan = sbx_plan_prepare(&pol, &probe, report, err);
+	sbx_report_log(report);
+out:
+	paths_free(&ro);
+	return plan;
+}
