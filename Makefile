@@ -17,10 +17,11 @@ LIBCAP_VERSION = $(shell pkg-config --modversion libcap 2>/dev/null)
 # when everything is present.
 DEPS_BUILD := gcc make pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
 	libseccomp-dev libcap-dev libssl-dev
-DEPS_TEST := libcmocka-dev python3 python3-pytest python3-cryptography tini tinyproxy util-linux \
-	procps curl
+DEPS_TEST := libcmocka-dev python3 python3-pytest python3-cryptography python3-yaml tini \
+	tinyproxy util-linux procps curl git gcc make libcap2-bin
 DEPS_CHECK := clang clang-format clang-tidy cppcheck
-DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_CHECK)
+DEPS_IMAGE := docker.io mmdebstrap
+DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_CHECK) $(DEPS_IMAGE)
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
@@ -42,7 +43,8 @@ ASAN_OBJS := $(SRCS:%.c=build/asan/obj/%.o)
 ASAN_LIB_OBJS := $(LIB_SRCS:%.c=build/asan/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=build/asan/tests/%)
 
-.PHONY: all asan deps test unit integration check format demo bench install clean image-test
+.PHONY: all asan deps test unit integration check format demo bench install clean image-test \
+	manifest-deps manifest-test
 
 all: build/runner-supervisor
 
@@ -77,11 +79,13 @@ deps:
 		export DEBIAN_FRONTEND=noninteractive; \
 		apt-get update -qq && apt-get install -y -qq --no-install-recommends $$missing; \
 	fi
+	@# The sandbox's workload test runs node (any nodejs: Debian's or NodeSource's).
+	@command -v node >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends nodejs
 
 # The README's test command. Installs, builds (release and ASan+UBSan), runs every test.
 test: deps
 	$(MAKE) all asan
-	$(MAKE) unit integration
+	$(MAKE) unit integration manifest-test image-test
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
@@ -93,6 +97,23 @@ integration: build/asan/runner-supervisor build/runner-supervisor
 	@# self-tests would leave it orphans that the integration fixtures count as leftovers.
 	RS_BIN=$(CURDIR)/build/asan/runner-supervisor RS_RELEASE_BIN=$(CURDIR)/build/runner-supervisor \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+# kubectl and node are checked by command, not by package: a machine may have them from
+# elsewhere (Google's kubectl, NodeSource's nodejs), and Debian's packages would conflict.
+manifest-deps:
+	@command -v kubectl >/dev/null 2>&1 || apt-get install -y -qq --no-install-recommends \
+		kubernetes-client
+	@{ command -v node && command -v npm; } >/dev/null 2>&1 || apt-get install -y -qq \
+		--no-install-recommends nodejs npm
+
+# The runner image built and run with a private dockerd (tests/image/, image/README.md).
+# Skipped with the reason when the engine cannot start (not root); RS_IMAGE_TEST_REQUIRED=1
+# (as CI sets it) makes that a failure.
+image-test:
+	$(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/image $(PYTEST_ARGS)
+
+manifest-test: manifest-deps
+	$(PYTHON) -m pytest -q -p no:cacheprovider tests/manifests $(PYTEST_ARGS)
 
 check: deps
 	clang-format --dry-run -Werror $(SRCS) $(HDRS) $(UNIT_SRCS)

@@ -1,0 +1,515 @@
+"""Rendering, schema validation and policy checks for k8s-manifests/.
+
+Every checker takes plain dicts (as rendered by kustomize) and returns a list of violations,
+empty when the object is fine, so that a test can feed it a deliberately bad object too.
+"""
+
+import copy
+import hashlib
+import json
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+MANIFESTS = REPO / "k8s-manifests"
+HERE = Path(__file__).resolve().parent
+# The binary whose --help gives the exit codes and defaults (README.md when it is not built).
+BINARY = Path(os.environ.get("RUNNER_SUPERVISOR", REPO / "build" / "runner-supervisor"))
+NODE_DIR = REPO / "build" / "manifests-node"
+
+# kustomize overlays (rendered with `kubectl kustomize`); arc/ also holds Helm values.
+OVERLAYS = ["job", "deployment", "keda", "arc", "userns"]
+WORKLOAD_KINDS = {"Job", "Deployment", "ScaledJob"}
+
+SETTINGS_CONFIGMAP = "runner-supervisor-settings"
+CREDENTIALS_SECRET = "runner-supervisor-github"
+CREDENTIALS_DIR = "/var/run/secrets/runner-supervisor"
+RUNNER_CONTAINER = "runner"
+SUPERVISOR_PATH = "/usr/local/bin/runner-supervisor"
+
+# What the manifests do with each of the supervisor's failure exit codes (README "Exit codes").
+# Every non-zero code the supervisor documents must be here: a new code fails the tests until
+# someone decides what a Job should do with it.
+EXPECTED_ACTIONS = {
+    64: "FailJob",  # bad command line: the manifest's args are wrong
+    69: "Ignore",   # GitHub unavailable past the registration deadline: retry, not counted
+    70: "Count",    # internal error: retry, bounded by backoffLimit
+    71: "FailJob",  # sandbox could not be set up (strict): this node cannot give it
+    74: "Count",    # wipe failed: the pod is never reused in a Job; counted, bounded
+    75: "Ignore",   # temporary failure (rate limit, retryable runner exit): retry
+    76: "FailJob",  # outdated runner: rebuild the image
+    77: "FailJob",  # credentials rejected
+    78: "FailJob",  # configuration missing or invalid
+}
+
+# Pod Security Standards, capabilities "baseline" allows to be added.
+BASELINE_CAPS = {
+    "AUDIT_WRITE", "CHOWN", "DAC_OVERRIDE", "FOWNER", "FSETID", "KILL", "MKNOD",
+    "NET_BIND_SERVICE", "SETFCAP", "SETGID", "SETPCAP", "SETUID", "SYS_CHROOT",
+}
+BASELINE_SYSCTLS = {
+    "kernel.shm_rmid_forced", "net.ipv4.ip_local_port_range", "net.ipv4.ip_unprivileged_port_start",
+    "net.ipv4.tcp_syncookies", "net.ipv4.ping_group_range", "net.ipv4.ip_local_reserved_ports",
+    "net.ipv4.tcp_keepalive_time", "net.ipv4.tcp_fin_timeout", "net.ipv4.tcp_keepalive_intvl",
+    "net.ipv4.tcp_keepalive_probes",
+}
+RESTRICTED_VOLUMES = {
+    "configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim",
+    "projected", "secret",
+}
+PSS_LEVELS = ["restricted", "baseline", "privileged"]
+
+# Top-level values of ARC's gha-runner-scale-set chart (its values.yaml).
+ARC_VALUES_KEYS = {
+    "githubConfigUrl", "githubConfigSecret", "proxy", "maxRunners", "minRunners", "runnerGroup",
+    "runnerScaleSetName", "fullnameOverride", "githubServerTLS", "keyVault", "containerMode",
+    "listenerTemplate", "listenerMetrics", "template", "controllerServiceAccount",
+    "namespaceOverride", "annotations", "labels", "resourceMeta", "scaleSetLabels",
+}
+
+
+# ---- the supervisor's own tables ---------------------------------------------------------
+
+def supervisor_help():
+    """`runner-supervisor --help`, or None when the binary is not built."""
+    if not os.access(BINARY, os.X_OK):
+        return None
+    out = subprocess.run([str(BINARY), "--help"], capture_output=True, text=True, timeout=30)
+    return out.stdout if out.returncode == 0 else None
+
+
+def exit_codes_from_help(text):
+    part = text.split("Exit codes:", 1)[1]
+    return {int(m.group(1)): m.group(2).strip()
+            for m in re.finditer(r"^\s+(\d+)\s+(\S.*)$", part, re.M)}
+
+
+def exit_codes_from_readme():
+    text = (REPO / "README.md").read_text()
+    part = text.split("## Exit codes", 1)[1].split("\n## ", 1)[0]
+    return {int(m.group(1)): m.group(2).strip()
+            for m in re.finditer(r"^\|\s*(\d+)\s*\|\s*(.*?)\s*\|\s*$", part, re.M)}
+
+
+def settings_defaults_from_help(text):
+    """{SETTING: default} from the help's settings list."""
+    return {m.group(1): m.group(2)
+            for m in re.finditer(r"^\s+([A-Z][A-Z0-9_]+)\s+--\S+\s+\[default: ([^\]]*)\]", text, re.M)}
+
+
+def settings_defaults_from_readme():
+    text = (REPO / "README.md").read_text()
+    part = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    return {m.group(1): m.group(2).strip()
+            for m in re.finditer(r"^\| `([A-Z][A-Z0-9_]+)` \| `--[^`]+` \| ([^|]*) \|", part, re.M)}
+
+
+def supervisor_tables():
+    """(exit codes, settings defaults, source): from --help when built, else README.md."""
+    text = supervisor_help()
+    if text:
+        return exit_codes_from_help(text), settings_defaults_from_help(text), "--help"
+    return exit_codes_from_readme(), settings_defaults_from_readme(), "README.md"
+
+
+# ---- rendering -----------------------------------------------------------------------------
+
+def kubectl():
+    exe = os.environ.get("KUBECTL", "kubectl")
+    path = shutil.which(exe)
+    if not path:
+        raise RuntimeError(f"{exe} not found: install Debian's kubernetes-client (make deps)")
+    return path
+
+
+def render(overlay, exe=None):
+    out = subprocess.run([exe or kubectl(), "kustomize", str(MANIFESTS / overlay)],
+                         capture_output=True, text=True, timeout=120)
+    if out.returncode != 0:
+        raise RuntimeError(f"kubectl kustomize {overlay} failed:\n{out.stderr}")
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def load_yaml(path):
+    return [d for d in yaml.safe_load_all(Path(path).read_text()) if d]
+
+
+def obj_id(doc):
+    return f"{doc.get('kind')}/{doc.get('metadata', {}).get('name')}"
+
+
+def pod_template_of(doc):
+    """The pod template (metadata + spec) of a workload, or None."""
+    kind = doc.get("kind")
+    if kind in ("Job", "Deployment"):
+        return doc["spec"]["template"]
+    if kind == "ScaledJob":
+        return doc["spec"]["jobTargetRef"]["template"]
+    if kind == "PodTemplate":
+        return doc["template"]
+    return None
+
+
+def job_spec_of(doc):
+    if doc.get("kind") == "Job":
+        return doc["spec"]
+    if doc.get("kind") == "ScaledJob":
+        return doc["spec"]["jobTargetRef"]
+    return None
+
+
+def find(docs, kind, name=None):
+    return [d for d in docs if d.get("kind") == kind
+            and (name is None or d.get("metadata", {}).get("name") == name)]
+
+
+# ---- schema validation (node, offline) ---------------------------------------------------
+
+def lock_digest():
+    h = hashlib.sha256()
+    for name in ("package.json", "package-lock.json"):
+        h.update((HERE / name).read_bytes())
+    return h.hexdigest()
+
+
+def ensure_validator():
+    """npm ci into build/manifests-node (once per lock file); returns the script's path."""
+    for tool in ("node", "npm"):
+        if not shutil.which(tool):
+            raise RuntimeError(f"{tool} not found: install nodejs and npm (make deps)")
+    NODE_DIR.mkdir(parents=True, exist_ok=True)
+    for name in ("package.json", "package-lock.json", "validate.mjs"):
+        shutil.copyfile(HERE / name, NODE_DIR / name)
+    stamp = NODE_DIR / ".installed"
+    digest = lock_digest()
+    if not (stamp.exists() and stamp.read_text() == digest and (NODE_DIR / "node_modules").is_dir()):
+        out = subprocess.run(["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+                             cwd=NODE_DIR, capture_output=True, text=True, timeout=300)
+        if out.returncode != 0:
+            raise RuntimeError(f"npm ci failed:\n{out.stdout}\n{out.stderr}")
+        stamp.write_text(digest)
+    return NODE_DIR / "validate.mjs"
+
+
+def validate(items, script):
+    """items: [{"id", "doc", optional "schema"}] -> {id: {"schema", "errors", "unknown"}}."""
+    out = subprocess.run(["node", str(script)], input=json.dumps({"items": items}),
+                         capture_output=True, text=True, timeout=120, cwd=NODE_DIR)
+    if out.returncode != 0:
+        raise RuntimeError(f"validate.mjs failed:\n{out.stderr}")
+    return {r["id"]: r for r in json.loads(out.stdout)["results"]}
+
+
+# ---- policy checkers ---------------------------------------------------------------------
+
+def containers_of(spec):
+    return [*spec.get("initContainers", []), *spec.get("containers", []),
+            *spec.get("ephemeralContainers", [])]
+
+
+def check_no_privileged(spec):
+    bad = []
+    for c in containers_of(spec):
+        sc = c.get("securityContext") or {}
+        if sc.get("privileged"):
+            bad.append(f"container {c['name']}: privileged")
+        if "ALL" in ((sc.get("capabilities") or {}).get("add") or []):
+            bad.append(f"container {c['name']}: adds ALL capabilities")
+    return bad
+
+
+def check_no_host_access(spec):
+    bad = [f"{k}: true" for k in ("hostNetwork", "hostPID", "hostIPC") if spec.get(k)]
+    bad += [f"volume {v['name']}: hostPath" for v in spec.get("volumes", []) if "hostPath" in v]
+    for c in containers_of(spec):
+        bad += [f"container {c['name']}: hostPort {p['hostPort']}"
+                for p in c.get("ports", []) if p.get("hostPort")]
+    return bad
+
+
+def check_secrets_as_files(spec):
+    """Secrets only as read-only files with mode 0400: never env, envFrom or writable."""
+    bad = []
+    secret_volumes = {}
+    for v in spec.get("volumes", []):
+        if "secret" in v:
+            secret_volumes[v["name"]] = v["secret"].get("defaultMode")
+        if "projected" in v:
+            if any("secret" in s for s in v["projected"].get("sources", [])):
+                secret_volumes[v["name"]] = v["projected"].get("defaultMode")
+    for name, mode in secret_volumes.items():
+        if mode != 0o400:
+            bad.append(f"secret volume {name}: defaultMode {mode!r}, want 0400 (256)")
+    for c in containers_of(spec):
+        for e in c.get("env", []):
+            if "secretKeyRef" in (e.get("valueFrom") or {}):
+                bad.append(f"container {c['name']}: env {e['name']} from a Secret")
+        for e in c.get("envFrom", []):
+            if "secretRef" in e:
+                bad.append(f"container {c['name']}: envFrom secretRef {e['secretRef'].get('name')}")
+        for m in c.get("volumeMounts", []):
+            if m["name"] in secret_volumes and not m.get("readOnly"):
+                bad.append(f"container {c['name']}: secret volume {m['name']} mounted writable")
+    return bad
+
+
+def check_no_sa_token(spec, service_accounts):
+    """The pod mounts no API token, and its ServiceAccount says so too."""
+    bad = []
+    if spec.get("automountServiceAccountToken") is not False:
+        bad.append("pod: automountServiceAccountToken is not false")
+    name = spec.get("serviceAccountName", "default")
+    sa = service_accounts.get(name)
+    if sa is None:
+        bad.append(f"ServiceAccount {name} is not part of the manifests")
+    elif sa.get("automountServiceAccountToken") is not False:
+        bad.append(f"ServiceAccount {name}: automountServiceAccountToken is not false")
+    for v in spec.get("volumes", []):
+        for s in (v.get("projected") or {}).get("sources", []):
+            if "serviceAccountToken" in s:
+                bad.append(f"volume {v['name']}: projects a service-account token")
+    return bad
+
+
+def image_pinned(image):
+    if "@sha256:" in image:
+        return True
+    name = image.rsplit("/", 1)[-1]
+    return ":" in name and name.rsplit(":", 1)[1] not in ("", "latest")
+
+
+def check_images_pinned(spec):
+    return [f"container {c['name']}: image {c.get('image')!r} not pinned by tag or digest"
+            for c in containers_of(spec) if not image_pinned(c.get("image", ""))]
+
+
+def check_resources(spec):
+    bad = []
+    for c in containers_of(spec):
+        res = c.get("resources") or {}
+        for kind, keys in (("requests", ("cpu", "memory")), ("limits", ("memory",))):
+            missing = [k for k in keys if k not in (res.get(kind) or {})]
+            if missing:
+                bad.append(f"container {c['name']}: no resources.{kind} {', '.join(missing)}")
+    return bad
+
+
+def check_supervisor_is_pid1(spec):
+    """The runner container starts the supervisor (ARC's default would be run.sh)."""
+    runner = [c for c in spec.get("containers", []) if c["name"] == RUNNER_CONTAINER]
+    if not runner:
+        return [f"no container named {RUNNER_CONTAINER}"]
+    cmd = runner[0].get("command") or []
+    if cmd[:1] != [SUPERVISOR_PATH]:
+        return [f"container {RUNNER_CONTAINER}: command {cmd!r}, want [{SUPERVISOR_PATH!r}, ...]"]
+    return []
+
+
+def check_termination_message(spec, settings):
+    bad = []
+    for c in spec.get("containers", []):
+        if c["name"] != RUNNER_CONTAINER:
+            continue
+        if c.get("terminationMessagePolicy") != "FallbackToLogsOnError":
+            bad.append(f"container {c['name']}: terminationMessagePolicy is not FallbackToLogsOnError")
+        path = c.get("terminationMessagePath", "/dev/termination-log")
+        if settings.get("SUPERVISOR_TERMINATION_LOG") != path:
+            bad.append(f"SUPERVISOR_TERMINATION_LOG is {settings.get('SUPERVISOR_TERMINATION_LOG')!r},"
+                       f" the container's terminationMessagePath is {path!r}")
+    return bad
+
+
+def check_api_rules(spec):
+    """Rules the API server enforces that the OpenAPI schemas cannot express."""
+    bad = []
+    for c in containers_of(spec):
+        sc = c.get("securityContext") or {}
+        caps = (sc.get("capabilities") or {}).get("add") or []
+        if sc.get("allowPrivilegeEscalation") is False and (
+                sc.get("privileged") or "SYS_ADMIN" in caps or "CAP_SYS_ADMIN" in caps):
+            bad.append(f"container {c['name']}: allowPrivilegeEscalation false with "
+                       "privileged or SYS_ADMIN is rejected by the API server")
+        if sc.get("procMount", "Default") != "Default" and spec.get("hostUsers") is not False:
+            bad.append(f"container {c['name']}: procMount {sc['procMount']} needs hostUsers: false")
+    return bad
+
+
+def effective_settings(settings_map, spec, defaults):
+    """The supervisor's settings as the runner container sees them: the defaults, then the
+    ConfigMaps it takes with envFrom, then its env."""
+    eff = dict(defaults)
+    for c in spec.get("containers", []):
+        if c["name"] != RUNNER_CONTAINER:
+            continue
+        for e in c.get("envFrom", []):
+            if "configMapRef" in e:
+                eff.update(settings_map.get(e["configMapRef"]["name"], {}))
+        for e in c.get("env", []):
+            if "value" in e:
+                eff[e["name"]] = e["value"]
+    return eff
+
+
+def required_grace(settings):
+    """Seconds the supervisor may need after SIGTERM: drain, SIGINT to SIGKILL of the sandbox,
+    the same again for processes left behind, deregistration, and 10 s for wipe and report."""
+    num = lambda k: int(str(settings[k]).strip())
+    return (num("SUPERVISOR_DRAIN_TIMEOUT") + 2 * num("SUPERVISOR_STOP_GRACE")
+            + num("SUPERVISOR_DEREGISTER_DEADLINE") + 10)
+
+
+def check_grace(spec, settings):
+    need = required_grace(settings)
+    have = spec.get("terminationGracePeriodSeconds", 30)
+    if have < need:
+        return [f"terminationGracePeriodSeconds {have} < drain + 2 x stop grace + deregister"
+                f" deadline + 10 = {need}"]
+    return []
+
+
+def simulate_pod_failure_policy(policy, exit_code):
+    """The action Kubernetes takes for a runner container that exited with exit_code."""
+    for rule in (policy or {}).get("rules", []):
+        on = rule.get("onExitCodes")
+        if not on:
+            continue
+        if on.get("containerName") not in (None, RUNNER_CONTAINER):
+            continue
+        hit = exit_code in on["values"]
+        if (on["operator"] == "In") == hit:
+            return rule["action"]
+    return "Count"
+
+
+def check_pod_failure_policy(job_spec, exit_codes):
+    bad = []
+    if job_spec["template"]["spec"].get("restartPolicy") != "Never":
+        bad.append("podFailurePolicy needs restartPolicy Never")
+    policy = job_spec.get("podFailurePolicy")
+    if not policy:
+        return bad + ["no podFailurePolicy"]
+    failures = {c for c in exit_codes if c != 0}
+    if set(EXPECTED_ACTIONS) != failures:
+        bad.append(f"the supervisor's failure codes {sorted(failures)} differ from the ones the "
+                   f"manifests decide about {sorted(EXPECTED_ACTIONS)}")
+    for rule in policy.get("rules", []):
+        on = rule.get("onExitCodes")
+        if on:
+            if on.get("containerName") != RUNNER_CONTAINER:
+                bad.append(f"rule {rule['action']}: containerName is not {RUNNER_CONTAINER}")
+            unknown = sorted(set(on["values"]) - set(exit_codes))
+            if unknown:
+                bad.append(f"rule {rule['action']}: exit codes {unknown} are not the supervisor's")
+    for code, want in EXPECTED_ACTIONS.items():
+        got = simulate_pod_failure_policy(policy, code)
+        if got != want:
+            bad.append(f"exit {code} ({exit_codes.get(code, '?')}): {got}, want {want}")
+    if not any(c.get("type") == "DisruptionTarget"
+               for r in policy.get("rules", []) if r["action"] == "Ignore"
+               for c in r.get("onPodConditions", [])):
+        bad.append("evictions and preemption (DisruptionTarget) would count as failures")
+    return bad
+
+
+def pss_violations(spec, level):
+    """Which Pod Security Standard controls of `level` the pod spec violates."""
+    bad = []
+    if level == "privileged":
+        return bad
+    # baseline
+    bad += [f"{k}" for k in ("hostNetwork", "hostPID", "hostIPC") if spec.get(k)]
+    bad += [f"hostPath volume {v['name']}" for v in spec.get("volumes", []) if "hostPath" in v]
+    psc = spec.get("securityContext") or {}
+    bad += [f"sysctl {s['name']}" for s in psc.get("sysctls", []) if s["name"] not in BASELINE_SYSCTLS]
+    contexts = [("pod", psc)] + [(c["name"], c.get("securityContext") or {}) for c in containers_of(spec)]
+    for who, sc in contexts:
+        if (sc.get("seccompProfile") or {}).get("type") == "Unconfined":
+            bad.append(f"{who}: seccomp Unconfined")
+        if (sc.get("appArmorProfile") or {}).get("type") == "Unconfined":
+            bad.append(f"{who}: AppArmor Unconfined")
+        if (sc.get("seLinuxOptions") or {}).get("type") not in (None, "", "container_t",
+                                                               "container_init_t", "container_kvm_t"):
+            bad.append(f"{who}: SELinux type")
+    for c in containers_of(spec):
+        sc = c.get("securityContext") or {}
+        if sc.get("privileged"):
+            bad.append(f"{c['name']}: privileged")
+        extra = set((sc.get("capabilities") or {}).get("add") or []) - BASELINE_CAPS
+        if extra:
+            bad.append(f"{c['name']}: capabilities {sorted(extra)}")
+        if sc.get("procMount", "Default") != "Default":
+            bad.append(f"{c['name']}: procMount {sc['procMount']}")
+        bad += [f"{c['name']}: hostPort" for p in c.get("ports", []) if p.get("hostPort")]
+    if level == "baseline":
+        return bad
+    # restricted
+    bad += [f"volume {v['name']}: type not allowed" for v in spec.get("volumes", [])
+            if not (set(v) - {"name"}) <= RESTRICTED_VOLUMES]
+    pod_nonroot = psc.get("runAsNonRoot")
+    pod_seccomp = (psc.get("seccompProfile") or {}).get("type")
+    for c in containers_of(spec):
+        sc = c.get("securityContext") or {}
+        if sc.get("allowPrivilegeEscalation") is not False:
+            bad.append(f"{c['name']}: allowPrivilegeEscalation not false")
+        if sc.get("runAsNonRoot", pod_nonroot) is not True:
+            bad.append(f"{c['name']}: runAsNonRoot not true")
+        if sc.get("runAsUser", psc.get("runAsUser")) == 0:
+            bad.append(f"{c['name']}: runAsUser 0")
+        if (sc.get("seccompProfile") or {}).get("type", pod_seccomp) not in ("RuntimeDefault", "Localhost"):
+            bad.append(f"{c['name']}: seccomp not RuntimeDefault or Localhost")
+        caps = sc.get("capabilities") or {}
+        if "ALL" not in (caps.get("drop") or []):
+            bad.append(f"{c['name']}: capabilities not dropping ALL")
+        extra = set(caps.get("add") or []) - {"NET_BIND_SERVICE"}
+        if extra:
+            bad.append(f"{c['name']}: adds {sorted(extra)}")
+    return bad
+
+
+def pss_level(spec):
+    """The strictest Pod Security Standard the pod spec satisfies."""
+    for level in PSS_LEVELS:
+        if not pss_violations(spec, level):
+            return level
+    return "privileged"
+
+
+def check_pss_labels(namespace, specs):
+    """The namespace enforces a level, and it is the strictest one its runner pods satisfy."""
+    labels = namespace.get("metadata", {}).get("labels", {})
+    enforce = labels.get("pod-security.kubernetes.io/enforce")
+    if enforce not in PSS_LEVELS:
+        return [f"namespace {namespace['metadata']['name']}: no pod-security enforce label"]
+    bad = []
+    for spec in specs:
+        level = pss_level(spec)
+        if PSS_LEVELS.index(level) > PSS_LEVELS.index(enforce):
+            bad.append(f"the pod needs {level} ({'; '.join(pss_violations(spec, enforce))}) "
+                       f"but the namespace enforces {enforce}")
+        elif level != enforce:
+            bad.append(f"the namespace enforces {enforce} but the pod satisfies {level}: "
+                       "label the stricter level")
+    return bad
+
+
+def check_settings_known(settings, defaults):
+    """Every key of the settings ConfigMap is a setting the supervisor knows."""
+    return [f"unknown setting {k}" for k in settings if k not in defaults]
+
+
+def userns_stripped(spec):
+    """The pod spec without what the userns overlay changes (for comparisons)."""
+    spec = copy.deepcopy(spec)
+    spec.pop("hostUsers", None)
+    spec.pop("securityContext", None)
+    for c in spec.get("containers", []):
+        sc = c.get("securityContext") or {}
+        sc.pop("procMount", None)
+        sc.pop("allowPrivilegeEscalation", None)
+        (sc.get("capabilities") or {}).pop("add", None)
+    return spec

@@ -1,0 +1,388 @@
+"""k8s-manifests/: every overlay renders, validates against the Kubernetes and KEDA schemas
+with no unknown field, and keeps the policies its README promises."""
+
+import copy
+
+import pytest
+
+import k8scheck as k
+from k8scheck import OVERLAYS
+
+KUSTOMIZE_OVERLAYS = ["job", "deployment", "keda", "arc", "userns"]
+WORKLOAD_OVERLAYS = ["job", "deployment", "keda", "userns"]
+JOB_OVERLAYS = ["job", "keda", "userns"]
+EXPECTED_PSS = {"job": "baseline", "deployment": "baseline", "keda": "baseline",
+                "arc": "baseline", "userns": "privileged"}
+
+
+# ---- fixtures ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def rendered():
+    return {o: k.render(o) for o in KUSTOMIZE_OVERLAYS}
+
+
+@pytest.fixture(scope="session")
+def validator():
+    return k.ensure_validator()
+
+
+@pytest.fixture(scope="session")
+def tables():
+    return k.supervisor_tables()
+
+
+@pytest.fixture(scope="session")
+def arc_values():
+    (values,) = k.load_yaml(k.MANIFESTS / "arc" / "values.yaml")
+    return values
+
+
+@pytest.fixture(scope="session")
+def base_template():
+    (doc,) = k.load_yaml(k.MANIFESTS / "base" / "pod-template.yaml")
+    return doc["template"]
+
+
+def pods_of(overlay, rendered, arc_values):
+    """[(where, pod template)] the overlay runs."""
+    if overlay == "arc":
+        return [("arc/values.yaml template", arc_values["template"])]
+    return [(k.obj_id(d), k.pod_template_of(d)) for d in rendered[overlay]
+            if d.get("kind") in k.WORKLOAD_KINDS]
+
+
+def settings_maps(docs):
+    return {d["metadata"]["name"]: d.get("data", {}) for d in docs if d["kind"] == "ConfigMap"}
+
+
+def effective(overlay, rendered, spec, tables):
+    return k.effective_settings(settings_maps(rendered[overlay]), spec, tables[1])
+
+
+# ---- rendering and schemas -----------------------------------------------------------------
+
+@pytest.mark.parametrize("overlay", KUSTOMIZE_OVERLAYS)
+def test_overlay_renders_with_a_workload_and_the_shared_objects(overlay, rendered):
+    kinds = {d["kind"] for d in rendered[overlay]}
+    assert {"Namespace", "ServiceAccount", "ConfigMap", "NetworkPolicy"} <= kinds
+    workloads = kinds & k.WORKLOAD_KINDS
+    assert len(workloads) == (0 if overlay == "arc" else 1), workloads
+    assert "Secret" not in kinds, "apply -k must never overwrite the user's real Secret"
+
+
+@pytest.mark.parametrize("overlay", KUSTOMIZE_OVERLAYS)
+def test_every_rendered_object_validates_with_no_unknown_field(overlay, rendered, validator):
+    items = [{"id": k.obj_id(d), "doc": d} for d in rendered[overlay]]
+    results = k.validate(items, validator)
+    for item in items:
+        r = results[item["id"]]
+        assert r["errors"] == [], f"{overlay} {item['id']} ({r['schema']}): {r['errors']}"
+        assert r["unknown"] == [], f"{overlay} {item['id']}: fields the schema does not know"
+
+
+def test_secret_examples_and_arc_template_validate(validator, arc_values):
+    items = [{"id": p.name, "doc": d}
+             for p in sorted((k.MANIFESTS / "base").glob("secret-*.example.yaml"))
+             for d in k.load_yaml(p)]
+    assert len(items) == 2
+    items.append({"id": "arc-template", "doc": arc_values["template"],
+                  "schema": "IoK8sApiCoreV1PodTemplateSpec"})
+    items.append({"id": "base-pod-template",
+                  "doc": k.load_yaml(k.MANIFESTS / "base" / "pod-template.yaml")[0]})
+    for item_id, r in k.validate(items, validator).items():
+        assert r["errors"] == [] and r["unknown"] == [], (item_id, r)
+
+
+def test_validator_reports_schema_errors_and_unknown_fields(validator, rendered):
+    (job,) = k.find(rendered["job"], "Job")
+    wrong_type = copy.deepcopy(job)
+    wrong_type["spec"]["parallelism"] = "four"
+    typo = copy.deepcopy(job)
+    typo["spec"]["template"]["spec"]["hostUser"] = False
+    typo["spec"]["template"]["spec"]["containers"][0]["securityContext"]["procmount"] = "Unmasked"
+    unknown_kind = {"apiVersion": "example.com/v1", "kind": "Nothing", "metadata": {"name": "x"}}
+    r = k.validate([{"id": "type", "doc": wrong_type}, {"id": "typo", "doc": typo},
+                    {"id": "kind", "doc": unknown_kind}], validator)
+    assert any(e["path"] == "/spec/parallelism" for e in r["type"]["errors"])
+    assert r["typo"]["errors"] == []
+    assert set(r["typo"]["unknown"]) == {
+        "/spec/template/spec/hostUser",
+        "/spec/template/spec/containers/0/securityContext/procmount"}
+    assert r["kind"]["errors"] and "no schema" in r["kind"]["errors"][0]["message"]
+
+
+def test_arc_values_are_the_charts_and_share_the_secret(arc_values):
+    assert set(arc_values) <= k.ARC_VALUES_KEYS, set(arc_values) - k.ARC_VALUES_KEYS
+    assert "containerMode" not in arc_values, "containerMode replaces the runner template"
+    assert arc_values["githubConfigSecret"] == k.CREDENTIALS_SECRET
+    assert arc_values["githubConfigUrl"].startswith("https://")
+
+
+# ---- the one pod template ------------------------------------------------------------------
+
+@pytest.mark.parametrize("overlay", ["job", "deployment", "keda", "arc", "userns"])
+def test_every_overlay_embeds_the_base_pod_template(overlay, rendered, arc_values, base_template):
+    ((where, tpl),) = pods_of(overlay, rendered, arc_values)
+    want = copy.deepcopy(base_template)
+    got = copy.deepcopy(tpl)
+    if overlay == "deployment":
+        assert got["spec"].pop("restartPolicy") == "Always"
+        want["spec"].pop("restartPolicy")
+    if overlay == "userns":
+        got["spec"], want["spec"] = k.userns_stripped(got["spec"]), k.userns_stripped(want["spec"])
+    assert got == want, f"{where} differs from base/pod-template.yaml"
+
+
+# ---- policies ------------------------------------------------------------------------------
+
+POD_CHECKS = [k.check_no_privileged, k.check_no_host_access, k.check_secrets_as_files,
+              k.check_images_pinned, k.check_resources, k.check_supervisor_is_pid1,
+              k.check_api_rules]
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+@pytest.mark.parametrize("check", POD_CHECKS, ids=lambda c: c.__name__)
+def test_pod_policy(overlay, check, rendered, arc_values):
+    for where, tpl in pods_of(overlay, rendered, arc_values):
+        assert check(tpl["spec"]) == [], where
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_no_service_account_token(overlay, rendered, arc_values):
+    sas = {d["metadata"]["name"]: d for d in rendered[overlay] if d["kind"] == "ServiceAccount"}
+    for where, tpl in pods_of(overlay, rendered, arc_values):
+        assert k.check_no_sa_token(tpl["spec"], sas) == [], where
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_credentials_are_the_secret_mounted_where_the_settings_point(overlay, rendered,
+                                                                      arc_values, tables):
+    for where, tpl in pods_of(overlay, rendered, arc_values):
+        spec = tpl["spec"]
+        vols = {v["name"]: v for v in spec["volumes"] if "secret" in v}
+        assert [v["secret"]["secretName"] for v in vols.values()] == [k.CREDENTIALS_SECRET]
+        (runner,) = [c for c in spec["containers"] if c["name"] == k.RUNNER_CONTAINER]
+        mounts = [m for m in runner["volumeMounts"] if m["name"] in vols]
+        assert [m["mountPath"] for m in mounts] == [k.CREDENTIALS_DIR]
+        settings = effective("job" if overlay == "arc" else overlay, rendered, spec, tables)
+        for key in ("GITHUB_TOKEN_FILE", "GITHUB_APP_PRIVATE_KEY_FILE"):
+            if settings.get(key) not in (None, "-"):
+                assert settings[key].startswith(k.CREDENTIALS_DIR + "/"), (where, key)
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_grace_period_covers_drain_stop_and_deregistration(overlay, rendered, arc_values, tables):
+    for where, tpl in pods_of(overlay, rendered, arc_values):
+        settings = effective("job" if overlay == "arc" else overlay, rendered, tpl["spec"], tables)
+        assert k.check_grace(tpl["spec"], settings) == [], where
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_summary_goes_to_the_termination_message(overlay, rendered, arc_values, tables):
+    for where, tpl in pods_of(overlay, rendered, arc_values):
+        settings = effective("job" if overlay == "arc" else overlay, rendered, tpl["spec"], tables)
+        assert k.check_termination_message(tpl["spec"], settings) == [], where
+
+
+@pytest.mark.parametrize("overlay", KUSTOMIZE_OVERLAYS)
+def test_settings_are_the_supervisors(overlay, rendered, tables):
+    for name, data in settings_maps(rendered[overlay]).items():
+        assert k.check_settings_known(data, tables[1]) == [], name
+
+
+@pytest.mark.parametrize("overlay", JOB_OVERLAYS)
+def test_pod_failure_policy_follows_the_exit_codes(overlay, rendered, tables):
+    (workload,) = [d for d in rendered[overlay] if d["kind"] in ("Job", "ScaledJob")]
+    assert k.check_pod_failure_policy(k.job_spec_of(workload), tables[0]) == []
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_namespace_enforces_the_level_its_pods_satisfy(overlay, rendered, arc_values):
+    (ns,) = k.find(rendered[overlay], "Namespace")
+    specs = [tpl["spec"] for _, tpl in pods_of(overlay, rendered, arc_values)]
+    assert k.check_pss_labels(ns, specs) == []
+    assert ns["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == EXPECTED_PSS[overlay]
+
+
+@pytest.mark.parametrize("overlay", KUSTOMIZE_OVERLAYS)
+def test_network_policy_selects_the_runner_pods_and_allows_only_dns_and_https(overlay, rendered,
+                                                                              arc_values):
+    (np,) = k.find(rendered[overlay], "NetworkPolicy")
+    sel = np["spec"]["podSelector"]["matchLabels"]
+    for where, tpl in pods_of(overlay, rendered, arc_values):
+        assert sel.items() <= tpl["metadata"]["labels"].items(), where
+    assert set(np["spec"]["policyTypes"]) == {"Ingress", "Egress"}
+    assert not np["spec"].get("ingress")
+    ports = {(p["protocol"], p["port"]) for r in np["spec"]["egress"] for p in r["ports"]}
+    assert ports == {("UDP", 53), ("TCP", 53), ("TCP", 443)}
+
+
+def test_keda_trigger_matches_the_runners_labels_and_scope(rendered):
+    (sj,) = k.find(rendered["keda"], "ScaledJob")
+    (trigger,) = sj["spec"]["triggers"]
+    assert trigger["type"] == "github-runner"
+    settings = settings_maps(rendered["keda"])[k.SETTINGS_CONFIGMAP]
+    labels = lambda s: {x.strip() for x in s.split(",") if x.strip()}
+    assert labels(trigger["metadata"]["labels"]) == labels(settings["RUNNER_LABELS"])
+    owner = settings["GITHUB_URL"].rstrip("/").split("/")[3]
+    assert trigger["metadata"]["owner"] == owner
+    assert trigger["metadata"]["runnerScope"] == "org"
+    (ta,) = k.find(rendered["keda"], "TriggerAuthentication",
+                   trigger["authenticationRef"]["name"])
+    assert {r["name"] for r in ta["spec"]["secretTargetRef"]} == {k.CREDENTIALS_SECRET}
+
+
+def test_userns_overlay_asks_for_every_sandbox_layer(rendered):
+    (job,) = k.find(rendered["userns"], "Job")
+    spec = job["spec"]["template"]["spec"]
+    (runner,) = spec["containers"]
+    assert spec["hostUsers"] is False
+    assert spec["securityContext"]["seccompProfile"]["type"] == "Unconfined"
+    assert runner["securityContext"]["procMount"] == "Unmasked"
+    assert {"SYS_ADMIN", "SETUID", "SETGID", "SETPCAP"} <= set(
+        runner["securityContext"]["capabilities"]["add"])
+    assert settings_maps(rendered["userns"])[k.SETTINGS_CONFIGMAP]["SUPERVISOR_SANDBOX"] == "strict"
+
+
+def test_exit_code_sources_agree(tables):
+    from_readme = k.exit_codes_from_readme()
+    assert set(tables[0]) == set(from_readme), f"{tables[2]} and README.md disagree"
+    assert 0 in from_readme and len(from_readme) >= 10
+
+
+# ---- every checker rejects a bad object ----------------------------------------------------
+
+@pytest.fixture
+def good_pod(base_template):
+    return copy.deepcopy(base_template["spec"])
+
+
+def runner_of(spec):
+    return spec["containers"][0]
+
+
+BAD_PODS = {
+    "privileged": (k.check_no_privileged,
+                   lambda s: runner_of(s)["securityContext"].update(privileged=True)),
+    "hostPath": (k.check_no_host_access,
+                 lambda s: s["volumes"].append({"name": "h", "hostPath": {"path": "/"}})),
+    "hostNetwork": (k.check_no_host_access, lambda s: s.update(hostNetwork=True)),
+    "hostPID": (k.check_no_host_access, lambda s: s.update(hostPID=True)),
+    "secretKeyRef": (k.check_secrets_as_files, lambda s: runner_of(s).setdefault("env", []).append(
+        {"name": "T", "valueFrom": {"secretKeyRef": {"name": "x", "key": "t"}}})),
+    "envFrom secret": (k.check_secrets_as_files,
+                       lambda s: runner_of(s)["envFrom"].append({"secretRef": {"name": "x"}})),
+    "secret mode 0644": (k.check_secrets_as_files,
+                         lambda s: s["volumes"][0]["secret"].update(defaultMode=0o644)),
+    "secret writable": (k.check_secrets_as_files,
+                        lambda s: runner_of(s)["volumeMounts"][0].update(readOnly=False)),
+    "latest": (k.check_images_pinned, lambda s: runner_of(s).update(image="example.com/r:latest")),
+    "untagged": (k.check_images_pinned, lambda s: runner_of(s).update(image="example.com:5000/r")),
+    "no limits": (k.check_resources, lambda s: runner_of(s)["resources"].pop("limits")),
+    "run.sh": (k.check_supervisor_is_pid1,
+               lambda s: runner_of(s).update(command=["/home/runner/run.sh"])),
+    "NNP with SYS_ADMIN": (k.check_api_rules, lambda s: runner_of(s)["securityContext"][
+        "capabilities"]["add"].append("SYS_ADMIN")),
+    "Unmasked without userns": (k.check_api_rules, lambda s: runner_of(s)["securityContext"].update(
+        procMount="Unmasked")),
+}
+
+
+@pytest.mark.parametrize("case", BAD_PODS)
+def test_checker_rejects_a_bad_pod(case, good_pod):
+    check, spoil = BAD_PODS[case]
+    assert check(good_pod) == []
+    spoil(good_pod)
+    assert check(good_pod) != []
+
+
+def test_sa_token_checker_rejects_a_mounted_token(good_pod):
+    sas = {"runner-supervisor": {"automountServiceAccountToken": False}}
+    assert k.check_no_sa_token(good_pod, sas) == []
+    assert k.check_no_sa_token(good_pod, {"runner-supervisor": {}}) != []
+    good_pod["automountServiceAccountToken"] = True
+    assert k.check_no_sa_token(good_pod, sas) != []
+
+
+def test_grace_checker_rejects_a_short_grace(good_pod, tables):
+    settings = dict(tables[1], SUPERVISOR_DRAIN_TIMEOUT="0", SUPERVISOR_STOP_GRACE="25",
+                    SUPERVISOR_DEREGISTER_DEADLINE="30")
+    assert k.check_grace(good_pod, settings) == []
+    assert k.check_grace(good_pod, dict(settings, SUPERVISOR_DRAIN_TIMEOUT="600")) != []
+    good_pod["terminationGracePeriodSeconds"] = 30
+    assert k.check_grace(good_pod, settings) != []
+
+
+def test_termination_checker_rejects_a_mismatch(good_pod):
+    ok = {"SUPERVISOR_TERMINATION_LOG": "/dev/termination-log"}
+    assert k.check_termination_message(good_pod, ok) == []
+    assert k.check_termination_message(good_pod, {"SUPERVISOR_TERMINATION_LOG": "/tmp/x"}) != []
+    runner_of(good_pod)["terminationMessagePolicy"] = "File"
+    assert k.check_termination_message(good_pod, ok) != []
+
+
+def test_settings_checker_rejects_a_misspelt_setting(tables):
+    assert k.check_settings_known({"SUPERVISOR_STOP_GRACE": "25"}, tables[1]) == []
+    assert k.check_settings_known({"SUPERVISOR_STOPGRACE": "25"}, tables[1]) != []
+
+
+@pytest.mark.parametrize("spoil", ["77 ignored", "75 counted", "stale code", "no disruption rule",
+                                   "other container", "restart OnFailure"])
+def test_pod_failure_policy_checker_rejects_a_wrong_policy(spoil, rendered, tables):
+    (job,) = k.find(rendered["job"], "Job")
+    spec = copy.deepcopy(job["spec"])
+    assert k.check_pod_failure_policy(spec, tables[0]) == []
+    rules = spec["podFailurePolicy"]["rules"]
+    if spoil == "77 ignored":
+        rules[0]["onExitCodes"]["values"].remove(77)
+        rules[1]["onExitCodes"]["values"].append(77)
+    elif spoil == "75 counted":
+        rules[1]["onExitCodes"]["values"].remove(75)
+    elif spoil == "stale code":
+        rules[0]["onExitCodes"]["values"].append(79)
+    elif spoil == "no disruption rule":
+        rules.pop()
+    elif spoil == "other container":
+        rules[0]["onExitCodes"]["containerName"] = "main"
+    else:
+        spec["template"]["spec"]["restartPolicy"] = "OnFailure"
+    assert k.check_pod_failure_policy(spec, tables[0]) != []
+
+
+def test_pod_failure_policy_checker_rejects_an_unclassified_new_exit_code(rendered, tables):
+    (job,) = k.find(rendered["job"], "Job")
+    codes = {**tables[0], 73: "a new failure nobody classified"}
+    assert k.check_pod_failure_policy(job["spec"], codes) != []
+
+
+def test_pss_checker_rejects_a_wrong_label(good_pod):
+    ns = {"metadata": {"name": "n", "labels": {"pod-security.kubernetes.io/enforce": "baseline"}}}
+    assert k.check_pss_labels(ns, [good_pod]) == []
+    assert k.check_pss_labels({"metadata": {"name": "n", "labels": {}}}, [good_pod]) != []
+    restricted = copy.deepcopy(ns)
+    restricted["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "restricted"
+    assert k.check_pss_labels(restricted, [good_pod]) != []  # root: not restricted
+    privileged = copy.deepcopy(ns)
+    privileged["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] = "privileged"
+    assert k.check_pss_labels(privileged, [good_pod]) != []  # could be stricter
+    runner_of(good_pod)["securityContext"]["capabilities"]["add"].append("SYS_ADMIN")
+    assert k.check_pss_labels(ns, [good_pod]) != []
+
+
+def test_pss_levels_of_known_pods(good_pod):
+    assert k.pss_level(good_pod) == "baseline"
+    restricted = copy.deepcopy(good_pod)
+    sc = runner_of(restricted)["securityContext"]
+    sc.update(runAsNonRoot=True, runAsUser=1001, seccompProfile={"type": "RuntimeDefault"})
+    sc["capabilities"] = {"drop": ["ALL"]}
+    assert k.pss_level(restricted) == "restricted"
+    good_pod["securityContext"] = {"seccompProfile": {"type": "Unconfined"}}
+    assert k.pss_level(good_pod) == "privileged"
+
+
+def test_image_pinning_rules():
+    assert k.image_pinned("registry.example.com/runner-supervisor:0.1.0-runner2.336.0")
+    assert k.image_pinned("registry.example.com:5000/r@sha256:" + "0" * 64)
+    assert not k.image_pinned("registry.example.com:5000/r")
+    assert not k.image_pinned("r:latest")

@@ -1,0 +1,107 @@
+// Validates Kubernetes objects offline against the schemas shipped by the npm packages
+// kubernetes-models (Kubernetes' own OpenAPI) and @kubernetes-models/keda (KEDA's CRDs).
+//
+// stdin:  {"items": [{"id": "...", "doc": {...}, "schema": "IoK8s...  (optional)"}]}
+//         Without "schema", the schema is found from the object's apiVersion and kind.
+// stdout: {"results": [{"id", "schema", "errors": [{"path", "message"}], "unknown": [path]}]}
+//
+// The schemas, like Kubernetes' OpenAPI, accept fields they do not declare, so a misspelt or
+// misplaced field (`securityContext.procmount`, `spec.hostUser`) would pass. The strict check
+// finds every field the schema does not know: it replaces one field's value at a time by a
+// function, a value no declared field accepts whatever its type, and a field whose
+// replacement produces no error at its own path is one the schema does not declare. Maps
+// (labels, ConfigMap data...) declare every key through additionalProperties, so their keys
+// count as known.
+import { existsSync, readFileSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+
+// API group -> package path prefix, for groups outside kubernetes-models' own.
+const crdPackages = {
+  "keda.sh": "@kubernetes-models/keda/keda.sh",
+  "eventing.keda.sh": "@kubernetes-models/keda/eventing.keda.sh",
+};
+
+// "pkg/sub/path" -> file URL of node_modules/pkg/sub/path.js beside this script. The packages
+// map every subpath to the same-named .js file; resolving it by hand (rather than with
+// import.meta.resolve) keeps the script working on Node.js 18, where that needs a flag.
+function resolveModule(spec) {
+  const url = new URL(`./node_modules/${spec}.js`, import.meta.url);
+  if (!existsSync(fileURLToPath(url))) throw new Error(`module not found: ${spec}`);
+  return url;
+}
+
+async function schemaFor(item) {
+  let schemaUrl;
+  if (item.schema) {
+    schemaUrl = resolveModule(`kubernetes-models/_schemas/${item.schema}`).href;
+  } else {
+    const { apiVersion, kind } = item.doc;
+    if (typeof apiVersion !== "string" || typeof kind !== "string")
+      throw new Error("no apiVersion/kind");
+    const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
+    const modelPath = group in crdPackages
+      ? `${crdPackages[group]}/${version}/${kind}`
+      : group ? `kubernetes-models/${group}/${version}/${kind}` : `kubernetes-models/${version}/${kind}`;
+    let modelUrl;
+    try {
+      modelUrl = resolveModule(modelPath).href;
+    } catch {
+      throw new Error(`no schema for ${apiVersion} ${kind} (${modelPath})`);
+    }
+    // A model module imports its validator from ../../_schemas/NAME.js.
+    const text = readFileSync(fileURLToPath(modelUrl), "utf8");
+    const m = text.match(/"((?:\.\.\/)+_schemas\/[A-Za-z0-9]+\.js)"/);
+    if (!m) throw new Error(`no validator import in ${modelPath}`);
+    schemaUrl = new URL(m[1], modelUrl).href;
+  }
+  const mod = await import(schemaUrl);
+  return { validate: mod.validate, name: schemaUrl.replace(/.*\/_schemas\//, "").replace(/\.js$/, "") };
+}
+
+const escape = (k) => String(k).replace(/~/g, "~0").replace(/\//g, "~1");
+
+function errorsOf(validate, doc) {
+  return validate(doc) ? [] : (validate.errors || []).map((e) => ({
+    path: e.instancePath || "/",
+    message: `${e.message || e.keyword} ${JSON.stringify(e.params)}`,
+  }));
+}
+
+function unknownFields(validate, doc) {
+  const unknown = [];
+  const sentinel = function sentinel() {};
+  const visit = (node, ptr) => {
+    if (Array.isArray(node)) {
+      node.forEach((v, i) => visit(v, `${ptr}/${i}`));
+    } else if (node && typeof node === "object") {
+      for (const key of Object.keys(node)) {
+        const here = `${ptr}/${escape(key)}`;
+        const saved = node[key];
+        node[key] = sentinel;
+        const hit = (validate(doc) ? [] : validate.errors || [])
+          .some((e) => e.instancePath === here || e.instancePath.startsWith(here + "/"));
+        node[key] = saved;
+        if (!hit) unknown.push(here);
+        else visit(saved, here);
+      }
+    }
+  };
+  visit(doc, "");
+  return unknown;
+}
+
+const input = JSON.parse(readFileSync(0, "utf8"));
+const results = [];
+for (const item of input.items) {
+  const r = { id: item.id, schema: null, errors: [], unknown: [] };
+  try {
+    const { validate, name } = await schemaFor(item);
+    r.schema = name;
+    r.errors = errorsOf(validate, item.doc);
+    if (r.errors.length === 0) r.unknown = unknownFields(validate, item.doc);
+  } catch (e) {
+    r.errors = [{ path: "/", message: String(e.message || e) }];
+  }
+  results.push(r);
+}
+process.stdout.write(JSON.stringify({ results }) + "\n");
