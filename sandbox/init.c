@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int status_of(int st)
@@ -45,11 +46,18 @@ int sbx_init_loop(pid_t runner)
 {
 	sigset_t all;
 	sigfillset(&all);
+	/* A reap every second whatever happens: a lost SIGCHLD must not leave the runner a
+	 * zombie and the sandbox alive. */
+	const struct timespec tick = { 1, 0 };
 	for (;;) {
 		siginfo_t si;
-		int sig = (int)syscall(SYS_rt_sigtimedwait, &all, &si, NULL, sizeof(long));
-		if (sig < 0)
-			continue; /* EINTR */
+		int sig = (int)syscall(SYS_rt_sigtimedwait, &all, &si, &tick, sizeof(long));
+		if (sig < 0) {
+			int status = reap(runner); /* EAGAIN: the tick; EINTR */
+			if (status >= 0)
+				return status;
+			continue;
+		}
 		if (sig == SIGCHLD) {
 			int status = reap(runner);
 			if (status >= 0)

@@ -65,12 +65,14 @@ static int mount_tmp(const struct sbx_plan *p, const char **step)
 		/* Opened here, in the new namespace: a bind from a descriptor of the parent's
 		 * namespace is refused (and a cwd there would lead back out of the sandbox). */
 		fds[i] = open(p->keep[i], O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (fds[i] < 0)
+		if (fds[i] < 0 && errno != ENOENT)
 			return *step = "opening a directory to keep under /tmp", errno;
 	}
 	if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777") < 0)
 		return *step = "tmpfs on /tmp", errno;
 	for (size_t i = 0; i < p->n_keep; i++) {
+		if (fds[i] < 0)
+			continue; /* not there (yet): nothing to keep */
 		char src[32];
 		fd_path(fds[i], src);
 		int e = make_dirs(p->keep[i]);

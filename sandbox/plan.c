@@ -162,10 +162,15 @@ static unsigned long locked_flags(const char *path)
 
 static int plan_mounts(struct sbx_plan *p, const struct sbx_policy *pol)
 {
-	for (const char *const *k = pol->keep; k && *k; k++)
-		if (under(*k, "/tmp") && strcmp(*k, "/tmp") != 0 &&
+	for (const char *const *k = pol->keep; k && *k; k++) {
+		bool inside_another = false;
+		for (const char *const *o = pol->keep; *o; o++)
+			inside_another |= o != k && strcmp(*o, *k) != 0 && under(*k, *o);
+		/* /tmp itself cannot be kept: the job gets a fresh one, whatever else. */
+		if (under(*k, "/tmp") && strcmp(*k, "/tmp") != 0 && !inside_another &&
 		    add_path(p->keep, &p->n_keep, *k) < 0)
 			return -1;
+	}
 	for (const char *const *h = pol->hide; h && *h; h++) {
 		struct stat st;
 		if (stat(*h, &st) < 0 || p->n_hide >= SBX_MAX_PATHS)

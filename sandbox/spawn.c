@@ -306,9 +306,14 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 	if (!sbx || !sbx->pidns)
 		child_exec(plan);
 
-	/* The sandbox init. If the supervisor dies, so does the sandbox. */
+	/* The sandbox init. If the supervisor dies, so does the sandbox. Every signal is
+	 * blocked (the loop takes them synchronously), before the runner exists to send the
+	 * first SIGCHLD. */
+	sigset_t all;
+	sigfillset(&all);
+	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(long));
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	reset_dispositions(); /* every signal stays blocked: the loop takes them */
+	reset_dispositions();
 	pid_t runner = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
 	if (runner == 0)
 		child_exec(plan);

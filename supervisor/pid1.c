@@ -387,6 +387,10 @@ static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *e
 		.plan = o->plan,
 		.cwd_path = cwd_path,
 	};
+	/* The child starts with every signal blocked (spawn.h): a signal meanwhile waits for
+	 * the new program (or the sandbox init's loop), and no copy of our handlers runs in it.
+	 * `run` has them unblocked while it registers; they are unblocked again below. */
+	sig_block_all(NULL);
 	if (watch_signals(p, err) < 0 || sbx_spawn(&req, &p->child, err) < 0) {
 		close_all(p);
 		return -1;

@@ -27,6 +27,11 @@ import subprocess
 import tempfile
 import threading
 import time
+
+# Test files live in /var/tmp, not /tmp: the sandbox gives the runner a fresh /tmp, so a CA
+# file or a runner installation under the pod's /tmp would not be there for it (RUNNER_ROOT
+# and RUNNER_WORKDIR are bound back, other paths are not).
+tempfile.tempdir = "/var/tmp"
 from pathlib import Path
 
 import pytest
