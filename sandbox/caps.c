@@ -60,8 +60,7 @@ static int switch_ids(const struct sbx_plan *p)
 	/* Raw system calls, not glibc's setuid family: glibc makes every thread of a process
 	 * change ids together (SIGSETXID), and the threads it would wait for do not exist in a
 	 * child of a threaded parent. Groups first, uid last, as privileges shrink. */
-	if (!p->deny_setgroups &&
-	    syscall(SYS_setgroups, p->n_inner_groups, p->inner_groups) < 0)
+	if (!p->deny_setgroups && syscall(SYS_setgroups, p->n_inner_groups, p->inner_groups) < 0)
 		return errno;
 	if (syscall(SYS_setresgid, p->inner_gid, p->inner_gid, p->inner_gid) < 0 ||
 	    syscall(SYS_setresuid, p->inner_uid, p->inner_uid, p->inner_uid) < 0)

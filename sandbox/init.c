@@ -37,6 +37,20 @@ static int reap(pid_t runner)
 	return result;
 }
 
+int sbx_init_kill_rest(void)
+{
+	/* kill(-1) from a namespace's init reaches every other process in it. */
+	kill(-1, SIGKILL);
+	int n = 0;
+	for (;;) {
+		pid_t pid = (pid_t)syscall(SYS_wait4, -1, NULL, __WALL, NULL);
+		if (pid > 0)
+			n++;
+		else if (errno != EINTR)
+			return n;
+	}
+}
+
 static bool is_job_control(int sig)
 {
 	return sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;

@@ -29,9 +29,9 @@ void sbx_report_log(const struct sbx_report *r)
 	size_t n = 0, applied = 0;
 	for (int l = 0; l < SBX_L_COUNT; l++) {
 		const struct sbx_layer_report *x = &r->layer[l];
-		json_object_set_new(layers, sbx_layer_name((enum sbx_layer)l),
-				    json_pack("{s:s,s:s}", "state", sbx_state_name(x->state),
-					      "detail", x->detail));
+		json_object_set_new(
+		    layers, sbx_layer_name((enum sbx_layer)l),
+		    json_pack("{s:s,s:s}", "state", sbx_state_name(x->state), "detail", x->detail));
 		f[n++] = LOG_STR(sbx_layer_name((enum sbx_layer)l), sbx_state_name(x->state));
 		applied += x->state == SBX_APPLIED;
 	}

@@ -97,8 +97,8 @@ static int cover_file(const char *path)
 {
 	if (mount(EMPTY_FILE, path, NULL, MS_BIND, NULL) < 0)
 		return errno;
-	if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV,
-		  NULL) < 0)
+	if (mount(NULL, path, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV, NULL) <
+	    0)
 		return errno;
 	return 0;
 }
@@ -149,8 +149,7 @@ int sbx_child_mounts(const struct sbx_plan *p, const char **step)
 	int e;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return *step = "making / private", errno;
-	if (p->proc &&
-	    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+	if (p->proc && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return *step = "a fresh /proc", errno;
 	if (p->tmp && (e = mount_tmp(p, step)) != 0)
 		return e;

@@ -30,8 +30,8 @@ int sbx_maps_need_deny_setgroups(void)
 	return geteuid() != 0;
 }
 
-int sbx_write_id_maps(pid_t pid, uid_t inner_uid, gid_t inner_gid, uid_t outer_uid,
-		      gid_t outer_gid, const gid_t *groups, size_t n_groups)
+int sbx_write_id_maps(pid_t pid, uid_t inner_uid, gid_t inner_gid, uid_t outer_uid, gid_t outer_gid,
+		      const gid_t *groups, size_t n_groups)
 {
 	char uid_map[64], gid_map[1024];
 	snprintf(uid_map, sizeof(uid_map), "%u %u 1\n", (unsigned)inner_uid, (unsigned)outer_uid);

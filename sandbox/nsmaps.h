@@ -8,8 +8,8 @@
 /* Maps inner_uid to outer_uid and inner_gid to outer_gid, and each of groups (outer gids,
  * other than outer_gid) to itself. A parent without CAP_SETUID in its own namespace may map
  * only its own ids, after denying setgroups: that is done when needed. Returns 0 or errno. */
-int sbx_write_id_maps(pid_t pid, uid_t inner_uid, gid_t inner_gid, uid_t outer_uid,
-		      gid_t outer_gid, const gid_t *groups, size_t n_groups);
+int sbx_write_id_maps(pid_t pid, uid_t inner_uid, gid_t inner_gid, uid_t outer_uid, gid_t outer_gid,
+		      const gid_t *groups, size_t n_groups);
 
 /* Whether this process may write maps other than its own ids (root in its namespace). */
 int sbx_maps_need_deny_setgroups(void);

@@ -28,14 +28,22 @@
 #endif
 
 static const char *const layer_names[SBX_L_COUNT] = {
-	[SBX_L_USERNS] = "user_namespace",   [SBX_L_PIDNS] = "pid_namespace",
-	[SBX_L_MNTNS] = "mount_namespace",   [SBX_L_IPCNS] = "ipc_namespace",
-	[SBX_L_UTSNS] = "uts_namespace",     [SBX_L_CGROUPNS] = "cgroup_namespace",
-	[SBX_L_PROC] = "proc",               [SBX_L_TMP] = "tmp",
-	[SBX_L_RO_INSTALL] = "readonly_install", [SBX_L_HIDDEN] = "hidden_paths",
-	[SBX_L_UID] = "separate_uid",        [SBX_L_NNP] = "no_new_privs",
-	[SBX_L_CAPS] = "capabilities",       [SBX_L_SECCOMP] = "seccomp",
-	[SBX_L_LANDLOCK] = "landlock",       [SBX_L_RLIMITS] = "rlimits",
+	[SBX_L_USERNS] = "user_namespace",
+	[SBX_L_PIDNS] = "pid_namespace",
+	[SBX_L_MNTNS] = "mount_namespace",
+	[SBX_L_IPCNS] = "ipc_namespace",
+	[SBX_L_UTSNS] = "uts_namespace",
+	[SBX_L_CGROUPNS] = "cgroup_namespace",
+	[SBX_L_PROC] = "proc",
+	[SBX_L_TMP] = "tmp",
+	[SBX_L_RO_INSTALL] = "readonly_install",
+	[SBX_L_HIDDEN] = "hidden_paths",
+	[SBX_L_UID] = "separate_uid",
+	[SBX_L_NNP] = "no_new_privs",
+	[SBX_L_CAPS] = "capabilities",
+	[SBX_L_SECCOMP] = "seccomp",
+	[SBX_L_LANDLOCK] = "landlock",
+	[SBX_L_RLIMITS] = "rlimits",
 	[SBX_L_DUMPABLE] = "supervisor_undumpable",
 };
 
@@ -190,8 +198,7 @@ static int plan_mounts(struct sbx_plan *p, const struct sbx_policy *pol)
 	return 0;
 }
 
-static void report_namespaces(struct sbx_plan *p, const struct sbx_probe *pr,
-			      struct sbx_report *r)
+static void report_namespaces(struct sbx_plan *p, const struct sbx_probe *pr, struct sbx_report *r)
 {
 	static const struct {
 		enum sbx_layer layer;
@@ -207,8 +214,9 @@ static void report_namespaces(struct sbx_plan *p, const struct sbx_probe *pr,
 	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
 		int e = *(const int *)(const void *)((const char *)pr + ns[i].offset);
 		if (!p->pidns)
-			set_errno(r, ns[i].layer, pr->pidns, "no PID namespace (the sandbox init "
-							     "needs one)");
+			set_errno(r, ns[i].layer, pr->pidns,
+				  "no PID namespace (the sandbox init "
+				  "needs one)");
 		else if (e)
 			set_errno(r, ns[i].layer, e, "unshare");
 		else {
@@ -238,10 +246,13 @@ static void plan_namespaces(struct sbx_plan *p, const struct sbx_policy *pol,
 		set_errno(r, SBX_L_USERNS, pr->userns_map, "writing uid_map/gid_map");
 	}
 	report_namespaces(p, pr, r);
-	p->mounts = p->pidns && (p->clone_flags & CLONE_NEWNS) && pr->tmpfs == 0 &&
-		    pr->bind_ro == 0;
+	p->mounts =
+	    p->pidns && (p->clone_flags & CLONE_NEWNS) && pr->tmpfs == 0 && pr->bind_ro == 0;
 	if (!p->mounts) {
-		int e = !p->pidns ? pr->pidns : pr->mntns ? pr->mntns : pr->tmpfs ? pr->tmpfs : pr->bind_ro;
+		int e = !p->pidns   ? pr->pidns
+			: pr->mntns ? pr->mntns
+			: pr->tmpfs ? pr->tmpfs
+				    : pr->bind_ro;
 		set_errno(r, SBX_L_TMP, e, "no mount namespace");
 		set_errno(r, SBX_L_RO_INSTALL, e, "no mount namespace");
 		set_errno(r, SBX_L_PROC, e, "no mount namespace");
@@ -257,9 +268,10 @@ static void plan_namespaces(struct sbx_plan *p, const struct sbx_policy *pol,
 	if (p->proc)
 		set(r, SBX_L_PROC, SBX_APPLIED, "a fresh procfs: only the sandbox's processes");
 	else
-		set_errno(r, SBX_L_PROC, pr->proc_fresh,
-			  "mounting a fresh procfs (the pod's masked /proc stays, showing the pod's "
-			  "processes)");
+		set_errno(
+		    r, SBX_L_PROC, pr->proc_fresh,
+		    "mounting a fresh procfs (the pod's masked /proc stays, showing the pod's "
+		    "processes)");
 	p->hostname = pol->hostname;
 }
 
@@ -273,8 +285,10 @@ static int plan_process(struct sbx_plan *p, const struct sbx_policy *pol,
 		set(r, SBX_L_UID, SBX_DISABLED, "the command keeps the caller's uid %u",
 		    (unsigned)getuid());
 	else if (pol->uid == getuid() && !p->userns)
-		set(r, SBX_L_UID, SBX_UNAVAILABLE, "the supervisor already runs as uid %u: the "
-						   "job shares it", (unsigned)pol->uid);
+		set(r, SBX_L_UID, SBX_UNAVAILABLE,
+		    "the supervisor already runs as uid %u: the "
+		    "job shares it",
+		    (unsigned)pol->uid);
 	else if (!p->userns && pr->setuid)
 		set_errno(r, SBX_L_UID, pr->setuid, "setresuid");
 	else
@@ -338,8 +352,8 @@ static int plan_process(struct sbx_plan *p, const struct sbx_policy *pol,
 	return 0;
 }
 
-static int plan_hiding(struct sbx_plan *p, const struct sbx_policy *pol,
-		       const struct sbx_probe *pr, struct sbx_report *r, struct rs_err *err)
+static int plan_hiding(struct sbx_plan *p, const struct sbx_policy *pol, const struct sbx_probe *pr,
+		       struct sbx_report *r, struct rs_err *err)
 {
 	if (p->mounts) {
 		set(r, SBX_L_HIDDEN, SBX_APPLIED, "%zu paths covered in the mount namespace",
@@ -370,8 +384,7 @@ static int plan_hiding(struct sbx_plan *p, const struct sbx_policy *pol,
 		return -1;
 	set(r, SBX_L_LANDLOCK, SBX_APPLIED, "ABI %d: %zu paths denied%s", pr->landlock_abi, n,
 	    pr->landlock_abi >= 6 ? "; signals and abstract sockets scoped to the job" : "");
-	set(r, SBX_L_HIDDEN, SBX_APPLIED, "%zu paths denied by Landlock (names still listable)",
-	    n);
+	set(r, SBX_L_HIDDEN, SBX_APPLIED, "%zu paths denied by Landlock (names still listable)", n);
 	return 0;
 }
 

@@ -77,5 +77,7 @@ int sbx_child_lockdown(const struct sbx_plan *p, const char **step);
 /* The sandbox init's loop: relays the supervisor's signals to runner, reaps, and returns
  * the status to exit with once runner is gone. */
 int sbx_init_loop(pid_t runner);
+/* After the runner: kills what is left in the namespace, reaps it, returns how many. */
+int sbx_init_kill_rest(void);
 
 #endif

@@ -64,11 +64,10 @@ static int probe_bind_ro(void)
 	if (statfs("/usr", &sf) < 0)
 		return errno;
 	unsigned long keep = (unsigned long)sf.f_flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC |
-							   MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+							  MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
 	if (mount("/usr", "/usr", NULL, MS_BIND | MS_REC, NULL) < 0)
 		return errno;
-	return errno_of(
-	    mount(NULL, "/usr", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL));
+	return errno_of(mount(NULL, "/usr", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL));
 }
 
 static int probe_seccomp(void)
@@ -151,8 +150,8 @@ static int run_child(struct sbx_probe *p, bool userns, uid_t uid, gid_t gid)
 		return -1;
 	struct sbx_probe seed = *p;
 	seed.ns_in_userns = userns;
-	pid_t pid = (pid_t)syscall(SYS_clone, (userns ? CLONE_NEWUSER : 0) | SIGCHLD, NULL,
-				   NULL, NULL, NULL);
+	pid_t pid = (pid_t)syscall(SYS_clone, (userns ? CLONE_NEWUSER : 0) | SIGCHLD, NULL, NULL,
+				   NULL, NULL);
 	if (pid == 0) {
 		close(out[0]);
 		if (userns)
@@ -196,10 +195,20 @@ static int run_child(struct sbx_probe *p, bool userns, uid_t uid, gid_t gid)
 
 int sbx_probe(struct sbx_probe *p, uid_t uid, gid_t gid, struct rs_err *err)
 {
-	*p = (struct sbx_probe){ .userns = -1, .userns_map = -1, .pidns = -1, .mntns = -1,
-				 .ipcns = -1, .utsns = -1, .cgroupns = -1, .proc_fresh = -1,
-				 .tmpfs = -1, .bind_ro = -1, .nnp = -1, .seccomp = -1,
-				 .capbset = -1, .setuid = -1 };
+	*p = (struct sbx_probe){ .userns = -1,
+				 .userns_map = -1,
+				 .pidns = -1,
+				 .mntns = -1,
+				 .ipcns = -1,
+				 .utsns = -1,
+				 .cgroupns = -1,
+				 .proc_fresh = -1,
+				 .tmpfs = -1,
+				 .bind_ro = -1,
+				 .nnp = -1,
+				 .seccomp = -1,
+				 .capbset = -1,
+				 .setuid = -1 };
 	p->cap_last_cap = read_cap_last_cap();
 	p->landlock_abi = sbx_landlock_abi();
 	probe_cgroup(p);

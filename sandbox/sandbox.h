@@ -60,19 +60,19 @@ const char *sbx_state_name(enum sbx_state s);
 /* What the probe found: 0 when the step worked, else the errno it failed with. -1: not
  * tried (an earlier step failed). */
 struct sbx_probe {
-	int userns;           /* clone(CLONE_NEWUSER) */
-	int userns_map;       /* writing uid_map/gid_map for it */
-	bool ns_in_userns;    /* the namespaces below were tried inside a new user namespace */
+	int userns;        /* clone(CLONE_NEWUSER) */
+	int userns_map;    /* writing uid_map/gid_map for it */
+	bool ns_in_userns; /* the namespaces below were tried inside a new user namespace */
 	int pidns, mntns, ipcns, utsns, cgroupns; /* unshare() of each */
-	int proc_fresh;       /* mounting a new procfs in the new PID namespace */
-	int tmpfs;            /* mounting a tmpfs */
-	int bind_ro;          /* a read-only bind remount */
-	int nnp;              /* PR_SET_NO_NEW_PRIVS */
-	int seccomp;          /* loading a filter */
-	int capbset;          /* PR_CAPBSET_DROP */
-	int setuid;           /* switching to another uid (CAP_SETUID) */
-	int landlock_abi;     /* > 0: the ABI version; else -errno */
-	int cgroup_version;   /* 1, 2, or 0 when unknown */
+	int proc_fresh;        /* mounting a new procfs in the new PID namespace */
+	int tmpfs;             /* mounting a tmpfs */
+	int bind_ro;           /* a read-only bind remount */
+	int nnp;               /* PR_SET_NO_NEW_PRIVS */
+	int seccomp;           /* loading a filter */
+	int capbset;           /* PR_CAPBSET_DROP */
+	int setuid;            /* switching to another uid (CAP_SETUID) */
+	int landlock_abi;      /* > 0: the ABI version; else -errno */
+	int cgroup_version;    /* 1, 2, or 0 when unknown */
 	bool cgroup_delegated; /* v2 and our cgroup is writable */
 	int cap_last_cap;
 };
@@ -87,8 +87,8 @@ struct sbx_policy {
 	enum sbx_profile profile;
 	uid_t uid;
 	gid_t gid;
-	bool switch_ids;        /* run as uid:gid (false: keep the caller's ids) */
-	const char *hostname;   /* UTS namespace hostname (the runner name); NULL: keep */
+	bool switch_ids;             /* run as uid:gid (false: keep the caller's ids) */
+	const char *hostname;        /* UTS namespace hostname (the runner name); NULL: keep */
 	const char *const *readonly; /* directories made read-only (NULL-terminated) */
 	const char *const *keep;     /* directories under /tmp that stay visible (NULL-term.) */
 	const char *const *hide;     /* files and directories made unreadable (NULL-term.) */

@@ -80,6 +80,7 @@ struct exec_plan {
 	const struct sbx_plan *sbx; /* the sandbox, or NULL */
 	const char *cwd_path;       /* inside a new mount namespace, instead of cwd_fd */
 	int sync_fd;                /* new user namespace: readable once the maps are written */
+	int teardown_fd;            /* the sandbox init writes how many it killed */
 };
 
 static void plan_free(struct exec_plan *plan)
@@ -250,9 +251,10 @@ static __attribute__((noreturn)) void child_exec(const struct exec_plan *plan)
 	int e;
 	if (sbx && (e = sbx_child_lockdown(sbx, &step)) != 0)
 		child_fail_step(plan, e, CANDIDATE_SETUP, step);
-	if (!sbx && plan->set_ids && (syscall(SYS_setgroups, plan->n_groups, plan->groups) < 0 ||
-			      syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) < 0 ||
-			      syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) < 0))
+	if (!sbx && plan->set_ids &&
+	    (syscall(SYS_setgroups, plan->n_groups, plan->groups) < 0 ||
+	     syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) < 0 ||
+	     syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) < 0))
 		child_fail(plan, errno, CANDIDATE_SETUP);
 	child_close_fds(plan);
 
@@ -319,11 +321,18 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 		child_exec(plan);
 	if (runner < 0)
 		child_fail_step(plan, errno, CANDIDATE_SETUP, "forking the runner");
-	/* Nothing of the supervisor's stays open here, the exec report's pipe included (its
-	 * EOF tells the parent that the runner's execve succeeded). */
-	if (syscall(SYS_close_range, 3U, ~0U, 0U) < 0)
-		close(plan->report_fd);
-	_exit(sbx_init_loop(runner));
+	/* Nothing of the supervisor's stays open here but the teardown pipe, the exec report's
+	 * pipe included (its EOF tells the parent that the runner's execve succeeded). */
+	close(plan->report_fd);
+	int keep = plan->teardown_fd;
+	if (keep > 3)
+		syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U);
+	syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U);
+	int status = sbx_init_loop(runner);
+	int killed = sbx_init_kill_rest();
+	ssize_t w = write(keep, &killed, sizeof(killed));
+	(void)w;
+	_exit(status);
 }
 
 static pid_t clone_child(unsigned long flags, int *pidfd)
@@ -372,11 +381,12 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		.sbx = req->plan,
 		.cwd_path = req->cwd_path,
 		.sync_fd = -1,
+		.teardown_fd = -1,
 	};
 	struct rlimit rl;
 	plan.max_fd =
 	    getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
-	*child = (struct sbx_child){ .pid = -1, .pidfd = -1 };
+	*child = (struct sbx_child){ .pid = -1, .pidfd = -1, .teardown_fd = -1 };
 	if (!req->argv || !req->argv[0])
 		return rs_fail(err, EX_RS_USAGE, 0, "no command to run");
 	if (plan_paths(&plan, req->argv[0], req->envp) < 0 || plan_sh_argv(&plan, req->argv) < 0 ||
@@ -398,6 +408,18 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		return rs_fail(err, EX_RS_SOFTWARE, errno, "pipe for the sandbox");
 	}
 	plan.sync_fd = sync[0];
+	int teardown[2] = { -1, -1 };
+	if (plan.sbx && plan.sbx->pidns && pipe2(teardown, O_CLOEXEC) < 0) {
+		close(report[0]);
+		close(report[1]);
+		if (sync[0] >= 0) {
+			close(sync[0]);
+			close(sync[1]);
+		}
+		plan_free(&plan);
+		return rs_fail(err, EX_RS_SOFTWARE, errno, "pipe for the sandbox init");
+	}
+	plan.teardown_fd = teardown[1];
 
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -409,14 +431,19 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	close(report[1]);
 	if (sync[0] >= 0)
 		close(sync[0]);
+	if (teardown[1] >= 0)
+		close(teardown[1]);
+	child->teardown_fd = pid >= 0 ? teardown[0] : -1;
+	if (pid < 0 && teardown[0] >= 0)
+		close(teardown[0]);
 	if (pid < 0) {
 		close(report[0]);
 		if (sync[1] >= 0)
 			close(sync[1]);
 		plan_free(&plan);
 		return rs_fail(err, plan.sbx ? EX_RS_SANDBOX : EX_RS_SOFTWARE, clone_errno,
-			       "clone%s", plan.sbx && plan.sbx->clone_flags ? " (sandbox namespaces)"
-									 : "");
+			       "clone%s",
+			       plan.sbx && plan.sbx->clone_flags ? " (sandbox namespaces)" : "");
 	}
 	child->pid = pid;
 	child->pidfd = pidfd;
@@ -433,7 +460,9 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 			close(report[0]);
 			waitpid(pid, NULL, 0);
 			close(pidfd);
-			*child = (struct sbx_child){ .pid = -1, .pidfd = -1 };
+			if (child->teardown_fd >= 0)
+				close(child->teardown_fd);
+			*child = (struct sbx_child){ .pid = -1, .pidfd = -1, .teardown_fd = -1 };
 			plan_free(&plan);
 			return rs_fail(err, EX_RS_SANDBOX, e, "writing the sandbox's uid/gid maps");
 		}
@@ -454,8 +483,8 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	close(report[0]);
 	struct timespec t1;
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	child->setup_us = (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 +
-				     (t1.tv_nsec - t0.tv_nsec) / 1000);
+	child->setup_us =
+	    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
 	plan_free(&plan);
 	return 0;
 }

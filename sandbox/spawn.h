@@ -40,6 +40,8 @@ struct sbx_child {
 	char failed_path[256]; /* the path whose execve failed, for the message */
 	char failed_step[64];  /* the sandbox step that failed, when one did */
 	bool sandbox_init;     /* pid is the sandbox init; the command runs below it */
+	int teardown_fd;       /* sandbox init: gives the number of processes the command left (and
+			  * the init killed) once the init has exited; -1 otherwise */
 	uint64_t setup_us;     /* clone to the command's execve (or its failure) */
 };
 

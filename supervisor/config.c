@@ -301,8 +301,8 @@ static const struct enum_name sandbox_modes[] = {
 	{ "strict", SBX_STRICT }, { "auto", SBX_AUTO }, { "off", SBX_OFF }, { NULL, 0 }
 };
 static const struct enum_name sandbox_profiles[] = { { "nnp", SBX_PROFILE_NNP },
-						      { "userns-root", SBX_PROFILE_USERNS_ROOT },
-						      { NULL, 0 } };
+						     { "userns-root", SBX_PROFILE_USERNS_ROOT },
+						     { NULL, 0 } };
 static const struct enum_name registration_modes[] = { { "jit", REG_JIT },
 						       { "token", REG_TOKEN },
 						       { NULL, 0 } };
@@ -330,8 +330,7 @@ static int parse_limit(struct rs_config *cfg, const struct setting *s, const cha
 	return parse_number(cfg, s, value, "", err);
 }
 
-static int finish_runner_user(struct rs_config *cfg, bool given, char **envp,
-			      struct rs_err *err)
+static int finish_runner_user(struct rs_config *cfg, bool given, char **envp, struct rs_err *err)
 {
 	cfg->runner_user_given = given;
 	return 0;

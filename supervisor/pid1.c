@@ -113,12 +113,30 @@ static void arm_grace(struct pid1 *p)
 	uv_timer_start(&p->grace_timer, on_grace_over, p->grace_ms, 0);
 }
 
+/* What the sandbox init killed when the command had exited (its namespace's leftovers,
+ * which never reach us): it wrote the count just before it exited. */
+static int sandbox_killed(struct pid1 *p)
+{
+	int killed = 0;
+	if (p->child.teardown_fd < 0)
+		return 0;
+	if (read(p->child.teardown_fd, &killed, sizeof(killed)) != (ssize_t)sizeof(killed))
+		killed = 0;
+	if (killed > 0)
+		log_event(LOG_INFO, "teardown.kill",
+			  LOG_FIELDS(LOG_STR("signal", "SIGKILL"), LOG_INT("count", killed),
+				     LOG_BOOL("sandbox", true)),
+			  "command left %d process(es) in the sandbox: killed with it", killed);
+	return killed;
+}
+
 static void on_main_exit(struct pid1 *p, int code, int sig)
 {
 	if (p->child_exited)
 		return;
 	p->child_exited = true;
 	p->exit_code = sig ? 128 + sig : code;
+	p->left_behind = sandbox_killed(p);
 	if (uv_is_active((uv_handle_t *)&p->child_poll))
 		uv_poll_stop(&p->child_poll);
 	if (p->hooks && p->hooks->exited)
@@ -140,7 +158,7 @@ static void start_teardown(struct pid1 *p)
 {
 	p->teardown_started = true;
 	int n = procs_signal_all(SIGTERM, p->is_pid1);
-	p->left_behind = n;
+	p->left_behind += n;
 	log_event(LOG_INFO, "teardown.kill",
 		  LOG_FIELDS(LOG_STR("signal", "SIGTERM"), LOG_INT("count", n)),
 		  "command left %d process(es): sent SIGTERM", n);
@@ -301,9 +319,10 @@ static void log_exec_failure(const struct sbx_child *c)
 	bool is_dir =
 	    c->exec_errno == EACCES && stat(c->failed_path, &st) == 0 && S_ISDIR(st.st_mode);
 	if (c->failed_step[0]) {
-		log_event(LOG_ERROR, "sandbox.failed",
-			  LOG_FIELDS(LOG_STR("step", c->failed_step), LOG_INT("errno", c->exec_errno)),
-			  "sandbox setup failed at %s: %s", c->failed_step, strerror(c->exec_errno));
+		log_event(
+		    LOG_ERROR, "sandbox.failed",
+		    LOG_FIELDS(LOG_STR("step", c->failed_step), LOG_INT("errno", c->exec_errno)),
+		    "sandbox setup failed at %s: %s", c->failed_step, strerror(c->exec_errno));
 		return;
 	}
 	log_event(LOG_ERROR, "child.exec_failed",
@@ -325,6 +344,8 @@ static void close_all(struct pid1 *p)
 	uv_run(p->loop, UV_RUN_NOWAIT);
 	if (p->child.pidfd >= 0)
 		close(p->child.pidfd);
+	if (p->child.teardown_fd >= 0)
+		close(p->child.teardown_fd);
 }
 
 static void prepare_process(struct pid1 *p)
@@ -357,6 +378,7 @@ static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *e
 {
 	uv_loop_t *loop = p->loop;
 	p->child.pidfd = -1;
+	p->child.teardown_fd = -1;
 	p->grace_ms = o->grace_ms;
 	p->hooks = o->hooks;
 	prepare_process(p);

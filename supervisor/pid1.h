@@ -37,7 +37,7 @@ struct pid1_opts {
 	const char *what;  /* "command", "runner": for the log */
 	int stdout_fd;     /* the child's stdout/stderr; 0 = inherit ours */
 	int stderr_fd;
-	mode_t umask; /* the child's umask; 0 = inherit ours */
+	mode_t umask;                /* the child's umask; 0 = inherit ours */
 	const struct sbx_plan *plan; /* the sandbox (sandbox.h); NULL: none */
 	const struct pid1_hooks *hooks;
 	int *left_behind; /* out: processes left when the main child exited */

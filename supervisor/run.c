@@ -721,9 +721,9 @@ static int set_isolation(struct run *r, struct rs_err *err)
 	struct sbx_report rep;
 	r->sandbox = isolate_prepare(r->cfg, r->name, &rep, err);
 	for (int l = 0; l < SBX_L_COUNT && r->report.n_layers < ARRAY_SIZE(r->report.layers); l++)
-		r->report.layers[r->report.n_layers++] = (struct report_layer){
-			sbx_layer_name((enum sbx_layer)l), sbx_state_name(rep.layer[l].state)
-		};
+		r->report.layers[r->report.n_layers++] =
+		    (struct report_layer){ sbx_layer_name((enum sbx_layer)l),
+					   sbx_state_name(rep.layer[l].state) };
 	return r->sandbox ? 0 : -1;
 }
 

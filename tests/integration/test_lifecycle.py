@@ -580,6 +580,12 @@ def test_the_wipe_removes_whatever_files_a_job_leaves(lc_github, lifecycle):
     assert run.event("workspace.wiped").field("installation_intact") is True
 
 
+# The installation check is the last line of defence, for pods where no mount namespace can
+# be made (the sandbox binds bin/ and externals/ read-only where it can: see the test after
+# these). These tests turn the sandbox off to reach it.
+NO_SANDBOX = {"SUPERVISOR_SANDBOX": "off"}
+
+
 @pytest.mark.parametrize("tamper,paths", [
     ("echo '# tampered' >> bin/runsvc.sh", ["bin/runsvc.sh"]),
     ("chmod 777 bin/runsvc.sh", ["bin/runsvc.sh"]),
@@ -590,7 +596,7 @@ def test_a_job_that_changes_the_installation_fails_the_pod_with_74(lc_github, li
                                                                    tamper, paths):
     inst = lifecycle.install(chown_all=True)  # the image's runner owns its installation
     lc_github.queue_job("tamper", steps=[f"cd {inst.root} && {tamper}"])
-    run = lifecycle.start(installation=inst)
+    run = lifecycle.start(installation=inst, **NO_SANDBOX)
 
     assert run.wait() == EX_IOERR, run.output()
     assert [e.field("path") for e in run.events("installation.changed")] == paths
@@ -608,7 +614,7 @@ def test_a_job_that_rewrites_a_binary_and_restores_its_mtime_fails_the_pod_with_
                "os.utime(sys.argv[1], ns=(st.st_atime_ns, st.st_mtime_ns))' "
                f"{inst.root}/bin/runsvc.sh")
     lc_github.queue_job("tamper", steps=[rewrite])
-    run = lifecycle.start(installation=inst)
+    run = lifecycle.start(installation=inst, **NO_SANDBOX)
 
     code = run.wait()
     assert (inst.root / "bin" / "runsvc.sh").read_bytes().startswith(b"#!/bin/false\n")
@@ -619,11 +625,27 @@ def test_a_job_that_rewrites_a_binary_and_restores_its_mtime_fails_the_pod_with_
 def test_a_file_a_job_adds_inside_the_installation_fails_the_pod_with_74(lc_github, lifecycle):
     inst = lifecycle.install(chown_all=True)
     lc_github.queue_job("plant", steps=[f"echo evil > {inst.root}/bin/newtool"])
-    run = lifecycle.start(installation=inst)
+    run = lifecycle.start(installation=inst, **NO_SANDBOX)
 
     assert run.wait() == EX_IOERR, run.output()
     assert run.events("installation.changed")
     assert not (inst.root / "bin" / "newtool").exists()
+
+
+def test_the_sandbox_keeps_a_job_from_changing_the_installation(lc_github, lifecycle):
+    inst = lifecycle.install(chown_all=True)  # owned by the runner uid: only the mount stops it
+    lc_github.queue_job("tamper", steps=[
+        f"echo evil > {inst.root}/bin/newtool || echo refused-new",
+        f"echo '# tampered' >> {inst.root}/bin/runsvc.sh || echo refused-append",
+    ])
+    run = lifecycle.start(installation=inst)
+
+    assert run.wait() == EX_OK, run.output()
+    out = "\n".join(inst.step_outputs())
+    assert "refused-new" in out and "refused-append" in out, out
+    assert not run.events("installation.changed")
+    assert run.event("workspace.wiped").field("installation_intact") is True
+    assert run.summary["isolation"]["readonly_install"] == "applied"
 
 
 def test_a_file_a_job_adds_to_the_runner_root_is_removed(lc_github, lifecycle):

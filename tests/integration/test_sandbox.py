@@ -281,3 +281,30 @@ def test_ordinary_ci_work_passes_inside(sandbox_run, hello_url, env_name, profil
         assert f"STEP {step} ok" in r.stdout, step
     if profile == "userns-root":
         assert "STEP root ok" in r.stdout
+
+
+def test_a_job_under_run_cannot_read_the_credentials_or_see_the_supervisor(lc_github,
+                                                                          lifecycle):
+    """The whole lifecycle: the job's steps run in the sandbox the report describes. The PAT
+    file is made world-readable here, so only the sandbox can keep it from the job."""
+    token = lifecycle.base_env["GITHUB_TOKEN_FILE"]
+    os.chmod(token, 0o644)
+    inst = lifecycle.install()
+    lc_github.queue_job("peek", steps=[
+        f"cat {token} || echo token-denied",
+        "grep -E '^(NoNewPrivs|Seccomp|CapEff|CapBnd):' /proc/self/status",
+        "echo procs=$(ls /proc | grep -c '^[0-9]')",
+        "echo host=$(hostname)",
+        f"touch {inst.root}/bin/x 2>/dev/null && echo bin-writable || echo bin-readonly",
+    ])
+    run = lifecycle.start(installation=inst)
+    assert run.wait() == 0, run.output()
+    out = "\n".join(inst.step_outputs())
+    assert lifecycle.pat not in out and "token-denied" in out, out
+    assert "NoNewPrivs:\t1" in out and "Seccomp:\t2" in out, out
+    assert "CapEff:\t0000000000000000" in out and "CapBnd:\t0000000000000000" in out, out
+    procs = int(out.split("procs=")[1].split()[0])
+    assert procs < 20, out  # the sandbox's processes only, not the machine's
+    assert f"host={run.env['RUNNER_NAME']}" in out, out
+    assert "bin-readonly" in out, out
+    assert run.summary["isolation"]["seccomp"] == "applied"

@@ -230,9 +230,8 @@ static void check_sandbox(const char *v)
 
 static void check_profile(const char *v)
 {
-	assert_int_equal(cfg.sandbox_profile, strcmp(v, "userns-root") == 0
-						  ? SBX_PROFILE_USERNS_ROOT
-						  : SBX_PROFILE_NNP);
+	assert_int_equal(cfg.sandbox_profile,
+			 strcmp(v, "userns-root") == 0 ? SBX_PROFILE_USERNS_ROOT : SBX_PROFILE_NNP);
 }
 
 static void check_hide_paths(const char *v)
@@ -1183,7 +1182,8 @@ static void test_sandbox_profile_and_limits(void **state)
 	assert_int_equal(cfg.rlimit_nofile, 4096);
 	assert_int_equal(cfg.rlimit_nproc, 512);
 	cfg_free(&cfg);
-	load_fails(EX_RS_CONFIG, "SUPERVISOR_SANDBOX_PROFILE=\"root\": must be one of nnp, userns-root",
+	load_fails(EX_RS_CONFIG,
+		   "SUPERVISOR_SANDBOX_PROFILE=\"root\": must be one of nnp, userns-root",
 		   ARGV("exec", "--", "true"), ENVP("SUPERVISOR_SANDBOX_PROFILE=root"));
 	cfg_free(&cfg);
 	load_fails(EX_RS_CONFIG, "SUPERVISOR_RLIMIT_NOFILE=\"-1\": not a whole number",
