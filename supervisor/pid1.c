@@ -32,6 +32,7 @@
 #include "signals.h"
 #include "spawn.h"
 #include "util.h"
+#include "wipe.h"
 
 extern char **environ;
 
@@ -303,8 +304,14 @@ static int make_dirs(const char *path)
 static int open_workdir(const struct pid1_opts *o, struct rs_err *err)
 {
 	const char *dir = o->workdir ? o->workdir : ".";
+	struct stat st;
+	bool existed = stat(dir, &st) == 0;
 	if (o->create_workdir && make_dirs(dir) < 0)
 		return rs_fail(err, EX_RS_CONFIG, errno, "--workdir %s: cannot create", dir);
+	/* A directory made for the command belongs to the user it runs as. */
+	if (o->create_workdir && !existed && o->set_ids && chown(dir, o->uid, o->gid) < 0)
+		return rs_fail(err, EX_RS_CONFIG, errno, "--workdir %s: cannot give it to uid %u",
+			       dir, (unsigned)o->uid);
 	int fd = open(dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
 	if (fd < 0)
 		return rs_fail(err, o->workdir ? EX_RS_CONFIG : EX_RS_SOFTWARE, errno,
@@ -448,6 +455,24 @@ int pid1_run(uv_loop_t *loop, const struct pid1_opts *o, struct rs_err *err)
 	return code;
 }
 
+/* exec --workdir: once the command and all it left are gone, DIR is emptied (DIR stays).
+ * Anything left makes the status 74: this pod must not run another command there. */
+static int empty_workdir(const char *dir, int code)
+{
+	struct wipe_stats st;
+	struct rs_err werr = { 0 };
+	if (wipe_dir(dir, &st, &werr) < 0) {
+		log_event(LOG_ERROR, "workspace.unwiped", LOG_FIELDS(LOG_STR("dir", dir)), "%s",
+			  werr.msg);
+		return EX_RS_IOERR;
+	}
+	log_event(st.left ? LOG_WARN : LOG_INFO, "workspace.wiped",
+		  LOG_FIELDS(LOG_STR("dir", dir), LOG_INT("files", st.files),
+			     LOG_INT("dirs", st.dirs), LOG_INT("left", st.left)),
+		  "%s: %s", dir, st.left ? "not empty after the wipe" : "emptied");
+	return st.left ? EX_RS_IOERR : code;
+}
+
 int pid1_exec(const struct rs_config *cfg, struct rs_err *err)
 {
 	uv_loop_t loop;
@@ -472,6 +497,8 @@ int pid1_exec(const struct rs_config *cfg, struct rs_err *err)
 	o.plan = plan;
 	int code = pid1_run(&loop, &o, err);
 	sbx_plan_free(plan);
+	if (code >= 0 && cfg->exec_workdir)
+		code = empty_workdir(cfg->exec_workdir, code);
 	uv_run(&loop, UV_RUN_DEFAULT);
 	uv_loop_close(&loop);
 	return code;

@@ -308,3 +308,23 @@ def test_a_job_under_run_cannot_read_the_credentials_or_see_the_supervisor(lc_gi
     assert f"host={run.env['RUNNER_NAME']}" in out, out
     assert "bin-readonly" in out, out
     assert run.summary["isolation"]["seccomp"] == "applied"
+
+
+def test_exec_gives_a_new_workdir_to_the_user_and_empties_it_after():
+    import subprocess
+    import tempfile
+    from pathlib import Path
+    base = Path(tempfile.mkdtemp(prefix="rs-sbx-exec-", dir="/var/tmp"))
+    _SECRETS.append(str(base))  # removed after the test
+    os.chmod(base, 0o755)
+    workdir = base / "w"
+    env = dict(os.environ, SUPERVISOR_LOG_FORMAT="json", RUNNER_USER=f"{RUNNER_UID}:{RUNNER_UID}")
+    p = subprocess.run([os.environ.get("RS_BIN", "/work/main/build/asan/runner-supervisor"),
+                        "exec", f"--workdir={workdir}", "--", "sh", "-c",
+                        "stat -c owner=%u .; echo x > f; mkdir -p d/e; echo y > d/e/g; "
+                        "chmod 000 d/e"],
+                       env=env, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    assert f"owner={RUNNER_UID}" in p.stdout
+    assert workdir.is_dir() and list(workdir.iterdir()) == [], list(workdir.iterdir())
+    assert '"workspace.wiped"' in p.stderr
