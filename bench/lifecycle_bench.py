@@ -42,7 +42,9 @@ def run(root):
     import runner_install
 
     binary = os.path.join(root, "build", "runner-supervisor")
-    with tempfile.TemporaryDirectory() as tmp:
+    # Not under /tmp: the sandbox gives the runner a fresh /tmp, where the fake runner would
+    # not find the fake GitHub's CA file.
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
         os.chmod(tmp, 0o755)
         with FakeGitHub(os.path.join(tmp, "fake")) as gh:
             gh.add_org("acme")

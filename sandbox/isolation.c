@@ -25,7 +25,7 @@ int sbx_protect_self(struct sbx_report *r)
 void sbx_report_log(const struct sbx_report *r)
 {
 	json_t *layers = json_object();
-	struct log_field f[SBX_L_COUNT + 2];
+	struct log_field f[SBX_L_COUNT + 3];
 	size_t n = 0, applied = 0;
 	for (int l = 0; l < SBX_L_COUNT; l++) {
 		const struct sbx_layer_report *x = &r->layer[l];
@@ -38,6 +38,7 @@ void sbx_report_log(const struct sbx_report *r)
 	char *json = json_dumps(layers, JSON_COMPACT);
 	json_decref(layers);
 	f[n++] = LOG_JSON("layers", json);
+	f[n++] = LOG_INT("took_us", r->took_us);
 	f[n] = (struct log_field){ .key = NULL };
 	log_event(LOG_INFO, "sandbox.report", f, "isolation: %zu of %d layers applied", applied,
 		  SBX_L_COUNT);

@@ -52,6 +52,7 @@ struct sbx_layer_report {
 
 struct sbx_report {
 	struct sbx_layer_report layer[SBX_L_COUNT];
+	long long took_us; /* probing and planning, for the log */
 };
 
 const char *sbx_layer_name(enum sbx_layer l);

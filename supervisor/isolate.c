@@ -4,6 +4,7 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -82,6 +83,8 @@ struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostna
 		.rlimit_nproc = cfg->rlimit_nproc,
 	};
 	*report = (struct sbx_report){ 0 };
+	struct timespec t0, t1;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
 	struct sbx_probe probe = { 0 };
 	struct sbx_plan *plan = NULL;
 	if (cfg->sandbox != SBX_OFF) {
@@ -92,6 +95,8 @@ struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostna
 		report->layer[SBX_L_DUMPABLE].state = SBX_DISABLED;
 	}
 	plan = sbx_plan_prepare(&pol, &probe, report, err);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	report->took_us = (t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000;
 	sbx_report_log(report);
 out:
 	paths_free(&ro);
