@@ -652,6 +652,22 @@ static int delete_runner(struct github *gh, long long id, uint64_t deadline_ms, 
 	return rc;
 }
 
+/* RUNNER_WORKDIR as the runner's .runner file wants it: relative to the installation when
+ * inside it; else absolute (the runner takes Path.GetFullPath(Path.Combine(root, folder)),
+ * and Combine keeps an absolute second part: docs/runner-facts.md). */
+static const char *work_folder(const struct rs_config *cfg)
+{
+	size_t n = strlen(cfg->runner_root);
+	while (n > 1 && cfg->runner_root[n - 1] == '/')
+		n--;
+	const char *w = cfg->runner_workdir;
+	if (!w)
+		return "_work";
+	if (strncmp(w, cfg->runner_root, n) == 0 && w[n] == '/' && w[n + 1])
+		return w + n + 1;
+	return w;
+}
+
 /* generate-jitconfig once; *status tells the caller about 409. */
 static int post_jitconfig(struct github *gh, const char *name, long long group_id,
 			  uint64_t deadline_ms, long *status, struct gh_registration *reg,
@@ -662,7 +678,7 @@ static int post_jitconfig(struct github *gh, const char *name, long long group_i
 	snprintf(path, sizeof(path), "%s/actions/runners/generate-jitconfig", gh->scope_path);
 	json_t *req =
 	    json_pack("{s:s,s:I,s:o,s:s}", "name", name, "runner_group_id", (json_int_t)group_id,
-		      "labels", labels_json(cfg), "work_folder", "_work");
+		      "labels", labels_json(cfg), "work_folder", work_folder(cfg));
 	char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
 	json_decref(req);
 	if (!body)

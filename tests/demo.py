@@ -28,7 +28,9 @@ def say(text):
 
 
 def main():
-    tmp = tempfile.mkdtemp(prefix="rs-demo-")
+    # Not under /tmp: the sandbox gives the runner a fresh /tmp, and the fake runner must
+    # find the fake GitHub's CA file.
+    tmp = tempfile.mkdtemp(prefix="rs-demo-", dir="/var/tmp")
     os.chmod(tmp, 0o755)
     try:
         with FakeGitHub(os.path.join(tmp, "github")) as gh:
