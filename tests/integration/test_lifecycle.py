@@ -648,6 +648,22 @@ def test_the_sandbox_keeps_a_job_from_changing_the_installation(lc_github, lifec
     assert run.summary["isolation"]["readonly_install"] == "applied"
 
 
+def test_a_work_folder_outside_the_installation_is_used_and_wiped(lc_github, lifecycle):
+    work = Path(lifecycle.tmp) / "elsewhere" / "work"
+    work.mkdir(parents=True)
+    os.chmod(work.parent, 0o755)
+    os.chown(work, RUNNER_UID, RUNNER_UID)
+    inst = lifecycle.install()
+    lc_github.queue_job("away", steps=["pwd", "echo x > left-behind"])
+    run = lifecycle.start(installation=inst, RUNNER_WORKDIR=str(work))
+
+    assert run.wait() == EX_OK, run.output()
+    out = "\n".join(inst.step_outputs())
+    assert str(work) in out, out  # the job ran there, not in RUNNER_ROOT/_work
+    assert work.is_dir() and list(work.iterdir()) == []
+    assert run.summary["wipe"]["files"] >= 1
+
+
 def test_a_file_a_job_adds_to_the_runner_root_is_removed(lc_github, lifecycle):
     inst = lifecycle.install()
     lc_github.queue_job("litter", steps=[f"echo x > {inst.root}/newfile"])
