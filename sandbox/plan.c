@@ -225,8 +225,13 @@ static void report_namespaces(struct sbx_plan *p, const struct sbx_probe *pr, st
 			    p->userns ? "owned by the sandbox's user namespace" : "");
 		}
 	}
-	if (p->clone_flags & CLONE_NEWUTS)
-		r->layer[SBX_L_UTSNS].state = SBX_APPLIED;
+	/* What the cgroup namespace sits on: the job gets no cgroupfs of its own either way
+	 * (a writable v1 hierarchy is the release_agent escape). */
+	if (r->layer[SBX_L_CGROUPNS].state == SBX_APPLIED)
+		set(r, SBX_L_CGROUPNS, SBX_APPLIED, "cgroup v%d%s; no cgroupfs mounted for the job",
+		    pr->cgroup_version ? pr->cgroup_version : 1,
+		    pr->cgroup_version == 2 ? (pr->cgroup_delegated ? ", delegated" : ", read-only")
+					    : "");
 }
 
 static void plan_namespaces(struct sbx_plan *p, const struct sbx_policy *pol,

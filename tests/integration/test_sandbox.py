@@ -328,3 +328,11 @@ def test_exec_gives_a_new_workdir_to_the_user_and_empties_it_after():
     assert f"owner={RUNNER_UID}" in p.stdout
     assert workdir.is_dir() and list(workdir.iterdir()) == [], list(workdir.iterdir())
     assert '"workspace.wiped"' in p.stderr
+
+
+def test_resource_limits_reach_the_job(sandbox_run):
+    r = sandbox_run(["bash", "-c", "echo nofile=$(ulimit -n) nproc=$(ulimit -u) core=$(ulimit -c)"],
+                    env={"SUPERVISOR_RLIMIT_NOFILE": "512", "SUPERVISOR_RLIMIT_NPROC": "300"})
+    assert r.returncode == 0, r.stderr
+    assert "nofile=512 nproc=300 core=0" in r.stdout, r.stdout
+    assert "nofile set" in r.layers["rlimits"]["detail"]
