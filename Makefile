@@ -20,7 +20,7 @@ DEPS_BUILD := gcc make pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev
 DEPS_TEST := libcmocka-dev python3 python3-pytest python3-cryptography python3-yaml tini \
 	tinyproxy util-linux procps curl git gcc make libcap2-bin
 DEPS_CHECK := clang clang-format clang-tidy cppcheck
-DEPS_IMAGE := docker.io mmdebstrap
+DEPS_IMAGE := docker.io mmdebstrap podman catatonit
 DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_CHECK) $(DEPS_IMAGE)
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wvla \
@@ -109,7 +109,7 @@ manifest-deps:
 # The runner image built and run with a private dockerd (tests/image/, image/README.md).
 # Skipped with the reason when the engine cannot start (not root); RS_IMAGE_TEST_REQUIRED=1
 # (as CI sets it) makes that a failure.
-image-test:
+image-test: manifest-deps
 	$(PYTHON) -m pytest -q -rs -p no:cacheprovider tests/image $(PYTEST_ARGS)
 
 manifest-test: manifest-deps

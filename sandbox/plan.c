@@ -277,7 +277,13 @@ static void plan_namespaces(struct sbx_plan *p, const struct sbx_policy *pol,
 		    r, SBX_L_PROC, pr->proc_fresh,
 		    "mounting a fresh procfs (the pod's masked /proc stays, showing the pod's "
 		    "processes)");
-	p->hostname = pol->hostname;
+	/* Some seccomp profiles allow the UTS namespace but not sethostname: keep the name. */
+	p->hostname = pr->hostname == 0 ? pol->hostname : NULL;
+	if (pol->hostname && pr->hostname != 0 && (p->clone_flags & CLONE_NEWUTS)) {
+		char b[96];
+		set(r, SBX_L_UTSNS, SBX_APPLIED, "the pod's hostname kept: sethostname: %s",
+		    why(pr->hostname, b, sizeof(b)));
+	}
 }
 
 static int plan_process(struct sbx_plan *p, const struct sbx_policy *pol,

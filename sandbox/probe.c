@@ -94,6 +94,7 @@ static __attribute__((noreturn)) void probe_child(int out, int sync, uid_t uid, 
 	p.ipcns = errno_of(unshare(CLONE_NEWIPC));
 	p.utsns = errno_of(unshare(CLONE_NEWUTS));
 	p.cgroupns = errno_of(unshare(CLONE_NEWCGROUP));
+	p.hostname = p.utsns == 0 ? errno_of(sethostname("sandbox-probe", 13)) : -1;
 	if (p.mntns == 0) {
 		mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
 		p.tmpfs = errno_of(mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, NULL));
@@ -208,6 +209,7 @@ int sbx_probe(struct sbx_probe *p, uid_t uid, gid_t gid, struct rs_err *err)
 				 .nnp = -1,
 				 .seccomp = -1,
 				 .capbset = -1,
+				 .hostname = -1,
 				 .setuid = -1 };
 	p->cap_last_cap = read_cap_last_cap();
 	p->landlock_abi = sbx_landlock_abi();

@@ -65,6 +65,8 @@ struct sbx_probe {
 	int userns_map;    /* writing uid_map/gid_map for it */
 	bool ns_in_userns; /* the namespaces below were tried inside a new user namespace */
 	int pidns, mntns, ipcns, utsns, cgroupns; /* unshare() of each */
+	int hostname;          /* sethostname in the new UTS namespace (RuntimeDefault-like
+		       * profiles allow the unshare and refuse this without SYS_ADMIN) */
 	int proc_fresh;        /* mounting a new procfs in the new PID namespace */
 	int tmpfs;             /* mounting a tmpfs */
 	int bind_ro;           /* a read-only bind remount */

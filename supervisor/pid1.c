@@ -489,7 +489,8 @@ int pid1_exec(const struct rs_config *cfg, struct rs_err *err)
 		.gid = cfg->runner_gid,
 	};
 	struct sbx_report report;
-	struct sbx_plan *plan = isolate_prepare(cfg, NULL, &report, err);
+	/* The sandbox's hostname: RUNNER_NAME when given, as for `run`. */
+	struct sbx_plan *plan = isolate_prepare(cfg, cfg->runner_name, &report, err);
 	if (!plan) {
 		uv_loop_close(&loop);
 		return -1;

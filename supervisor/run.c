@@ -769,6 +769,24 @@ static void close_loop(struct run *r)
 	uv_loop_close(&r->loop);
 }
 
+/* The runner must create its folders in RUNNER_WORKDIR: a volume mounted there (an emptyDir
+ * made by another runtime, a PVC, a hostPath) may be root's 0755. Only the directory itself
+ * changes hands, never what is below it. */
+static void give_workdir_to_runner(const struct rs_config *cfg)
+{
+	_cleanup_(closep) int fd =
+	    open(cfg->runner_workdir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 ||
+	    (st.st_uid == cfg->runner_uid && st.st_gid == cfg->runner_gid))
+		return;
+	if (fchown(fd, cfg->runner_uid, cfg->runner_gid) < 0)
+		log_event(LOG_WARN, "workdir.unowned",
+			  LOG_FIELDS(LOG_STR("dir", cfg->runner_workdir)),
+			  "RUNNER_WORKDIR %s: cannot give it to the runner's uid: %s",
+			  cfg->runner_workdir, strerror(errno));
+}
+
 static void record_installation(struct run *r)
 {
 	/* What the wipe empties anyway is not part of the installation's identity. */
@@ -802,6 +820,7 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 		return -1;
 	}
 	record_installation(&r);
+	give_workdir_to_runner(cfg);
 	fire(&r, EV_BEGIN);
 	int code = 0;
 	const char *reason = NULL;

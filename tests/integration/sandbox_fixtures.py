@@ -11,6 +11,8 @@ The simulated pods (ENVIRONMENTS) stand for the cells of the decision table in
   no-userns      CAP_SYS_ADMIN but user namespaces refused
   runtime-default  no CAP_SYS_ADMIN and the runtime's default seccomp profile: no namespace
                  at all, the fallback (uid, no_new_privs, seccomp, capabilities, Landlock)
+  no-sethostname   namespaces allowed but sethostname refused (podman's and CRI-O's default
+                 profile without CAP_SYS_ADMIN)
 """
 
 import json
@@ -38,6 +40,7 @@ ENVIRONMENTS = {
     "masked-proc": ["mask-proc", "restrict", "--drop-cap", "cap_sys_admin", "--"],
     "no-userns": ["restrict", "--no-userns", "--"],
     "runtime-default": ["restrict", "--drop-cap", "cap_sys_admin", "--runtime-default", "--"],
+    "no-sethostname": ["restrict", "--no-sethostname", "--"],
 }
 
 # A masked /proc as runtimes make it: a read-only tmpfs over a /proc directory is enough for

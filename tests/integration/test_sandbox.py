@@ -194,6 +194,24 @@ def test_the_report_names_what_each_environment_allows(sandbox_run, env_name):
             assert v["detail"], f"{layer}: unavailable without a reason"
 
 
+def test_the_sandbox_is_named_after_the_runner(sandbox_run):
+    r = sandbox_run(["hostname"], env={"RUNNER_NAME": "pod-named-runner"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "pod-named-runner"
+
+
+def test_a_refused_sethostname_keeps_the_pods_hostname_and_the_command_starts(sandbox_run):
+    """podman's and CRI-O's default profile allow unshare but refuse sethostname: the
+    namespace stays, the name does not change, and the runner still starts."""
+    import socket
+    r = sandbox_run(["hostname"], env_name="no-sethostname", mode="strict",
+                    env={"RUNNER_NAME": "pod-named-runner"})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == socket.gethostname()
+    assert r.state("uts_namespace") == "applied"
+    assert "hostname kept" in r.layers["uts_namespace"]["detail"]
+
+
 @pytest.mark.parametrize("env_name,layer,hint", [
     ("runtime-default", "user_namespace", "hostUsers: false"),
     ("masked-proc", "proc", "procMount: Unmasked"),

@@ -10,6 +10,8 @@
  *                   pivot_root and namespace-creating clone refused with EPERM, clone3 with
  *                   ENOSYS, keyrings, userfaultfd, io_uring, bpf refused
  * --no-userns       only CLONE_NEWUSER refused (a node with user namespaces disabled)
+ * --no-sethostname  sethostname refused with EPERM (containers/common's default profile, as
+ *                   podman and CRI-O use it, allows unshare but not this without SYS_ADMIN)
  *
  * Filters stack: whatever the supervisor loads later adds to this one, as in a pod. */
 #include <errno.h>
@@ -65,7 +67,7 @@ static int add_ns_rules(scmp_filter_ctx ctx, bool only_user)
 	return seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
 }
 
-static int load_filter(bool runtime_default)
+static int load_filter(bool runtime_default, bool no_userns, bool no_sethostname)
 {
 	static const char *const denied[] = { "setns",	     "mount",	      "umount2",
 					      "pivot_root",  "keyctl",	      "add_key",
@@ -75,7 +77,9 @@ static int load_filter(bool runtime_default)
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
 	if (!ctx)
 		return -1;
-	int rc = add_ns_rules(ctx, !runtime_default);
+	int rc = runtime_default || no_userns ? add_ns_rules(ctx, !runtime_default) : 0;
+	if (rc == 0 && no_sethostname)
+		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), SCMP_SYS(sethostname), 0);
 	for (const char *const *d = denied; runtime_default && rc == 0 && *d; d++)
 		rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EPERM), seccomp_syscall_resolve_name(*d),
 				      0);
@@ -87,7 +91,7 @@ static int load_filter(bool runtime_default)
 
 int main(int argc, char **argv)
 {
-	bool runtime_default = false, no_userns = false;
+	bool runtime_default = false, no_userns = false, no_sethostname = false;
 	int i = 1;
 	for (; i < argc && strcmp(argv[i], "--") != 0; i++) {
 		if (strcmp(argv[i], "--drop-cap") == 0 && i + 1 < argc) {
@@ -98,6 +102,8 @@ int main(int argc, char **argv)
 			runtime_default = true;
 		} else if (strcmp(argv[i], "--no-userns") == 0) {
 			no_userns = true;
+		} else if (strcmp(argv[i], "--no-sethostname") == 0) {
+			no_sethostname = true;
 		} else {
 			fprintf(stderr, "restrict: unknown option %s\n", argv[i]);
 			return 125;
@@ -109,8 +115,10 @@ int main(int argc, char **argv)
 	}
 	/* As a runtime does: no_new_privs is not set for the pod's process, the filter is
 	 * loaded with CAP_SYS_ADMIN when we still have it, else needs no_new_privs. */
-	if ((runtime_default || no_userns) && load_filter(runtime_default) < 0) {
-		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || load_filter(runtime_default) < 0)
+	bool any = runtime_default || no_userns || no_sethostname;
+	if (any && load_filter(runtime_default, no_userns, no_sethostname) < 0) {
+		if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+		    load_filter(runtime_default, no_userns, no_sethostname) < 0)
 			return fail("seccomp");
 	}
 	execvp(argv[i + 1], argv + i + 1);
