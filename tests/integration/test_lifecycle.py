@@ -664,6 +664,23 @@ def test_a_work_folder_outside_the_installation_is_used_and_wiped(lc_github, lif
     assert run.summary["wipe"]["files"] >= 1
 
 
+def test_a_root_owned_work_folder_is_given_to_the_runner(lc_github, lifecycle):
+    # A volume mounted at RUNNER_WORKDIR that the runtime made root's 0755 (a PVC, a
+    # hostPath, podman's emptyDir): the runner must still be able to make its folders.
+    work = Path(lifecycle.tmp) / "volume" / "work"
+    work.mkdir(parents=True)
+    os.chmod(work.parent, 0o755)
+    os.chmod(work, 0o755)
+    inst = lifecycle.install()
+    job = lc_github.queue_job("volume", steps=["echo x > f"])
+    run = lifecycle.start(installation=inst, RUNNER_WORKDIR=str(work))
+
+    assert run.wait() == EX_OK, run.output()
+    assert lc_github.job(job.id).result == "Succeeded"
+    assert work.stat().st_uid == RUNNER_UID
+    assert list(work.iterdir()) == []
+
+
 def test_a_file_a_job_adds_to_the_runner_root_is_removed(lc_github, lifecycle):
     inst = lifecycle.install()
     lc_github.queue_job("litter", steps=[f"echo x > {inst.root}/newfile"])
