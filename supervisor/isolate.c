@@ -61,7 +61,12 @@ struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostna
 	for (size_t i = 0; i < cfg->n_hide_paths; i++)
 		push(&hide, cfg->hide_paths[i]);
 	if (exec) {
-		push(&keep, cfg->exec_workdir);
+		/* The command starts in --workdir, or where we were started: that stays visible
+		 * even under the fresh /tmp. */
+		if (cfg->exec_workdir)
+			push(&keep, cfg->exec_workdir);
+		else
+			push_owned(&keep, getcwd(NULL, 0));
 	} else {
 		push(&keep, cfg->runner_root);
 		push(&keep, cfg->runner_workdir);
@@ -100,5 +105,6 @@ struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostna
 	sbx_report_log(report);
 out:
 	paths_free(&ro);
+	paths_free(&keep);
 	return plan;
 }

@@ -354,3 +354,23 @@ def test_resource_limits_reach_the_job(sandbox_run):
     assert r.returncode == 0, r.stderr
     assert "nofile=512 nproc=300 core=0" in r.stdout, r.stdout
     assert "nofile set" in r.layers["rlimits"]["detail"]
+
+
+def test_exec_started_in_a_directory_under_tmp_runs_there():
+    """The sandbox's /tmp is fresh, but the directory the command starts in stays (CI clones
+    live under /tmp)."""
+    import shutil
+    import subprocess
+    import tempfile
+    start = tempfile.mkdtemp(prefix="rs-sbx-cwd-", dir="/tmp")
+    try:
+        with open(os.path.join(start, "marker"), "w") as f:
+            f.write("here\n")
+        p = subprocess.run([os.environ.get("RS_BIN", "/work/main/build/asan/runner-supervisor"),
+                            "exec", "--", "sh", "-c", "pwd; cat marker"], cwd=start,
+                           env=dict(os.environ, SUPERVISOR_LOG_FORMAT="json"),
+                           capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0, p.stderr
+        assert p.stdout.split() == [start, "here"]
+    finally:
+        shutil.rmtree(start, ignore_errors=True)
