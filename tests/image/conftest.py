@@ -96,6 +96,18 @@ def _unavailable(reason):
     pytest.skip(f"image tests skipped: {reason}")
 
 
+
+def json_events(text):
+    """The supervisor's JSON log lines in text (stderr), in order; other lines skipped."""
+    events = []
+    for line in text.splitlines():
+        if line.startswith("{"):
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                pass
+    return events
+
 @dataclass
 class Images:
     base: str
@@ -346,13 +358,7 @@ def run_lifecycle(engine, image, gh, name, run_args, tmp, steps, settings=None,
         diff = engine.docker("diff", cid, timeout=60, quiet=True).stdout.splitlines()
     finally:
         engine.docker("rm", "-f", cid, timeout=60, check=False, quiet=True)
-    events = []
-    for line in logs.stderr.splitlines():
-        if line.startswith("{"):
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                pass
+    events = json_events(logs.stderr)
     run = Run(name=name, code=state["ExitCode"], stdout=logs.stdout, stderr=logs.stderr,
               events=events, termination_log=term.read_text(),
               record=runner_install.read_record(record / "record.jsonl"),

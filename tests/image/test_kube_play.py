@@ -78,6 +78,7 @@ import pytest
 import yaml
 
 from conftest import (CA_PATH, CACHE, RECORD_DIR, REPO, Run, _note_report, _unavailable,
+                      json_events,
                       proc_view)
 import runner_install
 from kubeplay import Podman, PodmanError
@@ -333,13 +334,7 @@ def test_kube_play_one_lifecycle(overlay, seccomp, podman, github, run_dir):
         pm.podman("volume", "rm", "-f", SECRET, timeout=30, check=False, quiet=True)
         if legacy_secret:
             pm.podman("secret", "rm", SECRET, timeout=30, check=False, quiet=True)
-    events = []
-    for line in logs.stderr.splitlines():
-        if line.startswith("{"):
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                pass
+    events = json_events(logs.stderr)
     run = Run(name=scenario, code=state["ExitCode"], stdout=logs.stdout,
               stderr=logs.stderr, events=events,
               termination_log=termination_log, record=record,
