@@ -787,6 +787,38 @@ static void give_workdir_to_runner(const struct rs_config *cfg)
 			  cfg->runner_workdir, strerror(errno));
 }
 
+/* A work folder that is not empty at start holds an earlier job's files: a Deployment's
+ * container restarted over the same volume, say. It is emptied before anything is
+ * registered; one that cannot be is exit 74, and no job ever sees it. */
+static int empty_workdir_at_start(const struct rs_config *cfg, struct rs_err *err)
+{
+	DIR *d = opendir(cfg->runner_workdir);
+	if (!d)
+		return 0; /* not there yet: the runner makes it */
+	bool empty = true;
+	for (struct dirent *e; empty && (e = readdir(d));)
+		empty = strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0;
+	closedir(d);
+	if (empty)
+		return 0;
+	struct wipe_stats st;
+	if (wipe_dir(cfg->runner_workdir, &st, err) < 0)
+		return -1;
+	log_event(st.left ? LOG_ERROR : LOG_WARN, "workspace.wiped",
+		  LOG_FIELDS(LOG_STR("dir", cfg->runner_workdir), LOG_BOOL("at_start", true),
+			     LOG_INT("files", st.files), LOG_INT("dirs", st.dirs),
+			     LOG_INT("left", st.left)),
+		  "RUNNER_WORKDIR %s held an earlier job's files: %s", cfg->runner_workdir,
+		  st.left ? "it cannot be emptied" : "emptied before registering");
+	if (st.left)
+		return rs_fail(
+		    err, EX_RS_IOERR, 0,
+		    "RUNNER_WORKDIR %s is not empty and cannot be emptied: this pod must "
+		    "not take a job",
+		    cfg->runner_workdir);
+	return 0;
+}
+
 static void record_installation(struct run *r)
 {
 	/* What the wipe empties anyway is not part of the installation's identity. */
@@ -821,6 +853,10 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 	}
 	record_installation(&r);
 	give_workdir_to_runner(cfg);
+	if (empty_workdir_at_start(cfg, err) < 0) {
+		close_loop(&r);
+		return -1;
+	}
 	fire(&r, EV_BEGIN);
 	int code = 0;
 	const char *reason = NULL;

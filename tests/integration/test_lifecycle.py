@@ -681,6 +681,26 @@ def test_a_root_owned_work_folder_is_given_to_the_runner(lc_github, lifecycle):
     assert list(work.iterdir()) == []
 
 
+def test_an_earlier_jobs_files_in_the_work_folder_are_wiped_before_registering(lc_github,
+                                                                              lifecycle):
+    # A Deployment's container restarted over the same volume: the next job must not see
+    # what the last one left, even if that pod died before its own wipe.
+    inst = lifecycle.install()
+    stale = inst.work / "old-job" / "secret-output"
+    stale.parent.mkdir(parents=True)
+    stale.write_text("from the previous job")
+    job = lc_github.queue_job("peek", steps=[f"ls -A {inst.work}"])
+    run = lifecycle.start(installation=inst)
+
+    assert run.wait() == EX_OK, run.output()
+    assert "old-job" not in "\n".join(inst.step_outputs())
+    first = run.events("workspace.wiped")[0]
+    assert first.field("at_start") is True and first.field("files") == 1
+    names = run.names()
+    assert names.index("workspace.wiped") < names.index("runner.registered")
+    assert lc_github.job(job.id).result == "Succeeded"
+
+
 def test_a_file_a_job_adds_to_the_runner_root_is_removed(lc_github, lifecycle):
     inst = lifecycle.install()
     lc_github.queue_job("litter", steps=[f"echo x > {inst.root}/newfile"])
