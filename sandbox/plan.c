@@ -173,7 +173,8 @@ static int plan_mounts(struct sbx_plan *p, const struct sbx_policy *pol)
 	for (const char *const *k = pol->keep; k && *k; k++) {
 		bool inside_another = false;
 		for (const char *const *o = pol->keep; *o; o++)
-			inside_another |= o != k && strcmp(*o, *k) != 0 && under(*k, *o);
+			inside_another |= o != k && strcmp(*o, *k) != 0 &&
+					  strcmp(*o, "/tmp") != 0 && under(*k, *o);
 		/* /tmp itself cannot be kept: the job gets a fresh one, whatever else. */
 		if (under(*k, "/tmp") && strcmp(*k, "/tmp") != 0 && !inside_another &&
 		    add_path(p->keep, &p->n_keep, *k) < 0)
