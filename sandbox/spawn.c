@@ -80,6 +80,7 @@ struct exec_plan {
 	const struct sbx_plan *sbx; /* the sandbox, or NULL */
 	const char *cwd_path;       /* inside a new mount namespace, instead of cwd_fd */
 	int sync_fd;                /* new user namespace: readable once the maps are written */
+	int sync_write_fd;          /* the parent's end, closed in the child (else no EOF) */
 	int teardown_fd;            /* the sandbox init writes how many it killed */
 };
 
@@ -295,6 +296,9 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 	int e;
 	if (sbx && sbx->userns) {
 		char c;
+		/* Our copy of the parent's end goes first: a parent that cannot write the maps
+		 * closes its own, and the read must then see EOF. */
+		close(plan->sync_write_fd);
 		if (read(plan->sync_fd, &c, 1) != 1)
 			_exit(126); /* the parent could not write our maps, and said so */
 		if ((e = sbx_child_enter_userns(sbx)) != 0)
@@ -381,6 +385,7 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		.sbx = req->plan,
 		.cwd_path = req->cwd_path,
 		.sync_fd = -1,
+		.sync_write_fd = -1,
 		.teardown_fd = -1,
 	};
 	struct rlimit rl;
@@ -408,6 +413,7 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		return rs_fail(err, EX_RS_SOFTWARE, errno, "pipe for the sandbox");
 	}
 	plan.sync_fd = sync[0];
+	plan.sync_write_fd = sync[1];
 	int teardown[2] = { -1, -1 };
 	if (plan.sbx && plan.sbx->pidns && pipe2(teardown, O_CLOEXEC) < 0) {
 		close(report[0]);
