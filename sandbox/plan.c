@@ -17,6 +17,7 @@
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include "config.h"
@@ -159,13 +160,23 @@ static int plan_ids(struct sbx_plan *p, const struct sbx_policy *pol)
 	return 0;
 }
 
-static unsigned long locked_flags(const char *path)
+unsigned long sbx_locked_mount_flags(const char *path)
 {
-	struct statfs sf;
-	if (statfs(path, &sf) < 0)
+	/* statvfs's ST_* bits are not the MS_* bits mount(2) takes (ST_RELATIME is 4096,
+	 * which is MS_BIND): translate each one. */
+	static const struct {
+		unsigned long st, ms;
+	} map[] = { { ST_NOSUID, MS_NOSUID },         { ST_NODEV, MS_NODEV },
+		    { ST_NOEXEC, MS_NOEXEC },         { ST_NOATIME, MS_NOATIME },
+		    { ST_NODIRATIME, MS_NODIRATIME }, { ST_RELATIME, MS_RELATIME } };
+	struct statvfs sv;
+	unsigned long ms = 0;
+	if (statvfs(path, &sv) < 0)
 		return 0;
-	return (unsigned long)sf.f_flags &
-	       (MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++)
+		if (sv.f_flag & map[i].st)
+			ms |= map[i].ms;
+	return ms;
 }
 
 static int plan_mounts(struct sbx_plan *p, const struct sbx_policy *pol)
@@ -194,7 +205,7 @@ static int plan_mounts(struct sbx_plan *p, const struct sbx_policy *pol)
 			continue;
 		if (!(p->ro[p->n_ro].path = strdup(*d)))
 			return -1;
-		p->ro[p->n_ro++].flags = locked_flags(*d);
+		p->ro[p->n_ro++].flags = sbx_locked_mount_flags(*d);
 	}
 	return 0;
 }

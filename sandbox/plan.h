@@ -64,6 +64,9 @@ struct sbx_plan {
 	struct rlimit nofile, nproc;
 };
 
+/* The flags a read-only bind remount of path must repeat (a user namespace locks them). */
+unsigned long sbx_locked_mount_flags(const char *path);
+
 /* Child side (raw system calls only; each returns 0 or an errno value). */
 
 /* In a new user namespace, once the parent wrote the maps: become the inner ids. */

@@ -29,6 +29,7 @@
 
 #include "landlock.h"
 #include "nsmaps.h"
+#include "plan.h"
 #include "util.h"
 
 #ifndef CLONE_NEWCGROUP
@@ -57,14 +58,13 @@ static int probe_proc(void)
 	return WEXITSTATUS(st);
 }
 
-static int probe_bind_ro(void)
+/* Set by the parent before the children are cloned: they read their copy. */
+static unsigned long usr_flags;
+
+static int probe_bind_ro(unsigned long keep)
 {
-	/* /usr onto itself, read-only, keeping the flags a user namespace locks. */
-	struct statfs sf;
-	if (statfs("/usr", &sf) < 0)
-		return errno;
-	unsigned long keep = (unsigned long)sf.f_flags & (MS_NOSUID | MS_NODEV | MS_NOEXEC |
-							  MS_NOATIME | MS_NODIRATIME | MS_RELATIME);
+	/* /usr onto itself, read-only, keeping the flags a user namespace locks (found by the
+	 * parent: statvfs is not for a child of a threaded process). */
 	if (mount("/usr", "/usr", NULL, MS_BIND | MS_REC, NULL) < 0)
 		return errno;
 	return errno_of(mount(NULL, "/usr", NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL));
@@ -98,7 +98,7 @@ static __attribute__((noreturn)) void probe_child(int out, int sync, uid_t uid, 
 	if (p.mntns == 0) {
 		mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL);
 		p.tmpfs = errno_of(mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, NULL));
-		p.bind_ro = probe_bind_ro();
+		p.bind_ro = probe_bind_ro(usr_flags);
 		p.proc_fresh = p.pidns == 0 ? probe_proc() : -1;
 	}
 	p.capbset = errno_of(prctl(PR_CAPBSET_DROP, 0, 0, 0, 0)); /* CAP_CHOWN */
@@ -212,6 +212,7 @@ int sbx_probe(struct sbx_probe *p, uid_t uid, gid_t gid, struct rs_err *err)
 				 .hostname = -1,
 				 .setuid = -1 };
 	p->cap_last_cap = read_cap_last_cap();
+	usr_flags = sbx_locked_mount_flags("/usr");
 	p->landlock_abi = sbx_landlock_abi();
 	probe_cgroup(p);
 	/* Inside a user namespace first: it is what the sandbox uses when it can. */

@@ -8,6 +8,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <sys/mount.h>
+#include <sys/statvfs.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -195,6 +197,23 @@ static void test_kept_directories_are_only_those_under_tmp_and_not_nested(void *
 	sbx_plan_free(p);
 }
 
+static void test_locked_mount_flags_are_mount_flags_not_statvfs_bits(void **state)
+{
+	/* ST_RELATIME is MS_BIND's value: a remount must carry MS_RELATIME instead. */
+	static const char *const paths[] = { "/", "/proc", "/dev", "/usr" };
+	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
+		struct statvfs sv;
+		if (statvfs(paths[i], &sv) < 0)
+			continue;
+		unsigned long f = sbx_locked_mount_flags(paths[i]);
+		assert_int_equal(f & MS_BIND, 0);
+		assert_int_equal(!!(f & MS_RELATIME), !!(sv.f_flag & ST_RELATIME));
+		assert_int_equal(!!(f & MS_NOSUID), !!(sv.f_flag & ST_NOSUID));
+		assert_int_equal(!!(f & MS_NOEXEC), !!(sv.f_flag & ST_NOEXEC));
+	}
+	assert_int_equal(sbx_locked_mount_flags("/nonexistent/path"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -207,6 +226,7 @@ int main(void)
 		cmocka_unit_test(test_a_refused_sethostname_keeps_the_hostname),
 		cmocka_unit_test(test_off_disables_all_but_the_uid),
 		cmocka_unit_test(test_kept_directories_are_only_those_under_tmp_and_not_nested),
+		cmocka_unit_test(test_locked_mount_flags_are_mount_flags_not_statvfs_bits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
