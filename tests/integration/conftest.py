@@ -47,6 +47,9 @@ WAIT = 10  # seconds; the bound of every wait that should succeed well before it
 TEST_TIMEOUT = 60  # seconds; a backstop per test, in case some wait is unbounded after all
 
 PR_SET_CHILD_SUBREAPER = 36
+# What makes an init PID 1 of a new PID namespace. unshare does not forward signals: a test
+# signals the init itself, the child unshare forked (find it with exec_child()).
+UNSHARE = ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child"]
 
 _live_runs = []  # every Running not torn down yet, across fixtures
 
@@ -143,6 +146,67 @@ def descendants_of(roots):
 
 def zombie_children_of(pid):
     return {kid for kid in children_of(pid) if proc_state(kid) == "Z"}
+
+
+def exec_child(proc, binary, timeout=WAIT):
+    """The child proc (unshare --fork) made, once it has exec'd binary; None when proc came
+    and went before that was seen (only for a command that fails at once)."""
+    want = os.path.realpath(binary)
+
+    def found():
+        for kid in children_of(proc.pid):
+            try:
+                if os.readlink(f"/proc/{kid}/exe") == want:
+                    return kid
+            except OSError:
+                pass
+        return -1 if proc.poll() is not None else None
+
+    pid = wait_until(found, timeout=timeout, what=f"{want} under unshare")
+    return None if pid == -1 else pid
+
+
+def sigkill(pids):
+    """SIGKILLs every pid; one that is gone already is not an error (it may have exited since
+    it was listed)."""
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def kill_tree(proc, first=None, timeout=WAIT):
+    """SIGKILLs a still running proc (a Popen), everything below it and `first` (a pid or a
+    Pid: the init under unshare), and reaps proc. The wait is bounded, not checked: teardown
+    goes on to find what is left. → True when proc was still running."""
+    if proc.poll() is not None:
+        return False
+    everything = descendants_of({proc.pid}) | {proc.pid}
+    if isinstance(first, Pid):
+        first.kill()  # as PID 1 of a namespace, SIGKILL takes the namespace with it
+    elif first:
+        sigkill([first])
+    sigkill(everything)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        pass
+    return True
+
+
+def kill_and_reap(strays):
+    """SIGKILLs strays (children of pytest) and everything below them, and reaps the strays;
+    → what each process was (describe(), read before the kill, for the report)."""
+    everything = descendants_of(strays) | set(strays)
+    seen = [describe(pid) for pid in everything]
+    sigkill(everything)
+    for pid in strays:
+        try:
+            os.waitpid(pid, 0)
+        except ChildProcessError:
+            pass
+    return seen
 
 
 def wait_until(predicate, timeout=WAIT, interval=0.01, what="condition"):
@@ -249,6 +313,42 @@ class LineStream:
         return not self._thread.is_alive()
 
 
+def start_streamed(argv, env, **popen_kwargs):
+    """Starts argv with its stdout and stderr read line by line (LineStream), whose waits give
+    up soon after the process exits. → (Popen, stdout stream, stderr stream)."""
+    proc = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            **popen_kwargs)
+    out, err = LineStream(proc.stdout, "stdout"), LineStream(proc.stderr, "stderr")
+    out.exit_status = err.exit_status = proc.poll
+    return proc, out, err
+
+
+def close_streams(proc, out, err):
+    """Closes proc's output pipes once nothing writes to them; False if something still holds
+    them open (then they are left to the reader threads)."""
+    if not (out.wait_closed(2) and err.wait_closed(2)):
+        return False
+    proc.stdout.close()
+    proc.stderr.close()
+    return True
+
+
+def json_events(lines, name=None):
+    """The JSON log lines among lines (others are skipped), in order; only those of event
+    `name` when it is given."""
+    found = []
+    for line in lines:
+        if not line.startswith("{"):
+            continue
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(obj, dict) and (name is None or obj.get("event") == name):
+            found.append(Event(obj))
+    return found
+
+
 class Event(dict):
     """One JSON log line. Fields are read from the top level or from a nested "fields"."""
 
@@ -278,9 +378,7 @@ class Variant:
             inner = [self.binary, "exec", *init_args, "--", *cmd]
         else:
             inner = [self.binary, *(() if self.pid1 else ("-s",)), *init_args, "--", *cmd]
-        if self.pid1:
-            return ["unshare", "--pid", "--fork", "--mount-proc", "--kill-child", *inner]
-        return inner
+        return [*UNSHARE, *inner] if self.pid1 else inner
 
 
 VARIANTS = ["rs-pid1", "rs-subreaper", "tini-pid1", "tini-subreaper"]
@@ -312,33 +410,11 @@ class Running:
         # Its own process group in pytest's session: a group whose parent is in another group
         # of the same session is not orphaned, so SIGTTIN/SIGTTOU would really stop it.
         popen_kwargs.setdefault("process_group", 0)
-        self.proc = subprocess.Popen(self.argv, env=env, stdout=subprocess.PIPE,
-                                     stderr=subprocess.PIPE, **popen_kwargs)
-        self.stdout = LineStream(self.proc.stdout, "stdout")
-        self.stderr = LineStream(self.proc.stderr, "stderr")
-        self.stdout.exit_status = self.stderr.exit_status = self.proc.poll
+        self.proc, self.stdout, self.stderr = start_streamed(self.argv, env, **popen_kwargs)
         # None when the init was already gone (only for a command that fails at once)
-        self.sup_pid = self._find_init() if variant.pid1 else self.proc.pid
+        self.sup_pid = (exec_child(self.proc, variant.binary) if variant.pid1
+                        else self.proc.pid)
         self.sup = Pid(self.sup_pid) if self.sup_pid else None
-
-    def _find_init(self):
-        """The init is the child unshare forked, once it has exec'd the init's binary."""
-        want = os.path.realpath(self.variant.binary)
-        unshare = self.proc.pid
-
-        def found():
-            for kid in children_of(unshare):
-                try:
-                    if os.readlink(f"/proc/{kid}/exe") == want:
-                        return kid
-                except OSError:
-                    pass
-            if self.proc.poll() is not None:
-                return -1  # it came and went before we saw it (a command that fails at once)
-            return None
-
-        pid = wait_until(found, what=f"{want} under unshare")
-        return None if pid == -1 else pid
 
     # -- the init --------------------------------------------------------------------------
 
@@ -404,19 +480,10 @@ class Running:
 
     def events(self):
         """The JSON log lines on stderr, in order (other lines are skipped)."""
-        found = []
-        for line in self.stderr.lines:
-            if line.startswith("{"):
-                try:
-                    obj = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(obj, dict):
-                    found.append(Event(obj))
-        return found
+        return json_events(self.stderr.lines)
 
     def events_named(self, name):
-        return [e for e in self.events() if e.get("event") == name]
+        return json_events(self.stderr.lines, name)
 
     def output(self):
         return (f"argv: {self.argv}\n--- stdout\n{self.stdout.text}\n"
@@ -426,30 +493,14 @@ class Running:
 
     def kill(self):
         """SIGKILLs the init, everything below it and every tracked pid; reaps the init."""
-        if self.proc.poll() is None:
-            everything = descendants_of({self.proc.pid}) | {self.proc.pid}
-            if self.sup:
-                self.sup.kill()  # as PID 1 of a namespace, SIGKILL takes the namespace with it
-            for pid in everything:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            try:
-                self.proc.wait(WAIT)
-            except subprocess.TimeoutExpired:
-                pass
+        kill_tree(self.proc, first=self.sup)
         for tracked in self.tracked:
             tracked.kill()
 
     def close(self):
         """Closes the output pipes once nothing writes to them; False if something still
         holds them open (then they are left to the reader threads)."""
-        if not (self.stdout.wait_closed(2) and self.stderr.wait_closed(2)):
-            return False
-        self.proc.stdout.close()
-        self.proc.stderr.close()
-        return True
+        return close_streams(self.proc, self.stdout, self.stderr)
 
 
 class Init:
@@ -505,17 +556,7 @@ def kill_strays():
         strays = stray_children()
         if not strays:
             break
-        for pid in descendants_of(strays) | strays:
-            seen.append(describe(pid))
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-        for pid in strays:
-            try:
-                os.waitpid(pid, 0)
-            except ChildProcessError:
-                pass
+        seen.extend(kill_and_reap(strays))
     return seen
 
 

@@ -19,47 +19,31 @@ every test.
                     environment or argv the runner was started with.
     tinyproxy       an HTTP(S) proxy (Debian's tinyproxy) allowed to CONNECT to the fake only.
 
-The runner user is an unprivileged uid (RUNNER_UID below), so every directory these fixtures
-make is world-readable (0755) and lives under /tmp (pytest's own tmp_path is 0700, which that
-user cannot traverse).
+The runner user, the fake's client side and what a runner-supervisor process is to a test
+are shared with the lifecycle fixtures (supervisor_process.py).
 """
 import json
 import os
 import re
 import shutil
-import signal
 import socket
-import ssl
 import subprocess
-import sys
 import tempfile
-import threading
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 import pytest
 
 import conftest
-
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent / "fakes"))
-from fake_github import FakeGitHub  # noqa: E402
+from supervisor_process import (HERE, RS_BIN, RUNNER_GID, RUNNER_UID, WAIT,  # noqa: F401
+                                FixtureGitHub, SupervisorProcess, apply_settings, base_env,
+                                checked, private_file, serve, skip_unless_built, strays,
+                                world_readable_tmpdir)
 
 __all__ = ["fake_github", "runner_root", "supervisor", "tinyproxy"]
 
-RS_BIN = conftest.RS_BIN
 LISTENER = HERE / "helpers" / "fake_listener.py"
 TINYPROXY = "/usr/bin/tinyproxy"
-# The runner user: a uid of its own per test session, not 65534 (nobody). The lifecycle kills
-# every process of the runner uid and wipes what that uid owns directly under /tmp (DESIGN.md,
-# "Process model" and "What the wipe covers"): on a machine shared with other test sessions,
-# a common uid would have their supervisors kill our runners and delete our files, and ours
-# theirs. RS_TEST_RUNNER_UID overrides it (e.g. 65534).
-RUNNER_UID = RUNNER_GID = int(os.environ.get("RS_TEST_RUNNER_UID")
-                              or 300000 + os.getpid() % 100000)
-WAIT = 20  # seconds: the bound of any wait for a run that should end well before it
 SECRET_FILES = (".runner", ".credentials", ".credentials_rsaparams")
 
 _owned_pids = set()  # processes fixtures started on purpose (a proxy): not strays
@@ -75,12 +59,6 @@ HANG = ("runner-supervisor is blocked for good in epoll_wait(timeout -1) with no
 EPOLL_WAIT = {"x86_64": {232, 281}, "aarch64": {22}}.get(os.uname().machine, set())
 
 
-def _world_readable_tmpdir(prefix):
-    path = Path(tempfile.mkdtemp(prefix=prefix))
-    path.chmod(0o755)
-    return path
-
-
 def _pem_body_lines(pem):
     return [line for line in pem.splitlines() if line and not line.startswith("-----")]
 
@@ -89,23 +67,24 @@ def _pem_body_lines(pem):
 # the fake GitHub
 
 
-class GitHub(FakeGitHub):
-    """FakeGitHub plus what the fixtures need: the JIT configurations it handed out (secrets),
-    the runners a test expects to be left, and a direct client for test set-up."""
+class GitHub(FixtureGitHub):
+    """FixtureGitHub plus what the fixtures need: the JIT configurations it handed out
+    (secrets), and the secrets a test made outside the fake."""
+
+    USER_AGENT = "github-fixtures/1"
 
     def __init__(self, directory):
         super().__init__(directory)
-        self.expected_runners = 0
         self.jit_blobs = []
         self.test_secrets = set()  # secrets a test made outside the fake (an unknown PAT)
 
     def expect_runners(self, n):
         """The test ends with n runners registered (default 0)."""
-        self.expected_runners = n
+        self.expect(n)
 
     def forget_expectations(self):
         """A run hung (HANG): what it left registered says nothing."""
-        self.expected_runners = None
+        self.expect(None)
 
     def _encoded_jit_config(self, r):
         blob = super()._encoded_jit_config(r)
@@ -137,55 +116,18 @@ class GitHub(FakeGitHub):
                 found.add(rsa[name])
         return {s for s in found if s and len(s) >= 8}
 
-    def call_api(self, method, path, token, body=None):
-        """One request as a well-behaved client would send it (for set-up); → (status, JSON).
-        The call is recorded like any other: reset_calls() after set-up."""
-        headers = {"User-Agent": "github-fixtures/1", "Accept": "application/vnd.github+json",
-                   "X-GitHub-Api-Version": "2022-11-28", "Authorization": f"Bearer {token}"}
-        data = None
-        if body is not None:
-            data = json.dumps(body).encode()
-            headers["Content-Type"] = "application/json"
-        req = urllib.request.Request(self.api_url + path, data=data, method=method,
-                                     headers=headers)
-        ctx = ssl.create_default_context(cafile=self.ca_file)
-        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}),
-                                             urllib.request.HTTPSHandler(context=ctx))
-        try:
-            with opener.open(req, timeout=10) as resp:
-                return resp.status, json.loads(resp.read() or b"null")
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read() or b"null")
-
-    def jit_config_for(self, scope_path, name, token, labels=("self-hosted", "Linux", "X64")):
-        """A JIT configuration made the way ARC makes one; → (blob, runner JSON)."""
-        status, answer = self.call_api(
-            "POST", f"{scope_path}/actions/runners/generate-jitconfig", token,
-            {"name": name, "runner_group_id": 1, "labels": list(labels)})
-        assert status == 201, answer
-        return answer["encoded_jit_config"], answer["runner"]
-
     def api_calls(self, path_regex=".*", method=None):
         return self.calls_to(path_regex, method)
 
 
 @pytest.fixture
 def fake_github():
-    directory = _world_readable_tmpdir("rs-gh-fake-")
+    directory = world_readable_tmpdir("rs-gh-fake-")
     fake = GitHub(directory)
     fake.add_org("acme")
     fake.add_repo("acme/app")
     fake.add_enterprise("ent")
-    fake.start()
-    try:
-        yield fake
-        left = fake.runners()
-        assert fake.expected_runners is None or len(left) == fake.expected_runners, (
-            f"the fake holds {len(left)} runner(s), the test expected "
-            f"{fake.expected_runners}: {left}")
-    finally:
-        fake.stop()
-        shutil.rmtree(directory, ignore_errors=True)
+    yield from serve(fake, directory)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -201,7 +143,7 @@ class RunnerRoot(type(Path())):
 
 @pytest.fixture
 def runner_root():
-    base = _world_readable_tmpdir("rs-gh-root-")
+    base = world_readable_tmpdir("rs-gh-root-")
     root = RunnerRoot(base / "runner")
     (root / "bin").mkdir(mode=0o755, parents=True)
     root.chmod(0o755)
@@ -231,31 +173,23 @@ def _blocked_forever_in_epoll(pid):
     return int(fields[4], 16) & 0xFFFFFFFF == 0xFFFFFFFF
 
 
-class Run:
-    """One runner-supervisor process: its exit, its logs, and what the runner saw."""
+class Run(SupervisorProcess):
+    """One runner-supervisor process (SupervisorProcess), what the runner saw, and the known
+    hang (HANG) told apart from a slow run."""
 
     def __init__(self, argv, env, record_dir, on_hang=None):
-        self.argv, self.env, self.record_dir = argv, env, record_dir
+        self.record_dir = record_dir
         self.termination_log = env.get("SUPERVISOR_TERMINATION_LOG")
         self.termination_log_under_test = False  # a test checks it itself: teardown does not
         self.on_hang = on_hang
         self.hung = False
-        self.started_at = time.monotonic()
-        self.exited_at = None
-        self.proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     process_group=0, cwd="/")
-        self._stdout = conftest.LineStream(self.proc.stdout, "stdout")
-        self._stderr = conftest.LineStream(self.proc.stderr, "stderr")
-        self._stdout.exit_status = self._stderr.exit_status = self.proc.poll
-        self._waiter = threading.Thread(target=self._note_exit, daemon=True)
-        self._waiter.start()
-
-    def _note_exit(self):
-        self.proc.wait()
-        self.exited_at = time.monotonic()
+        self._stuck_since = None
+        super().__init__(argv, env)
 
     # -- the process -----------------------------------------------------------------------
+
+    def send_signal(self, sig):
+        self.proc.send_signal(sig)  # not once it is reaped: its pid may be reused
 
     def stuck(self):
         """Blocked for good: no child (so not running the runner), and waiting for I/O with
@@ -266,78 +200,24 @@ class Run:
     def wait(self, timeout=WAIT):
         """The exit status; fails the test (with the output) when it is still running, and
         at once when it hangs the known way (HANG)."""
-        deadline = time.monotonic() + timeout
-        stuck_since = None
-        while True:
-            try:
-                code = self.proc.wait(0.1)
-                break
-            except subprocess.TimeoutExpired:
-                pass
-            now = time.monotonic()
-            if self.stuck():
-                stuck_since = stuck_since or now
-                if now - stuck_since >= 1.0:
-                    self.hung = True
-                    if self.on_hang:
-                        self.on_hang()
-                    self.kill()
-                    pytest.fail(f"{HANG}\n{self.output()}")
-            else:
-                stuck_since = None
-            if now >= deadline:
-                pytest.fail(f"runner-supervisor still running after {timeout}s\n"
-                            f"{self.output()}")
-        self._waiter.join(1)
-        self._stderr.wait_closed(5)
-        self._stdout.wait_closed(5)
-        return code
+        self._stuck_since = None
+        return super().wait(timeout)
 
-    @property
-    def elapsed(self):
-        """Seconds from start to exit (None while running)."""
-        return None if self.exited_at is None else self.exited_at - self.started_at
-
-    def send_signal(self, sig):
-        self.proc.send_signal(sig)
-
-    def alive(self):
-        return self.proc.poll() is None
+    def _while_running(self):
+        """A second stuck is the hang of HANG, not a slow answer: fail now, not after WAIT."""
+        if not self.stuck():
+            self._stuck_since = None
+            return
+        now = time.monotonic()
+        self._stuck_since = self._stuck_since or now
+        if now - self._stuck_since >= 1.0:
+            self.hung = True
+            if self.on_hang:
+                self.on_hang()
+            self.kill()
+            pytest.fail(f"{HANG}\n{self.output()}")
 
     # -- output ----------------------------------------------------------------------------
-
-    @property
-    def stderr(self):
-        return self._stderr.text
-
-    @property
-    def stdout(self):
-        return self._stdout.text
-
-    def output(self):
-        return f"argv: {self.argv}\n--- stdout\n{self.stdout}\n--- stderr\n{self.stderr}"
-
-    def events(self, name=None):
-        found = []
-        for line in self._stderr.lines:
-            if line.startswith("{"):
-                try:
-                    obj = json.loads(line)
-                except ValueError:
-                    continue
-                if isinstance(obj, dict) and (name is None or obj.get("event") == name):
-                    found.append(conftest.Event(obj))
-        return found
-
-    def event(self, name):
-        """The one event of that name."""
-        found = self.events(name)
-        assert len(found) == 1, f"{len(found)} {name} events\n{self.output()}"
-        return found[0]
-
-    def wait_for_event(self, name, timeout=WAIT):
-        self._stderr.wait_for(rf'"event":"{re.escape(name)}"', timeout=timeout)
-        return self.events(name)[0]
 
     def summary(self):
         """The final summary the supervisor wrote to SUPERVISOR_TERMINATION_LOG, or None."""
@@ -364,28 +244,6 @@ class Run:
         return conftest.wait_until(lambda: self.listener(verb), timeout=timeout,
                                    interval=0.02, what=f"Runner.Listener {verb}")
 
-    # -- teardown --------------------------------------------------------------------------
-
-    def kill(self):
-        if self.proc.poll() is None:
-            below = conftest.descendants_of({self.proc.pid})
-            for pid in [self.proc.pid, *below]:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                pass
-
-    def close(self):
-        if self._stdout.wait_closed(2) and self._stderr.wait_closed(2):
-            self.proc.stdout.close()
-            self.proc.stderr.close()
-            return True
-        return False
-
 
 class Supervisor:
     """The `supervisor` fixture: runs $RS_BIN against fake_github with runner_root."""
@@ -394,45 +252,27 @@ class Supervisor:
         self.fake, self.root, self.tmp = fake, root, tmp
         self.runs = []
         self.default_pat = fake.add_pat()
-        self.base_env = {
-            "PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-            "SUPERVISOR_LOG_FORMAT": "json",
-            "GITHUB_URL": fake.url + "/acme",
-            "GITHUB_CA_FILE": fake.ca_file,
-            "GITHUB_TOKEN_FILE": self.pat_file(self.default_pat),
+        self.base_env = base_env(fake, self.pat_file(self.default_pat))
+        self.base_env.update({
             "RUNNER_ROOT": str(root),
-            "RUNNER_USER": f"{RUNNER_UID}:{RUNNER_GID}",
             "RUNNER_NAME": "pod-" + os.urandom(4).hex(),
-            "SUPERVISOR_REGISTER_DEADLINE": "15",
-            "SUPERVISOR_DEREGISTER_DEADLINE": "10",
-            "SUPERVISOR_STOP_GRACE": "2",
             "FAKE_LISTENER_MODE": "job",
             "FAKE_LISTENER_WAIT": "10",
             "FAKE_LISTENER_CA": fake.ca_file,
-        }
-        for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):
-            if os.environ.get(name):
-                self.base_env[name] = os.environ[name]
+        })
 
     @property
     def runner_name(self):
         return self.base_env["RUNNER_NAME"]
 
-    def _file(self, prefix, content, mode=0o600):
-        fd, path = tempfile.mkstemp(prefix=prefix, dir=self.tmp)
-        with os.fdopen(fd, "w") as f:
-            f.write(content)
-        os.chmod(path, mode)
-        return path
-
     def pat_file(self, token):
         """A GITHUB_TOKEN_FILE holding token (a Kubernetes secret ends with a newline)."""
         self.fake.test_secrets.add(token)
-        return self._file("token-", token + "\n")
+        return private_file(self.tmp, "token-", token + "\n")
 
     def key_file(self, pem):
         self.fake.test_secrets.update(_pem_body_lines(pem))
-        return self._file("app-key-", pem)
+        return private_file(self.tmp, "app-key-", pem)
 
     def app_env(self, app, key="pkcs1", installation_id=None, use_client_id=False):
         """The settings that authenticate as app instead of the default PAT."""
@@ -452,11 +292,7 @@ class Supervisor:
         env["FAKE_LISTENER_RECORD"] = str(record_dir)
         # what Kubernetes' terminationMessagePath would show (a root-only directory)
         env["SUPERVISOR_TERMINATION_LOG"] = str(self.tmp / f"termination-{len(self.runs)}.json")
-        for name, value in settings.items():
-            if value is None:
-                env.pop(name, None)
-            else:
-                env[name] = str(value)
+        apply_settings(env, settings)
         run = Run([RS_BIN, *args], env, record_dir, on_hang=self.fake.forget_expectations)
         self.runs.append(run)
         return run
@@ -473,27 +309,14 @@ class Supervisor:
         found = []
         for run in self.runs:
             run.kill()
-        strays = {pid for pid in conftest.children_of(os.getpid())
-                  if pid not in _owned_pids and pid not in {r.proc.pid for r in self.runs}}
-        if strays:
+        left = strays(self.runs, owned=_owned_pids)
+        if left:
             found.append("processes outlived runner-supervisor: "
-                         + "; ".join(conftest.describe(p) for p in sorted(strays)))
-            for pid in conftest.descendants_of(strays) | strays:
-                try:
-                    os.kill(pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-            for pid in strays:
-                try:
-                    os.waitpid(pid, 0)
-                except ChildProcessError:
-                    pass
+                         + "; ".join(conftest.describe(p) for p in sorted(left)))
+            conftest.kill_and_reap(left)
         secrets = self.fake.secrets()
         for i, run in enumerate(self.runs):
-            if not run.close():
-                found.append(f"run {i}: something still holds its output pipes")
-            if conftest.SANITIZER_REPORT.search(run.stderr):
-                found.append(f"run {i}: sanitizer report:\n{run.stderr}")
+            found.extend(run.output_problems(i))
             streams = [("stderr", run.stderr), ("stdout", run.stdout)]
             if not run.termination_log_under_test:
                 streams.append(("the termination log", run.termination_log_text()))
@@ -514,19 +337,9 @@ class Supervisor:
 
 @pytest.fixture
 def supervisor(fake_github, runner_root):
-    if not os.access(RS_BIN, os.X_OK):
-        pytest.skip(f"{RS_BIN} is not built (make asan)")
-    tmp = _world_readable_tmpdir("rs-gh-sup-")
-    sup = Supervisor(fake_github, runner_root, tmp)
-    try:
-        yield sup
-    finally:
-        problems = sup.problems()
-        for i, run in enumerate(sup.runs):
-            print(f"=== run {i}\n{run.output()}")
-        shutil.rmtree(tmp, ignore_errors=True)
-    if problems:
-        pytest.fail("\n".join(problems))
+    skip_unless_built()
+    tmp = world_readable_tmpdir("rs-gh-sup-")
+    yield from checked(Supervisor(fake_github, runner_root, tmp), tmp)
 
 
 # ---------------------------------------------------------------------------------------------
