@@ -374,3 +374,18 @@ def test_exec_started_in_a_directory_under_tmp_runs_there():
         assert p.stdout.split() == [start, "here"]
     finally:
         shutil.rmtree(start, ignore_errors=True)
+
+
+@pytest.mark.parametrize("profile", ["nnp", "userns-root"])
+def test_the_sandbox_init_a_copy_of_the_supervisor_is_unreadable_from_inside(sandbox_run,
+                                                                             profile):
+    """The init is a fork of the supervisor that never execs: its memory holds what the
+    supervisor held. It shares the job's uid under nnp, yet is undumpable, so no memory,
+    environment, descriptor or ptrace access reaches it."""
+    r = sandbox_run(["./escape_probe", "--supervisor-pid", "1"], profile=profile)
+    assert r.returncode == 0, r.stderr
+    v = r.vectors()
+    for name in ["proc_environ", "proc_mem", "proc_root"]:
+        assert blocked(v, name) == "EACCES", (name, v[name])
+    for name in ["ptrace_attach", "process_vm_readv", "pidfd_open_getfd"]:
+        assert blocked(v, name) == "EPERM", (name, v[name])
