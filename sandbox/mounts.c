@@ -22,8 +22,7 @@
 
 #define EMPTY_FILE "/tmp/.runner-supervisor-empty"
 
-/* mkdir -p on a copy of path; components that exist are fine. */
-static int make_dirs(const char *path)
+int sbx_make_dirs(const char *path)
 {
 	char buf[4096];
 	size_t n = strlen(path);
@@ -75,7 +74,7 @@ static int mount_tmp(const struct sbx_plan *p, const char **step)
 			continue; /* not there (yet): nothing to keep */
 		char src[32];
 		fd_path(fds[i], src);
-		int e = make_dirs(p->keep[i]);
+		int e = sbx_make_dirs(p->keep[i]);
 		if (e)
 			return *step = "recreating a kept directory under /tmp", e;
 		if (mount(src, p->keep[i], NULL, MS_BIND | MS_REC, NULL) < 0)

@@ -129,17 +129,38 @@ static bool under(const char *path, const char *dir)
 	return strncmp(path, dir, n) == 0 && (path[n] == '/' || path[n] == '\0');
 }
 
+/* The user's groups as login(1) would set them; just gid when uid has no passwd entry.
+ * Returns the count, or -1 when out of memory; *out is the caller's to free. */
+static int user_groups(uid_t uid, gid_t gid, gid_t **out)
+{
+	struct passwd pw, *found = NULL;
+	char buf[4096];
+	int n = 32;
+	gid_t *groups = malloc((size_t)n * sizeof(gid_t));
+	if (!groups)
+		return -1;
+	*out = groups;
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &found) != 0 || !found) {
+		groups[0] = gid;
+		return 1;
+	}
+	while (getgrouplist(found->pw_name, gid, groups, &n) < 0) {
+		gid_t *grown = realloc(groups, (size_t)n * sizeof(gid_t));
+		if (!grown)
+			return -1;
+		*out = groups = grown;
+	}
+	return n;
+}
+
 /* Ids: who the runner is inside, and the groups the maps carry. */
 static int plan_ids(struct sbx_plan *p, const struct sbx_policy *pol)
 {
-	gid_t groups[64];
-	int n = (int)(sizeof(groups) / sizeof(groups[0]));
-	struct passwd pw, *found = NULL;
-	char buf[4096];
-	if (getpwuid_r(pol->uid, &pw, buf, sizeof(buf), &found) != 0 || !found ||
-	    getgrouplist(found->pw_name, pol->gid, groups, &n) < 0) {
-		groups[0] = pol->gid;
-		n = 1;
+	gid_t *groups = NULL;
+	int n = user_groups(pol->uid, pol->gid, &groups);
+	if (n < 0) {
+		free(groups);
+		return -1;
 	}
 	bool root_inside = p->profile == SBX_PROFILE_USERNS_ROOT && p->userns;
 	p->inner_uid = root_inside ? 0 : pol->uid;
@@ -148,14 +169,17 @@ static int plan_ids(struct sbx_plan *p, const struct sbx_policy *pol)
 	p->outer_gid = pol->gid;
 	p->inner_groups = calloc((size_t)n + 1, sizeof(gid_t));
 	p->outer_groups = calloc((size_t)n + 1, sizeof(gid_t));
-	if (!p->inner_groups || !p->outer_groups)
+	if (!p->inner_groups || !p->outer_groups) {
+		free(groups);
 		return -1;
+	}
 	p->inner_groups[p->n_inner_groups++] = p->inner_gid;
 	for (int i = 0; i < n; i++)
 		if (groups[i] != pol->gid && !(p->userns && groups[i] == p->inner_gid)) {
 			p->inner_groups[p->n_inner_groups++] = groups[i];
 			p->outer_groups[p->n_outer_groups++] = groups[i];
 		}
+	free(groups);
 	p->deny_setgroups = p->userns && sbx_maps_need_deny_setgroups();
 	return 0;
 }

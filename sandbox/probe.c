@@ -19,6 +19,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/capability.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
@@ -131,18 +132,6 @@ static void probe_cgroup(struct sbx_probe *p)
 	}
 }
 
-static int read_cap_last_cap(void)
-{
-	int v = 40;
-	FILE *f = fopen("/proc/sys/kernel/cap_last_cap", "re");
-	if (f) {
-		if (fscanf(f, "%d", &v) != 1)
-			v = 40;
-		fclose(f);
-	}
-	return v;
-}
-
 /* One probe child, in a new user namespace or not; 0 when it reported. */
 static int run_child(struct sbx_probe *p, bool userns, uid_t uid, gid_t gid)
 {
@@ -211,7 +200,8 @@ int sbx_probe(struct sbx_probe *p, uid_t uid, gid_t gid, struct rs_err *err)
 				 .capbset = -1,
 				 .hostname = -1,
 				 .setuid = -1 };
-	p->cap_last_cap = read_cap_last_cap();
+	/* libcap reads the running kernel's /proc/sys/kernel/cap_last_cap. */
+	p->cap_last_cap = (int)cap_max_bits() - 1;
 	usr_flags = sbx_locked_mount_flags("/usr");
 	p->landlock_abi = sbx_landlock_abi();
 	probe_cgroup(p);

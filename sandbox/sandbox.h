@@ -108,6 +108,10 @@ struct sbx_plan *sbx_plan_prepare(const struct sbx_policy *policy, const struct 
 				  struct sbx_report *report, struct rs_err *err);
 void sbx_plan_free(struct sbx_plan *plan);
 
+/* mkdir -p, mode 0755, components that exist are fine: 0 or an errno value. Raw system
+ * calls and string copies only, so the child may call it between clone and execve. */
+int sbx_make_dirs(const char *path);
+
 /* Makes this process (the supervisor, which holds the credentials) undumpable: no ptrace, no
  * /proc/PID/mem or environ for processes of other uids or without CAP_SYS_PTRACE. */
 int sbx_protect_self(struct sbx_report *report);

@@ -8,8 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
-#include <pwd.h>
 #include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -69,15 +67,10 @@ struct exec_plan {
 	int tty_fd;    /* our controlling terminal when we are its foreground group, else -1 */
 	bool own_pgrp;
 	int max_fd; /* for closing fds when close_range is unavailable */
-	bool set_ids;
-	uid_t uid;
-	gid_t gid;
-	gid_t *groups; /* the user's supplementary groups (getgrouplist), for setgroups */
-	size_t n_groups;
 	int stdout_fd;
 	int stderr_fd;
 	mode_t umask;
-	const struct sbx_plan *sbx; /* the sandbox, or NULL */
+	const struct sbx_plan *sbx; /* the sandbox */
 	const char *cwd_path;       /* inside a new mount namespace, instead of cwd_fd */
 	int sync_fd;                /* new user namespace: readable once the maps are written */
 	int sync_write_fd;          /* the parent's end, closed in the child (else no EOF) */
@@ -86,7 +79,6 @@ struct exec_plan {
 
 static void plan_free(struct exec_plan *plan)
 {
-	free(plan->groups);
 	for (char **p = plan->paths; p && *p; p++)
 		free(*p);
 	free(plan->paths);
@@ -147,30 +139,6 @@ static int plan_sh_argv(struct exec_plan *plan, char *const *argv)
 	plan->sh_argv[0] = (char *)"/bin/sh";
 	for (size_t i = 1; i < argc; i++)
 		plan->sh_argv[i + 1] = argv[i];
-	return 0;
-}
-
-/* The user's groups as login(1) would set them; just gid when uid has no passwd entry. */
-static int plan_groups(struct exec_plan *plan)
-{
-	struct passwd pw, *found = NULL;
-	char buf[4096];
-	int n = 32;
-	plan->groups = malloc((size_t)n * sizeof(gid_t));
-	if (!plan->groups)
-		return -1;
-	if (getpwuid_r(plan->uid, &pw, buf, sizeof(buf), &found) != 0 || !found) {
-		plan->groups[0] = plan->gid;
-		plan->n_groups = 1;
-		return 0;
-	}
-	while (getgrouplist(found->pw_name, plan->gid, plan->groups, &n) < 0) {
-		gid_t *grown = realloc(plan->groups, (size_t)n * sizeof(gid_t));
-		if (!grown)
-			return -1;
-		plan->groups = grown;
-	}
-	plan->n_groups = (size_t)n;
 	return 0;
 }
 
@@ -235,7 +203,7 @@ static __attribute__((noreturn)) void child_exec(const struct exec_plan *plan)
 	}
 	/* In a new mount namespace by path: a descriptor from the parent's namespace would
 	 * be a way back out of it. */
-	if (sbx && sbx->mounts && plan->cwd_path) {
+	if (sbx->mounts && plan->cwd_path) {
 		if (chdir(plan->cwd_path) < 0)
 			child_fail_step(plan, errno, CANDIDATE_SETUP, "the working directory");
 	} else if (plan->cwd_fd >= 0 && fchdir(plan->cwd_fd) < 0) {
@@ -246,17 +214,10 @@ static __attribute__((noreturn)) void child_exec(const struct exec_plan *plan)
 		child_fail(plan, errno, CANDIDATE_SETUP);
 	if (plan->umask)
 		umask(plan->umask);
-	/* Raw syscalls, not glibc's setuid family: in a process that had threads, glibc makes
-	 * every thread change ids together (SIGSETXID), and the threads it would wait for do
-	 * not exist in this child. Groups first, uid last, as privileges shrink. */
-	int e;
-	if (sbx && (e = sbx_child_lockdown(sbx, &step)) != 0)
+	/* Ids, capabilities, no_new_privs, Landlock: sandbox/caps.c. */
+	int e = sbx_child_lockdown(sbx, &step);
+	if (e)
 		child_fail_step(plan, e, CANDIDATE_SETUP, step);
-	if (!sbx && plan->set_ids &&
-	    (syscall(SYS_setgroups, plan->n_groups, plan->groups) < 0 ||
-	     syscall(SYS_setresgid, plan->gid, plan->gid, plan->gid) < 0 ||
-	     syscall(SYS_setresuid, plan->uid, plan->uid, plan->uid) < 0))
-		child_fail(plan, errno, CANDIDATE_SETUP);
 	child_close_fds(plan);
 
 	reset_dispositions();
@@ -264,7 +225,7 @@ static __attribute__((noreturn)) void child_exec(const struct exec_plan *plan)
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* Last before execve, so that nothing above runs under the filter. */
-	if (sbx && sbx->seccomp && (e = sbx_seccomp_load(&sbx->filter)) != 0)
+	if (sbx->seccomp && (e = sbx_seccomp_load(&sbx->filter)) != 0)
 		child_fail_step(plan, -e, CANDIDATE_SETUP, "loading the seccomp filter");
 
 	int saved = ENOENT, saved_idx = CANDIDATE_NONE;
@@ -294,7 +255,7 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 	const struct sbx_plan *sbx = plan->sbx;
 	const char *step = NULL;
 	int e;
-	if (sbx && sbx->userns) {
+	if (sbx->userns) {
 		char c;
 		/* Our copy of the parent's end goes first: a parent that cannot write the maps
 		 * closes its own, and the read must then see EOF. */
@@ -304,12 +265,12 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 		if ((e = sbx_child_enter_userns(sbx)) != 0)
 			child_fail_step(plan, e, CANDIDATE_SETUP, "entering the user namespace");
 	}
-	if (sbx && sbx->hostname && (sbx->clone_flags & CLONE_NEWUTS) &&
+	if (sbx->hostname && (sbx->clone_flags & CLONE_NEWUTS) &&
 	    sethostname(sbx->hostname, strlen(sbx->hostname)) < 0)
 		child_fail_step(plan, errno, CANDIDATE_SETUP, "the hostname");
-	if (sbx && sbx->mounts && (e = sbx_child_mounts(sbx, &step)) != 0)
+	if (sbx->mounts && (e = sbx_child_mounts(sbx, &step)) != 0)
 		child_fail_step(plan, e, CANDIDATE_SETUP, step);
-	if (!sbx || !sbx->pidns)
+	if (!sbx->pidns)
 		child_exec(plan);
 
 	/* The sandbox init. If the supervisor dies, so does the sandbox. Every signal is
@@ -376,9 +337,6 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		.cwd_fd = req->cwd_fd,
 		.own_pgrp = req->own_pgrp,
 		.tty_fd = req->own_pgrp ? foreground_tty() : -1,
-		.set_ids = req->set_ids,
-		.uid = req->uid,
-		.gid = req->gid,
 		.stdout_fd = req->stdout_fd,
 		.stderr_fd = req->stderr_fd,
 		.umask = req->umask,
@@ -394,8 +352,9 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	*child = (struct sbx_child){ .pid = -1, .pidfd = -1, .teardown_fd = -1 };
 	if (!req->argv || !req->argv[0])
 		return rs_fail(err, EX_RS_USAGE, 0, "no command to run");
-	if (plan_paths(&plan, req->argv[0], req->envp) < 0 || plan_sh_argv(&plan, req->argv) < 0 ||
-	    (plan.set_ids && !plan.sbx && plan_groups(&plan) < 0)) {
+	if (!req->plan)
+		return rs_fail(err, EX_RS_SOFTWARE, 0, "no sandbox plan for %s", req->argv[0]);
+	if (plan_paths(&plan, req->argv[0], req->envp) < 0 || plan_sh_argv(&plan, req->argv) < 0) {
 		plan_free(&plan);
 		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "preparing to run %s", req->argv[0]);
 	}
@@ -406,7 +365,7 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	}
 	plan.report_fd = report[1];
 	int sync[2] = { -1, -1 };
-	if (plan.sbx && plan.sbx->userns && pipe2(sync, O_CLOEXEC) < 0) {
+	if (plan.sbx->userns && pipe2(sync, O_CLOEXEC) < 0) {
 		close(report[0]);
 		close(report[1]);
 		plan_free(&plan);
@@ -415,7 +374,7 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	plan.sync_fd = sync[0];
 	plan.sync_write_fd = sync[1];
 	int teardown[2] = { -1, -1 };
-	if (plan.sbx && plan.sbx->pidns && pipe2(teardown, O_CLOEXEC) < 0) {
+	if (plan.sbx->pidns && pipe2(teardown, O_CLOEXEC) < 0) {
 		close(report[0]);
 		close(report[1]);
 		if (sync[0] >= 0) {
@@ -430,7 +389,7 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int pidfd = -1;
-	pid_t pid = clone_child(plan.sbx ? plan.sbx->clone_flags : req->clone_flags, &pidfd);
+	pid_t pid = clone_child(plan.sbx->clone_flags, &pidfd);
 	if (pid == 0)
 		child_main(&plan);
 	int clone_errno = errno;
@@ -447,13 +406,13 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		if (sync[1] >= 0)
 			close(sync[1]);
 		plan_free(&plan);
-		return rs_fail(err, plan.sbx ? EX_RS_SANDBOX : EX_RS_SOFTWARE, clone_errno,
-			       "clone%s",
-			       plan.sbx && plan.sbx->clone_flags ? " (sandbox namespaces)" : "");
+		return rs_fail(err, plan.sbx->clone_flags ? EX_RS_SANDBOX : EX_RS_SOFTWARE,
+			       clone_errno, "clone%s",
+			       plan.sbx->clone_flags ? " (sandbox namespaces)" : "");
 	}
 	child->pid = pid;
 	child->pidfd = pidfd;
-	child->sandbox_init = plan.sbx && plan.sbx->pidns;
+	child->sandbox_init = plan.sbx->pidns;
 	if (sync[1] >= 0) {
 		const struct sbx_plan *s = plan.sbx;
 		int e = sbx_write_id_maps(pid, s->inner_uid, s->inner_gid, s->outer_uid,

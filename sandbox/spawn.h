@@ -1,6 +1,7 @@
 /* Starting the child: clone with a pidfd, then only async-signal-safe raw syscalls until
- * execve. This is the seam where the sandbox layers (namespaces, mounts, credentials,
- * seccomp) plug in: they are prepared in the parent and applied in sbx_child_main(). */
+ * execve. The sandbox plan (sandbox.h: namespaces, mounts, ids, capabilities, seccomp) is
+ * prepared in the parent and applied in the child; `SUPERVISOR_SANDBOX=off` is a plan too,
+ * with only the ids. */
 #ifndef RS_SBX_SPAWN_H
 #define RS_SBX_SPAWN_H
 
@@ -15,18 +16,13 @@ struct sbx_spawn_req {
 	char *const *argv; /* argv[0] is the command, looked up in PATH when it has no '/' */
 	char *const *envp; /* the child's whole environment */
 	int cwd_fd;        /* directory the child starts in (fchdir), -1 to stay where we are */
-	unsigned long clone_flags; /* namespace flags; 0 for none */
-	bool own_pgrp;             /* put the child in its own process group (and the terminal's
+	bool own_pgrp;     /* put the child in its own process group (and the terminal's
 			      foreground group when we own the terminal) */
-	bool set_ids;              /* become uid:gid, with the user's supplementary groups */
-	uid_t uid;
-	gid_t gid;
-	int stdout_fd; /* dup2'd onto 1 and 2 when >= 0 */
+	int stdout_fd;     /* dup2'd onto 1 and 2 when >= 0 */
 	int stderr_fd;
 	mode_t umask; /* 0: keep ours */
-	/* The sandbox (sandbox.h); NULL: none. With a plan, its ids replace set_ids/uid/gid,
-	 * its namespaces replace clone_flags, and cwd_path (resolved inside the new mount
-	 * namespace) replaces cwd_fd when there is one. */
+	/* The sandbox (sandbox.h), required: its namespaces, its ids. cwd_path (resolved
+	 * inside a new mount namespace) replaces cwd_fd when the plan makes one. */
 	const struct sbx_plan *plan;
 	const char *cwd_path;
 };

@@ -279,35 +279,15 @@ static int watch_signals(struct pid1 *p, struct rs_err *err)
 	return 0;
 }
 
-/* mkdir -p: every missing component, 0755. */
-static int make_dirs(const char *path)
-{
-	char buf[PATH_MAX];
-	if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf)) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	for (char *p = buf + 1;; p++) {
-		if (*p != '/' && *p != '\0')
-			continue;
-		char saved = *p;
-		*p = '\0';
-		if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = saved;
-		if (!saved)
-			return 0;
-	}
-}
-
 /* The child's directory, created with its parents first when asked (exec --workdir). */
 static int open_workdir(const struct pid1_opts *o, struct rs_err *err)
 {
 	const char *dir = o->workdir ? o->workdir : ".";
 	struct stat st;
 	bool existed = stat(dir, &st) == 0;
-	if (o->create_workdir && make_dirs(dir) < 0)
-		return rs_fail(err, EX_RS_CONFIG, errno, "--workdir %s: cannot create", dir);
+	int e = o->create_workdir ? sbx_make_dirs(dir) : 0;
+	if (e)
+		return rs_fail(err, EX_RS_CONFIG, e, "--workdir %s: cannot create", dir);
 	/* A directory made for the command belongs to the user it runs as. */
 	if (o->create_workdir && !existed && o->set_ids && chown(dir, o->uid, o->gid) < 0)
 		return rs_fail(err, EX_RS_CONFIG, errno, "--workdir %s: cannot give it to uid %u",
@@ -407,9 +387,6 @@ static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *e
 		.envp = o->envp,
 		.cwd_fd = cwd_fd,
 		.own_pgrp = true,
-		.set_ids = o->set_ids,
-		.uid = o->uid,
-		.gid = o->gid,
 		.stdout_fd = o->stdout_fd > 0 ? o->stdout_fd : -1,
 		.stderr_fd = o->stderr_fd > 0 ? o->stderr_fd : -1,
 		.umask = o->umask,

@@ -36,6 +36,21 @@ MMDEBSTRAP = "/usr/bin/mmdebstrap"
 DEFAULT_CACHE = "/var/tmp/runner-supervisor-image-test"
 
 
+
+def pipe_image(ref, save_env, load_argv, load_env):
+    """`docker save ref | LOAD`, LOAD being load_argv (docker or podman) run with load_env.
+    → the load's CompletedProcess, with returncode non-zero when either side failed."""
+    save = subprocess.Popen([DOCKER, "save", ref], env=save_env, stdout=subprocess.PIPE)
+    try:
+        r = subprocess.run(load_argv, env=load_env, stdin=save.stdout, capture_output=True,
+                           text=True, timeout=600)
+    finally:
+        save.stdout.close()
+        save.wait(60)
+    if save.returncode != 0 and r.returncode == 0:
+        r.returncode = save.returncode
+    return r
+
 class EngineError(Exception):
     pass
 
@@ -222,14 +237,8 @@ class Engine:
             log(f"{other.name} already has {ref}")
             return
         started = time.monotonic()
-        save = subprocess.Popen([DOCKER, "save", ref], env=self.env, stdout=subprocess.PIPE)
-        try:
-            r = subprocess.run([DOCKER, "load", "-q"], env=other.env, stdin=save.stdout,
-                               capture_output=True, text=True, timeout=600)
-        finally:
-            save.stdout.close()
-            save.wait(60)
-        if r.returncode != 0 or save.returncode != 0:
+        r = pipe_image(ref, self.env, [DOCKER, "load", "-q"], other.env)
+        if r.returncode != 0:
             raise EngineError(f"docker save {ref} | docker load failed: {r.stderr}")
         log(f"copied {ref} to {other.name} in {time.monotonic() - started:.1f}s")
 

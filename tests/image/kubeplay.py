@@ -46,7 +46,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from engine import DOCKER, _mounts_under, log
+from engine import _mounts_under, log, pipe_image
 
 PODMAN = "/usr/bin/podman"
 CATATONIT_PATHS = ("/usr/libexec/podman/catatonit", "/usr/bin/catatonit",
@@ -202,14 +202,8 @@ runroot = "{self.runroot}"
             log(f"podman already has {name} ({want[:12]})")
             return name
         started = time.monotonic()
-        save = subprocess.Popen([DOCKER, "save", ref], env=engine.env, stdout=subprocess.PIPE)
-        try:
-            r = subprocess.run([PODMAN, "load", "-q"], env=self.env, stdin=save.stdout,
-                               capture_output=True, text=True, timeout=600)
-        finally:
-            save.stdout.close()
-            save.wait(60)
-        if r.returncode != 0 or save.returncode != 0:
+        r = pipe_image(ref, engine.env, [PODMAN, "load", "-q"], self.env)
+        if r.returncode != 0:
             raise PodmanError(f"docker save {ref} | podman load failed: {r.stderr[-3000:]}")
         have = (self.image_id(name) or "").removeprefix("sha256:")
         if have != want:
