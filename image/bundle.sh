@@ -20,8 +20,9 @@
 #   - no bundled library carries its own RPATH/RUNPATH (it would cut the $ORIGIN chain) or
 #     needs GLIBC_PRIVATE symbols (it would only work with this exact glibc);
 #   - the newest glibc symbol version needed is at most BUNDLE_MAX_GLIBC (environment; default
-#     2.35, the glibc of Ubuntu 22.04 that ghcr.io/actions/actions-runner is built on; empty:
-#     no limit);
+#     2.35, the glibc of Ubuntu 22.04: custom runner images on 22.04, and
+#     ghcr.io/actions/actions-runner before 2.331, which has been Ubuntu 24.04 with glibc 2.39
+#     since; empty: no limit);
 #   - in place, every library but glibc's resolves inside DESTDIR/lib and the binary runs.
 # Writes DESTDIR/MANIFEST (version, glibc needed, each library with its Debian package and
 # version when dpkg knows them) and each library's copyright file under DESTDIR/share/doc/.
