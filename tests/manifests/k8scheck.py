@@ -22,7 +22,6 @@ HERE = Path(__file__).resolve().parent
 BINARY = Path(os.environ.get("RUNNER_SUPERVISOR", REPO / "build" / "runner-supervisor"))
 NODE_DIR = REPO / "build" / "manifests-node"
 
-# kustomize overlays (rendered with `kubectl kustomize`); arc/ also holds Helm values.
 OVERLAYS = ["job", "deployment", "keda", "arc", "userns"]
 WORKLOAD_KINDS = {"Job", "Deployment", "ScaledJob"}
 
@@ -32,20 +31,48 @@ CREDENTIALS_DIR = "/var/run/secrets/runner-supervisor"
 RUNNER_CONTAINER = "runner"
 SUPERVISOR_PATH = "/usr/local/bin/runner-supervisor"
 
-# What the manifests do with each of the supervisor's failure exit codes (README "Exit codes").
-# Every non-zero code the supervisor documents must be here: a new code fails the tests until
-# someone decides what a Job should do with it.
-EXPECTED_ACTIONS = {
-    64: "FailJob",  # bad command line: the manifest's args are wrong
-    69: "Ignore",   # GitHub unavailable past the registration deadline: retry, not counted
-    70: "Count",    # internal error: retry, bounded by backoffLimit
-    71: "FailJob",  # sandbox could not be set up (strict): this node cannot give it
-    74: "Count",    # wipe failed: the pod is never reused in a Job; counted, bounded
-    75: "Ignore",   # temporary failure (rate limit, retryable runner exit): retry
-    76: "FailJob",  # outdated runner: rebuild the image
-    77: "FailJob",  # credentials rejected
-    78: "FailJob",  # configuration missing or invalid
+# Who can cause each of the supervisor's exit codes (README "Exit codes", `--help`), and so what
+# a Job must do with it. Every code the supervisor documents must be here: a new code fails the
+# tests until someone decides who can cause it.
+#   job       a job can cause it, directly or not: it must never stop the fleet (no FailJob),
+#             and must not use up backoffLimit either, or enough malicious jobs would
+#   config    the manifests, the Secret or the node are wrong: every next pod fails the same
+#             way, so stop at once (FailJob)
+#   outdated  the image's runner is too old for GitHub, before any job: rebuild (FailJob)
+#   outage    GitHub unreachable or rate limited: retry without counting
+#   internal  a bug of the supervisor: retry, bounded by backoffLimit
+EXIT_CLASSES = {
+    0: "job",        # the job ran (any result), or a clean stop
+    7: "outdated",   # ARC mode only: the runner's own "outdated" (ARC marks the runner Outdated)
+    64: "config",    # bad command line: the manifest's args
+    69: "outage",    # GitHub unavailable past the registration deadline
+    70: "internal",  # internal error
+    71: "config",    # strict sandbox impossible on this node
+    74: "job",       # wipe failed or installation changed: a hostile job can leave files behind
+    75: "job",       # temporary: ghost, session conflict, crash before a job, rate limit; counted
+                     # as job-causable to be safe (a job's traffic shares the rate limit)
+    76: "outdated",  # the runner said it is outdated before any job
+    77: "config",    # credentials rejected
+    78: "config",    # configuration invalid
 }
+# 128+N: the supervisor died of signal N. As PID 1 only SIGKILL reaches it from outside: the
+# kernel's OOM killer (on cgroup v2 the kubelet makes the whole container one OOM group, so a
+# job over the memory limit takes the supervisor with it) or the kubelet after the grace
+# period; the rest would be its own crash, which a hostile job might provoke. A job can cause
+# all of them.
+SIGNAL_EXITS = range(129, 160)
+ACTION_FOR_CLASS = {"job": "Ignore", "outage": "Ignore", "config": "FailJob",
+                    "outdated": "FailJob", "internal": "Count"}
+
+
+def exit_class(code):
+    return "job" if code in SIGNAL_EXITS else EXIT_CLASSES.get(code)
+
+
+def expected_action(code):
+    """What the Job must do when the runner container exits with `code` (0: succeeds)."""
+    return "Succeeded" if code == 0 else ACTION_FOR_CLASS[exit_class(code)]
+
 
 # Pod Security Standards, capabilities "baseline" allows to be added.
 BASELINE_CAPS = {
@@ -372,18 +399,50 @@ def check_grace(spec, settings):
     return []
 
 
-def simulate_pod_failure_policy(policy, exit_code):
-    """The action Kubernetes takes for a runner container that exited with exit_code."""
+# ---- the Job's reaction to a pod's end ---------------------------------------------------
+
+def simulate_pod_failure_policy(policy, exit_code, conditions=None):
+    """The action Kubernetes takes for a failed pod whose runner container exited with
+    exit_code and whose conditions ({type: status}) are given: the first matching rule wins,
+    no match counts (pkg/controller/job/pod_failure_policy.go). Containers that exited 0 never
+    match onExitCodes."""
+    conditions = conditions or {}
     for rule in (policy or {}).get("rules", []):
         on = rule.get("onExitCodes")
-        if not on:
-            continue
-        if on.get("containerName") not in (None, RUNNER_CONTAINER):
-            continue
-        hit = exit_code in on["values"]
-        if (on["operator"] == "In") == hit:
-            return rule["action"]
+        if on:
+            if on.get("containerName") not in (None, RUNNER_CONTAINER) or exit_code == 0:
+                continue
+            hit = exit_code in on["values"]
+            if (on["operator"] == "In") == hit:
+                return rule["action"]
+        for c in rule.get("onPodConditions") or []:
+            if conditions.get(c["type"]) == c.get("status", "True"):
+                return rule["action"]
     return "Count"
+
+
+def simulate_job(job_spec, pods):
+    """Play a Job through pod ends [(exit code, {condition: status})]: "Failed" at the first
+    FailJob or when counted failures pass backoffLimit, "Complete" at `completions`
+    successes, else "Running". Returns (state, pods consumed)."""
+    policy = job_spec.get("podFailurePolicy")
+    limit = job_spec.get("backoffLimit", 6)
+    completions = job_spec.get("completions", 1)
+    failed = succeeded = 0
+    for n, (code, conditions) in enumerate(pods, 1):
+        if code == 0 and not conditions:
+            succeeded += 1
+            if succeeded >= completions:
+                return "Complete", n
+            continue
+        action = simulate_pod_failure_policy(policy, code, conditions)
+        if action == "FailJob":
+            return "Failed", n
+        if action == "Count":
+            failed += 1
+            if failed > limit:
+                return "Failed", n
+    return "Running", len(pods)
 
 
 def check_pod_failure_policy(job_spec, exit_codes):
@@ -393,26 +452,42 @@ def check_pod_failure_policy(job_spec, exit_codes):
     policy = job_spec.get("podFailurePolicy")
     if not policy:
         return bad + ["no podFailurePolicy"]
-    failures = {c for c in exit_codes if c != 0}
-    if set(EXPECTED_ACTIONS) != failures:
-        bad.append(f"the supervisor's failure codes {sorted(failures)} differ from the ones the "
-                   f"manifests decide about {sorted(EXPECTED_ACTIONS)}")
+    if set(EXIT_CLASSES) != set(exit_codes):
+        bad.append(f"the supervisor's exit codes {sorted(exit_codes)} differ from the ones the "
+                   f"manifests decide about {sorted(EXIT_CLASSES)}")
+    known = set(exit_codes) | set(SIGNAL_EXITS)
     for rule in policy.get("rules", []):
         on = rule.get("onExitCodes")
         if on:
+            values = on["values"]
             if on.get("containerName") != RUNNER_CONTAINER:
                 bad.append(f"rule {rule['action']}: containerName is not {RUNNER_CONTAINER}")
-            unknown = sorted(set(on["values"]) - set(exit_codes))
+            if values != sorted(set(values)) or len(values) > 255:
+                bad.append(f"rule {rule['action']}: values must be ascending, unique, <= 255")
+            if on["operator"] == "In" and 0 in values:
+                bad.append(f"rule {rule['action']}: 0 is not allowed with In")
+            unknown = sorted(set(values) - known)
             if unknown:
                 bad.append(f"rule {rule['action']}: exit codes {unknown} are not the supervisor's")
-    for code, want in EXPECTED_ACTIONS.items():
-        got = simulate_pod_failure_policy(policy, code)
+        for c in rule.get("onPodConditions") or []:
+            # Required by the OpenAPI schemas of Kubernetes 1.26-1.34 and by KEDA's CRD up to
+            # 2.19; the API server would default it, kubeconform and KEDA refuse its absence.
+            if c.get("status") != "True":
+                bad.append(f"rule {rule['action']}: onPodConditions {c.get('type')} without "
+                           "status: \"True\"")
+    for code in sorted(known):
+        if code == 0 or exit_class(code) is None:
+            continue
+        got, want = simulate_pod_failure_policy(policy, code), expected_action(code)
         if got != want:
-            bad.append(f"exit {code} ({exit_codes.get(code, '?')}): {got}, want {want}")
-    if not any(c.get("type") == "DisruptionTarget"
-               for r in policy.get("rules", []) if r["action"] == "Ignore"
-               for c in r.get("onPodConditions", [])):
-        bad.append("evictions and preemption (DisruptionTarget) would count as failures")
+            bad.append(f"exit {code} ({exit_codes.get(code, 'signal ' + str(code - 128))}): "
+                       f"{got}, want {want}")
+    for code in [0, *sorted(known)]:
+        got = simulate_pod_failure_policy(policy, code, {"DisruptionTarget": "True"})
+        if got != "Ignore":
+            bad.append(f"an evicted or preempted pod (DisruptionTarget) that exited {code}: "
+                       f"{got}, want Ignore")
+            break
     return bad
 
 

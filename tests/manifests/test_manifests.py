@@ -191,10 +191,74 @@ def test_settings_are_the_supervisors(overlay, rendered, tables):
         assert k.check_settings_known(data, tables[1]) == [], name
 
 
+def job_spec(overlay, rendered):
+    (workload,) = [d for d in rendered[overlay] if d["kind"] in ("Job", "ScaledJob")]
+    return k.job_spec_of(workload)
+
+
 @pytest.mark.parametrize("overlay", JOB_OVERLAYS)
 def test_pod_failure_policy_follows_the_exit_codes(overlay, rendered, tables):
-    (workload,) = [d for d in rendered[overlay] if d["kind"] in ("Job", "ScaledJob")]
-    assert k.check_pod_failure_policy(k.job_spec_of(workload), tables[0]) == []
+    assert k.check_pod_failure_policy(job_spec(overlay, rendered), tables[0]) == []
+
+
+def test_every_exit_code_is_classified_by_who_can_cause_it(tables):
+    codes, _, source = tables
+    assert set(codes) == set(k.EXIT_CLASSES), f"{source}: {sorted(codes)}"
+    assert {c for c, cls in k.EXIT_CLASSES.items() if cls == "job"} == {0, 74, 75}
+    assert {c for c, cls in k.EXIT_CLASSES.items() if cls in ("config", "outdated")} == {
+        7, 64, 71, 76, 77, 78}
+    assert "ARC" in codes[7], "7 is documented as ARC mode only"
+
+
+# What a job can make its pod exit with: its own end (0), a wipe it defeats (74), a retryable
+# end it provokes or a rate limit its traffic shares (75), an OOM kill of the container or the
+# kubelet's kill after the grace period (137), and any other signal death it might provoke.
+JOB_CAUSED = [0, 74, 75, *k.SIGNAL_EXITS]
+
+
+@pytest.mark.parametrize("overlay", JOB_OVERLAYS)
+def test_no_fail_job_rule_fires_on_what_a_job_can_cause(overlay, rendered):
+    policy = job_spec(overlay, rendered)["podFailurePolicy"]
+    for code in JOB_CAUSED:
+        for conditions in ({}, {"DisruptionTarget": "True"}):
+            assert k.simulate_pod_failure_policy(policy, code, conditions) != "FailJob", code
+
+
+@pytest.mark.parametrize("overlay", JOB_OVERLAYS)
+def test_malicious_jobs_cannot_stop_the_fleet(overlay, rendered):
+    """Thousands of pods, each ended by a hostile job in every way a job can choose: the Job
+    never fails (none of it counts against backoffLimit)."""
+    spec = dict(job_spec(overlay, rendered), completions=10**6)
+    hostile = [(code, {}) for code in JOB_CAUSED if code] * 100
+    hostile += [(0, {"DisruptionTarget": "True"})] * 100   # evicted: over ephemeral-storage
+    assert k.simulate_job(spec, hostile) == ("Running", len(hostile))
+
+
+@pytest.mark.parametrize("overlay", JOB_OVERLAYS)
+@pytest.mark.parametrize("code", [7, 64, 71, 76, 77, 78])
+def test_wrong_credentials_configuration_or_image_stop_the_fleet_at_once(overlay, code, rendered):
+    spec = dict(job_spec(overlay, rendered), completions=10**6)
+    assert k.simulate_job(spec, [(code, {})] * 5) == ("Failed", 1)
+
+
+@pytest.mark.parametrize("overlay", JOB_OVERLAYS)
+def test_outages_are_retried_and_bugs_are_bounded(overlay, rendered):
+    spec = dict(job_spec(overlay, rendered), completions=10**6)
+    assert k.simulate_job(spec, [(69, {})] * 1000) == ("Running", 1000)
+    limit = spec["backoffLimit"]
+    assert 1 < limit <= 10, "a few supervisor bugs are retried; a broken one stops soon"
+    assert k.simulate_job(spec, [(70, {})] * 100) == ("Failed", limit + 1)
+
+
+def test_fleet_simulation_catches_a_policy_that_counts_job_failures(rendered):
+    """The old policy (74 and OOM kills counted, backoffLimit 50) lets 51 hostile jobs stop
+    the fleet; the simulation must say so."""
+    spec = copy.deepcopy(job_spec("job", rendered))
+    spec.update(backoffLimit=50, completions=10**6)
+    rules = spec["podFailurePolicy"]["rules"]
+    rules[2]["onExitCodes"]["values"] = [69, 75]
+    assert k.simulate_job(spec, [(74, {})] * 100) == ("Failed", 51)
+    assert k.simulate_job(spec, [(137, {})] * 100) == ("Failed", 51)
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -327,24 +391,33 @@ def test_settings_checker_rejects_a_misspelt_setting(tables):
     assert k.check_settings_known({"SUPERVISOR_STOPGRACE": "25"}, tables[1]) != []
 
 
-@pytest.mark.parametrize("spoil", ["77 ignored", "75 counted", "stale code", "no disruption rule",
-                                   "other container", "restart OnFailure"])
+@pytest.mark.parametrize("spoil", ["77 ignored", "75 counted", "74 counted", "137 counted",
+                                   "stale code", "no disruption rule", "disruption last",
+                                   "no status", "unsorted", "other container",
+                                   "restart OnFailure"])
 def test_pod_failure_policy_checker_rejects_a_wrong_policy(spoil, rendered, tables):
     (job,) = k.find(rendered["job"], "Job")
     spec = copy.deepcopy(job["spec"])
     assert k.check_pod_failure_policy(spec, tables[0]) == []
     rules = spec["podFailurePolicy"]["rules"]
+    disruption, fail, ignore = rules
     if spoil == "77 ignored":
-        rules[0]["onExitCodes"]["values"].remove(77)
-        rules[1]["onExitCodes"]["values"].append(77)
-    elif spoil == "75 counted":
-        rules[1]["onExitCodes"]["values"].remove(75)
+        fail["onExitCodes"]["values"].remove(77)
+        ignore["onExitCodes"]["values"] = sorted(ignore["onExitCodes"]["values"] + [77])
+    elif spoil in ("75 counted", "74 counted", "137 counted"):
+        ignore["onExitCodes"]["values"].remove(int(spoil.split()[0]))
     elif spoil == "stale code":
-        rules[0]["onExitCodes"]["values"].append(79)
+        fail["onExitCodes"]["values"].append(79)
     elif spoil == "no disruption rule":
-        rules.pop()
+        rules.remove(disruption)
+    elif spoil == "disruption last":
+        rules.append(rules.pop(0))
+    elif spoil == "no status":
+        disruption["onPodConditions"][0].pop("status")
+    elif spoil == "unsorted":
+        fail["onExitCodes"]["values"].reverse()
     elif spoil == "other container":
-        rules[0]["onExitCodes"]["containerName"] = "main"
+        fail["onExitCodes"]["containerName"] = "main"
     else:
         spec["template"]["spec"]["restartPolicy"] = "OnFailure"
     assert k.check_pod_failure_policy(spec, tables[0]) != []
