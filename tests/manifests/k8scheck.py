@@ -382,21 +382,66 @@ def effective_settings(settings_map, spec, defaults):
     return eff
 
 
-def required_grace(settings):
-    """Seconds the supervisor may need after SIGTERM: drain, SIGINT to SIGKILL of the sandbox,
-    the same again for processes left behind, deregistration, and 10 s for wipe and report."""
+# What the supervisor may still do after SIGTERM, in order, in seconds: let a job finish
+# (SUPERVISOR_DRAIN_TIMEOUT), one stop grace from SIGINT to the SIGKILL of the sandbox
+# (SUPERVISOR_STOP_GRACE: the runner's step cancellation, the job's finalisation, the Listener's
+# session deletion; only one grace runs after a SIGTERM), the wipe, the deregistration
+# (SUPERVISOR_DEREGISTER_DEADLINE) and the report.
+WIPE_SECONDS, REPORT_SECONDS = 10, 5
+GRACE_FORMULA = ("SUPERVISOR_DRAIN_TIMEOUT + SUPERVISOR_STOP_GRACE + 10 (wipe) + "
+                 "SUPERVISOR_DEREGISTER_DEADLINE + 5 (report)")
+
+
+def grace_terms(settings):
     num = lambda k: int(str(settings[k]).strip())
-    return (num("SUPERVISOR_DRAIN_TIMEOUT") + 2 * num("SUPERVISOR_STOP_GRACE")
-            + num("SUPERVISOR_DEREGISTER_DEADLINE") + 10)
+    return (num("SUPERVISOR_DRAIN_TIMEOUT"), num("SUPERVISOR_STOP_GRACE"), WIPE_SECONDS,
+            num("SUPERVISOR_DEREGISTER_DEADLINE"), REPORT_SECONDS)
+
+
+def required_grace(settings):
+    return sum(grace_terms(settings))
 
 
 def check_grace(spec, settings):
     need = required_grace(settings)
     have = spec.get("terminationGracePeriodSeconds", 30)
     if have < need:
-        return [f"terminationGracePeriodSeconds {have} < drain + 2 x stop grace + deregister"
-                f" deadline + 10 = {need}"]
+        return [f"terminationGracePeriodSeconds {have} < {GRACE_FORMULA} = "
+                f"{' + '.join(map(str, grace_terms(settings)))} = {need}"]
     return []
+
+
+def grace_comments(text):
+    """[(line number, terminationGracePeriodSeconds, the comment just above it, joined)] of a
+    manifest's source text."""
+    lines = text.splitlines()
+    found = []
+    for i, line in enumerate(lines):
+        m = re.match(r"^\s*terminationGracePeriodSeconds:\s*(\d+)\s*(#.*)?$", line)
+        if not m:
+            continue
+        comment = []
+        j = i - 1
+        while j >= 0 and lines[j].strip().startswith("#"):
+            comment.insert(0, lines[j].strip().lstrip("#").strip())
+            j -= 1
+        found.append((i + 1, int(m.group(1)), " ".join(comment)))
+    return found
+
+
+def check_grace_comment(value, comment, settings):
+    """The comment above terminationGracePeriodSeconds states the formula and its arithmetic
+    with the settings the pod really gets, and the value is their sum."""
+    terms = grace_terms(settings)
+    want = f"{' + '.join(map(str, terms))} = {sum(terms)}"
+    bad = []
+    if GRACE_FORMULA not in comment:
+        bad.append(f"the comment does not state {GRACE_FORMULA!r}")
+    if want not in comment:
+        bad.append(f"the comment's arithmetic is not {want!r} (the pod's settings)")
+    if value != sum(terms):
+        bad.append(f"terminationGracePeriodSeconds {value} != {sum(terms)}")
+    return bad
 
 
 # ---- the Job's reaction to a pod's end ---------------------------------------------------

@@ -176,6 +176,43 @@ def test_grace_period_covers_drain_stop_and_deregistration(overlay, rendered, ar
     for where, tpl in pods_of(overlay, rendered, arc_values):
         settings = effective("job" if overlay == "arc" else overlay, rendered, tpl["spec"], tables)
         assert k.check_grace(tpl["spec"], settings) == [], where
+        assert tpl["spec"]["terminationGracePeriodSeconds"] == k.required_grace(settings), where
+
+
+# Every source file that sets terminationGracePeriodSeconds, and the overlay whose settings its
+# pod gets (arc: the base ConfigMap, as the job overlay renders it).
+GRACE_SOURCES = {"base/pod-template.yaml": "job", "job/job.yaml": "job",
+                 "deployment/deployment.yaml": "deployment", "keda/scaledjob.yaml": "keda",
+                 "arc/values.yaml": "job"}
+
+
+def test_every_grace_period_is_in_the_checked_files():
+    found = {str(p.relative_to(k.MANIFESTS)) for p in k.MANIFESTS.rglob("*.yaml")
+             if k.grace_comments(p.read_text())}
+    assert found == set(GRACE_SOURCES)
+
+
+@pytest.mark.parametrize("path", sorted(GRACE_SOURCES))
+def test_grace_comment_states_the_arithmetic_of_the_pods_settings(path, rendered, tables,
+                                                                   base_template):
+    overlay = GRACE_SOURCES[path]
+    settings = effective(overlay, rendered, base_template["spec"], tables)
+    ((line, value, comment),) = k.grace_comments((k.MANIFESTS / path).read_text())
+    assert k.check_grace_comment(value, comment, settings) == [], f"{path}:{line}"
+
+
+def test_grace_follows_the_configmap(rendered, tables, base_template):
+    """DRAIN 0 + STOP_GRACE 55 + 10 + DEREGISTER 30 + 5 = 100 with the shipped settings, and
+    a changed setting is caught."""
+    settings = effective("job", rendered, base_template["spec"], tables)
+    assert (settings["SUPERVISOR_STOP_GRACE"], settings["SUPERVISOR_DEREGISTER_DEADLINE"],
+            settings["SUPERVISOR_DRAIN_TIMEOUT"]) == ("55", "30", "0")
+    assert k.required_grace(settings) == 100
+    ((_, value, comment),) = k.grace_comments(
+        (k.MANIFESTS / "base" / "pod-template.yaml").read_text())
+    assert k.check_grace_comment(value, comment, dict(settings, SUPERVISOR_STOP_GRACE="25")) != []
+    assert k.check_grace_comment(110, comment, settings) != []
+    assert k.check_grace_comment(value, comment.replace("+ 5 (report)", ""), settings) != []
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -370,11 +407,12 @@ def test_sa_token_checker_rejects_a_mounted_token(good_pod):
 
 
 def test_grace_checker_rejects_a_short_grace(good_pod, tables):
-    settings = dict(tables[1], SUPERVISOR_DRAIN_TIMEOUT="0", SUPERVISOR_STOP_GRACE="25",
+    settings = dict(tables[1], SUPERVISOR_DRAIN_TIMEOUT="0", SUPERVISOR_STOP_GRACE="55",
                     SUPERVISOR_DEREGISTER_DEADLINE="30")
     assert k.check_grace(good_pod, settings) == []
+    assert k.check_grace(good_pod, dict(settings, SUPERVISOR_STOP_GRACE="56")) != []
     assert k.check_grace(good_pod, dict(settings, SUPERVISOR_DRAIN_TIMEOUT="600")) != []
-    good_pod["terminationGracePeriodSeconds"] = 30
+    good_pod["terminationGracePeriodSeconds"] = 90
     assert k.check_grace(good_pod, settings) != []
 
 
