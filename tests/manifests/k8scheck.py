@@ -22,6 +22,17 @@ HERE = Path(__file__).resolve().parent
 BINARY = Path(os.environ.get("RUNNER_SUPERVISOR", REPO / "build" / "runner-supervisor"))
 NODE_DIR = REPO / "build" / "manifests-node"
 
+# The Kubernetes lines every object is validated against, and the npm package (an alias in
+# package.json) holding each line's schemas: kubernetes-models 4.5.x carries Kubernetes
+# v1.33.0's OpenAPI, 5.x v1.36.0's (the package's CHANGELOG, and the VERSIONS list of its
+# scripts/generate.ts). Why these two: k8s-manifests/README.md, "Tested".
+K8S_LINES = {
+    "1.33": ("kubernetes-models-1.33", "4.5.1"),   # the oldest: see the README
+    "1.36": ("kubernetes-models", "5.1.0"),        # the newest line published on npm
+}
+OLDEST_K8S, NEWEST_K8S = "1.33", "1.36"
+
+# kustomize overlays (rendered with `kubectl kustomize`); arc/ also holds Helm values.
 OVERLAYS = ["job", "deployment", "keda", "arc", "userns"]
 WORKLOAD_KINDS = {"Job", "Deployment", "ScaledJob"}
 
@@ -223,10 +234,14 @@ def ensure_validator():
     return NODE_DIR / "validate.mjs"
 
 
-def validate(items, script):
-    """items: [{"id", "doc", optional "schema"}] -> {id: {"schema", "errors", "unknown"}}."""
-    out = subprocess.run(["node", str(script)], input=json.dumps({"items": items}),
-                         capture_output=True, text=True, timeout=120, cwd=NODE_DIR)
+def validate(items, script, line=NEWEST_K8S):
+    """items: [{"id", "doc", optional "schema", optional "k8s"}] -> {id: {"schema", "errors",
+    "unknown"}}, against Kubernetes `line` unless an item names its own."""
+    packages = {v: pkg for v, (pkg, _) in K8S_LINES.items()}
+    items = [dict(item, k8s=item.get("k8s", line)) for item in items]
+    out = subprocess.run(["node", str(script)],
+                         input=json.dumps({"packages": packages, "items": items}),
+                         capture_output=True, text=True, timeout=300, cwd=NODE_DIR)
     if out.returncode != 0:
         raise RuntimeError(f"validate.mjs failed:\n{out.stderr}")
     return {r["id"]: r for r in json.loads(out.stdout)["results"]}

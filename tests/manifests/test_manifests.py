@@ -1,16 +1,20 @@
-"""k8s-manifests/: every overlay renders, validates against the Kubernetes and KEDA schemas
-with no unknown field, and keeps the policies its README promises."""
+"""k8s-manifests/: every overlay renders, validates against the Kubernetes schemas of the
+oldest and the newest Kubernetes line tested and against KEDA's CRD constraints of every
+supported release, with no unknown field, and keeps the policies its README promises."""
 
 import copy
+import json
 
 import pytest
 
 import k8scheck as k
+import keda_crds
 from k8scheck import OVERLAYS
 
 KUSTOMIZE_OVERLAYS = ["job", "deployment", "keda", "arc", "userns"]
 WORKLOAD_OVERLAYS = ["job", "deployment", "keda", "userns"]
 JOB_OVERLAYS = ["job", "keda", "userns"]
+K8S_LINES = sorted(k.K8S_LINES)
 EXPECTED_PSS = {"job": "baseline", "deployment": "baseline", "keda": "baseline",
                 "arc": "baseline", "userns": "privileged"}
 
@@ -71,17 +75,29 @@ def test_overlay_renders_with_a_workload_and_the_shared_objects(overlay, rendere
     assert "Secret" not in kinds, "apply -k must never overwrite the user's real Secret"
 
 
+def schema_items(docs):
+    """Every object, plus the Job spec inside a ScaledJob, which KEDA hands to Kubernetes as a
+    batch/v1 JobSpec (KEDA's own schema package knows only the newest Kubernetes)."""
+    items = [{"id": k.obj_id(d), "doc": d} for d in docs]
+    items += [{"id": k.obj_id(d) + " jobTargetRef", "doc": d["spec"]["jobTargetRef"],
+               "schema": "IoK8sApiBatchV1JobSpec"} for d in docs if d["kind"] == "ScaledJob"]
+    return items
+
+
+@pytest.mark.parametrize("line", K8S_LINES)
 @pytest.mark.parametrize("overlay", KUSTOMIZE_OVERLAYS)
-def test_every_rendered_object_validates_with_no_unknown_field(overlay, rendered, validator):
-    items = [{"id": k.obj_id(d), "doc": d} for d in rendered[overlay]]
-    results = k.validate(items, validator)
+def test_every_rendered_object_validates_with_no_unknown_field(overlay, line, rendered,
+                                                               validator):
+    items = schema_items(rendered[overlay])
+    results = k.validate(items, validator, line)
     for item in items:
         r = results[item["id"]]
         assert r["errors"] == [], f"{overlay} {item['id']} ({r['schema']}): {r['errors']}"
         assert r["unknown"] == [], f"{overlay} {item['id']}: fields the schema does not know"
 
 
-def test_secret_examples_and_arc_template_validate(validator, arc_values):
+@pytest.mark.parametrize("line", K8S_LINES)
+def test_secret_examples_and_arc_template_validate(line, validator, arc_values):
     items = [{"id": p.name, "doc": d}
              for p in sorted((k.MANIFESTS / "base").glob("secret-*.example.yaml"))
              for d in k.load_yaml(p)]
@@ -90,8 +106,33 @@ def test_secret_examples_and_arc_template_validate(validator, arc_values):
                   "schema": "IoK8sApiCoreV1PodTemplateSpec"})
     items.append({"id": "base-pod-template",
                   "doc": k.load_yaml(k.MANIFESTS / "base" / "pod-template.yaml")[0]})
-    for item_id, r in k.validate(items, validator).items():
+    for item_id, r in k.validate(items, validator, line).items():
         assert r["errors"] == [] and r["unknown"] == [], (item_id, r)
+
+
+def test_the_oldest_line_catches_what_the_newest_forgives(validator, rendered):
+    """Kubernetes 1.26-1.34 require status in onPodConditions (1.35 defaults it): a Job
+    without it passes the newest schema and must fail the oldest."""
+    (job,) = k.find(rendered["job"], "Job")
+    job = copy.deepcopy(job)
+    for rule in job["spec"]["podFailurePolicy"]["rules"]:
+        for c in rule.get("onPodConditions") or []:
+            c.pop("status")
+    oldest = k.validate([{"id": "j", "doc": job}], validator, k.OLDEST_K8S)["j"]
+    newest = k.validate([{"id": "j", "doc": job}], validator, k.NEWEST_K8S)["j"]
+    assert any(e["message"].startswith("required") and "status" in e["message"]
+               for e in oldest["errors"]), oldest
+    assert newest["errors"] == []
+
+
+def test_the_lines_are_the_installed_packages():
+    deps = json.loads((k.HERE / "package.json").read_text())["dependencies"]
+    lock = json.loads((k.HERE / "package-lock.json").read_text())["packages"]
+    for line, (package, version) in k.K8S_LINES.items():
+        want = version if package == "kubernetes-models" else f"npm:kubernetes-models@{version}"
+        assert deps[package] == want, (line, deps)
+        assert lock[f"node_modules/{package}"]["version"] == version, line
+    assert {k.OLDEST_K8S, k.NEWEST_K8S} == set(k.K8S_LINES)
 
 
 def test_validator_reports_schema_errors_and_unknown_fields(validator, rendered):
@@ -103,7 +144,7 @@ def test_validator_reports_schema_errors_and_unknown_fields(validator, rendered)
     typo["spec"]["template"]["spec"]["containers"][0]["securityContext"]["procmount"] = "Unmasked"
     unknown_kind = {"apiVersion": "example.com/v1", "kind": "Nothing", "metadata": {"name": "x"}}
     r = k.validate([{"id": "type", "doc": wrong_type}, {"id": "typo", "doc": typo},
-                    {"id": "kind", "doc": unknown_kind}], validator)
+                    {"id": "kind", "doc": unknown_kind}], validator, k.OLDEST_K8S)
     assert any(e["path"] == "/spec/parallelism" for e in r["type"]["errors"])
     assert r["typo"]["errors"] == []
     assert set(r["typo"]["unknown"]) == {
@@ -332,6 +373,75 @@ def test_keda_trigger_matches_the_runners_labels_and_scope(rendered):
     (ta,) = k.find(rendered["keda"], "TriggerAuthentication",
                    trigger["authenticationRef"]["name"])
     assert {r["name"] for r in ta["spec"]["secretTargetRef"]} == {k.CREDENTIALS_SECRET}
+
+
+# ---- KEDA, release by release ----------------------------------------------------------
+
+@pytest.mark.parametrize("release", keda_crds.RELEASES)
+def test_keda_accepts_the_scaledjob_and_triggerauthentication(release, rendered):
+    for kind in ("ScaledJob", "TriggerAuthentication"):
+        (doc,) = k.find(rendered["keda"], kind)
+        assert keda_crds.check(doc, release) == [], kind
+
+
+@pytest.mark.parametrize("release", keda_crds.RELEASES)
+def test_keda_accepts_the_github_app_variant(release, rendered):
+    """The App variant docs/deploy.md patches in: appKey, applicationID, installationID."""
+    (sj,) = k.find(rendered["keda"], "ScaledJob")
+    (ta,) = k.find(rendered["keda"], "TriggerAuthentication")
+    sj, ta = copy.deepcopy(sj), copy.deepcopy(ta)
+    sj["spec"]["triggers"][0]["metadata"].update(applicationID="123456", installationID="7654321")
+    ta["spec"]["secretTargetRef"][0] = {"parameter": "appKey", "name": k.CREDENTIALS_SECRET,
+                                        "key": "github_app_private_key"}
+    assert keda_crds.check(sj, release) == [] and keda_crds.check(ta, release) == []
+
+
+def test_scaledjob_rolls_out_gradually(rendered):
+    """Unset (or immediate), every change of the ScaledJob deletes the running Jobs."""
+    (sj,) = k.find(rendered["keda"], "ScaledJob")
+    assert sj["spec"].get("rollout", {}).get("strategy") == "gradual"
+    assert "rolloutStrategy" not in sj["spec"], "deprecated since KEDA 2.10"
+
+
+@pytest.mark.parametrize("spoil, fails_in", [
+    ("no status", "2.12.0"), ("strategy default", "2.20.0"), ("rollout typo", "2.20.2"),
+    ("unknown field", "2.12.0"), ("number in metadata", "2.12.0"), ("no secret key", "2.12.0"),
+])
+def test_keda_facts_reject_the_defects(spoil, fails_in, rendered):
+    (sj,) = k.find(rendered["keda"], "ScaledJob")
+    (ta,) = k.find(rendered["keda"], "TriggerAuthentication")
+    sj, ta = copy.deepcopy(sj), copy.deepcopy(ta)
+    if spoil == "no status":
+        sj["spec"]["jobTargetRef"]["podFailurePolicy"]["rules"][0]["onPodConditions"][0].pop(
+            "status")
+    elif spoil == "strategy default":
+        sj["spec"]["scalingStrategy"] = {"strategy": "default"}
+    elif spoil == "rollout typo":
+        sj["spec"]["rollout"]["strategy"] = "Gradual"
+    elif spoil == "unknown field":
+        sj["spec"]["rollouts"] = {"strategy": "gradual"}
+    elif spoil == "number in metadata":
+        sj["spec"]["triggers"][0]["metadata"]["targetWorkflowQueueLength"] = 1
+    else:
+        ta["spec"]["secretTargetRef"][0].pop("key")
+    assert keda_crds.check(sj, fails_in) + keda_crds.check(ta, fails_in) != []
+    if spoil == "no status":
+        assert keda_crds.check(sj, "2.20.0") == [], "optional from 2.20.0"
+    if spoil == "strategy default":
+        assert keda_crds.check(sj, "2.19.0") == [] and keda_crds.check(sj, "2.20.2") == []
+
+
+def test_keda_facts_cover_every_release_once():
+    releases = keda_crds.RELEASES
+    assert releases[0] == "2.12.0" and releases == sorted(releases, key=keda_crds._release_key)
+    for kind, path, constraint, first, last, _ in keda_crds.FACTS:
+        assert first in releases and last in releases, (kind, path)
+        assert keda_crds._release_key(first) <= keda_crds._release_key(last)
+    for release in releases:
+        rows = [(f[0], f[1], f[2]) for f in keda_crds.FACTS
+                if keda_crds._release_key(f[3]) <= keda_crds._release_key(release)
+                <= keda_crds._release_key(f[4])]
+        assert len(rows) == len(set(rows)), f"two rows for one constraint at {release}"
 
 
 def test_userns_overlay_asks_for_every_sandbox_layer(rendered):

@@ -1,8 +1,11 @@
 // Validates Kubernetes objects offline against the schemas shipped by the npm packages
-// kubernetes-models (Kubernetes' own OpenAPI) and @kubernetes-models/keda (KEDA's CRDs).
+// kubernetes-models (Kubernetes' own OpenAPI, one package per Kubernetes line, installed under
+// aliases) and @kubernetes-models/keda (KEDA's API types).
 //
-// stdin:  {"items": [{"id": "...", "doc": {...}, "schema": "IoK8s...  (optional)"}]}
-//         Without "schema", the schema is found from the object's apiVersion and kind.
+// stdin:  {"packages": {"1.33": "kubernetes-models-1.33", "1.36": "kubernetes-models"},
+//          "items": [{"id": "...", "doc": {...}, "k8s": "1.33", "schema": "IoK8s... (optional)"}]}
+//         "k8s" picks the Kubernetes line's package. Without "schema", the schema is found from
+//         the object's apiVersion and kind.
 // stdout: {"results": [{"id", "schema", "errors": [{"path", "message"}], "unknown": [path]}]}
 //
 // The schemas, like Kubernetes' OpenAPI, accept fields they do not declare, so a misspelt or
@@ -21,19 +24,25 @@ const crdPackages = {
   "eventing.keda.sh": "@kubernetes-models/keda/eventing.keda.sh",
 };
 
-// "pkg/sub/path" -> file URL of node_modules/pkg/sub/path.js beside this script. The packages
-// map every subpath to the same-named .js file; resolving it by hand (rather than with
-// import.meta.resolve) keeps the script working on Node.js 18, where that needs a flag.
+// "pkg/sub/path" -> file URL of node_modules/pkg/sub/path.mjs (or .js) beside this script.
+// kubernetes-models 4.x ships ES modules as .mjs (its .js are CommonJS); 5.x ships ES modules
+// as .js. Resolving by hand (rather than with import.meta.resolve) keeps the script working on
+// Node.js 18, where that needs a flag, and lets two versions of one package sit side by side
+// under npm aliases.
 function resolveModule(spec) {
-  const url = new URL(`./node_modules/${spec}.js`, import.meta.url);
-  if (!existsSync(fileURLToPath(url))) throw new Error(`module not found: ${spec}`);
-  return url;
+  for (const ext of [".mjs", ".js"]) {
+    const url = new URL(`./node_modules/${spec}${ext}`, import.meta.url);
+    if (existsSync(fileURLToPath(url))) return url;
+  }
+  throw new Error(`module not found: ${spec}`);
 }
 
-async function schemaFor(item) {
+async function schemaFor(item, packages) {
+  const pkg = packages[item.k8s];
+  if (!pkg) throw new Error(`no kubernetes-models package for Kubernetes ${item.k8s}`);
   let schemaUrl;
   if (item.schema) {
-    schemaUrl = resolveModule(`kubernetes-models/_schemas/${item.schema}`).href;
+    schemaUrl = resolveModule(`${pkg}/_schemas/${item.schema}`).href;
   } else {
     const { apiVersion, kind } = item.doc;
     if (typeof apiVersion !== "string" || typeof kind !== "string")
@@ -41,21 +50,25 @@ async function schemaFor(item) {
     const [group, version] = apiVersion.includes("/") ? apiVersion.split("/") : ["", apiVersion];
     const modelPath = group in crdPackages
       ? `${crdPackages[group]}/${version}/${kind}`
-      : group ? `kubernetes-models/${group}/${version}/${kind}` : `kubernetes-models/${version}/${kind}`;
+      : group ? `${pkg}/${group}/${version}/${kind}` : `${pkg}/${version}/${kind}`;
     let modelUrl;
     try {
       modelUrl = resolveModule(modelPath).href;
     } catch {
       throw new Error(`no schema for ${apiVersion} ${kind} (${modelPath})`);
     }
-    // A model module imports its validator from ../../_schemas/NAME.js.
+    // A model module imports its validator from ../../_schemas/NAME.js (or .mjs).
     const text = readFileSync(fileURLToPath(modelUrl), "utf8");
-    const m = text.match(/"((?:\.\.\/)+_schemas\/[A-Za-z0-9]+\.js)"/);
+    const m = text.match(/"((?:\.\.\/)+_schemas\/[A-Za-z0-9]+\.m?js)"/);
     if (!m) throw new Error(`no validator import in ${modelPath}`);
     schemaUrl = new URL(m[1], modelUrl).href;
   }
   const mod = await import(schemaUrl);
-  return { validate: mod.validate, name: schemaUrl.replace(/.*\/_schemas\//, "").replace(/\.js$/, "") };
+  if (typeof mod.validate !== "function") throw new Error(`no validate function in ${schemaUrl}`);
+  return {
+    validate: mod.validate,
+    name: schemaUrl.replace(/.*\/node_modules\//, "").replace(/\/_schemas\//, ":").replace(/\.m?js$/, ""),
+  };
 }
 
 const escape = (k) => String(k).replace(/~/g, "~0").replace(/\//g, "~1");
@@ -95,7 +108,7 @@ const results = [];
 for (const item of input.items) {
   const r = { id: item.id, schema: null, errors: [], unknown: [] };
   try {
-    const { validate, name } = await schemaFor(item);
+    const { validate, name } = await schemaFor(item, input.packages);
     r.schema = name;
     r.errors = errorsOf(validate, item.doc);
     if (r.errors.length === 0) r.unknown = unknownFields(validate, item.doc);
