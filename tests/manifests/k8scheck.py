@@ -648,3 +648,65 @@ def userns_stripped(spec):
         sc.pop("allowPrivilegeEscalation", None)
         (sc.get("capabilities") or {}).pop("add", None)
     return spec
+
+
+# ---- fits a small k3s node ---------------------------------------------------------------
+
+def quantity(q):
+    """A Kubernetes quantity as a number (CPU in cores, bytes otherwise)."""
+    q = str(q)
+    units = {"m": 1e-3, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12,
+             "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40}
+    m = re.fullmatch(r"([0-9.]+)([A-Za-z]*)", q)
+    if not m or (m.group(2) and m.group(2) not in units):
+        raise ValueError(f"quantity {q!r}")
+    return float(m.group(1)) * units.get(m.group(2), 1)
+
+
+GiB, MiB = 2**30, 2**20
+# The smallest node the defaults must fit: one k3s server that is also the only agent, with 2
+# CPUs, 4 GiB of RAM and a 40 GB disk (a small VM). What is left for the runner pods:
+# - memory: the kernel keeps about 200 MiB of the 4 GiB out of MemTotal; the kubelet's default
+#   hard eviction threshold (memory.available<100Mi) comes off the allocatable; k3s's own pods
+#   request 140 MiB (CoreDNS 70Mi, metrics-server 70Mi: k3s's manifests/); and the k3s server
+#   process itself (API server, controllers, kubelet, containerd, kine/SQLite in one binary)
+#   lives outside any pod and takes about 1 GiB on a node like this: it is not part of what the
+#   scheduler sees, but the pods' requests must leave it room, or the node swaps and evicts.
+# - CPU: 2 cores, k3s reserves none for itself; its pods request 200m.
+# - ephemeral storage: the kubelet's nodefs.available<10% eviction threshold, the images
+#   (k3s's own, about 1 GB, and the runner image, about 2 GB unpacked).
+SMALL_NODE_CAPACITY = {"cpu": 2.0, "memory": 4 * GiB, "ephemeral-storage": 40e9}
+SMALL_NODE = {
+    "cpu": 2.0 - 0.2,
+    "memory": 4 * GiB - 200 * MiB - 100 * MiB - 140 * MiB - 1 * GiB,
+    "ephemeral-storage": 40e9 * 0.9 - 3 * GiB,
+}
+
+
+def pod_requests(spec):
+    """{resource: amount} the scheduler reserves for one pod: the sum over its containers
+    (init containers run before, one at a time: their maximum counts when larger)."""
+    total = {}
+    for c in spec.get("containers", []):
+        for k, v in ((c.get("resources") or {}).get("requests") or {}).items():
+            total[k] = total.get(k, 0) + quantity(v)
+    for c in spec.get("initContainers", []):
+        for k, v in ((c.get("resources") or {}).get("requests") or {}).items():
+            total[k] = max(total.get(k, 0), quantity(v))
+    return total
+
+
+def check_fits(spec, pods, node=SMALL_NODE, capacity=SMALL_NODE_CAPACITY):
+    """`pods` copies of the pod fit the node's room, request by request, and no container's
+    limit is beyond what the node has at all."""
+    bad = []
+    req = pod_requests(spec)
+    for k, room in node.items():
+        if req.get(k, 0) * pods > room:
+            bad.append(f"{pods} pods request {req.get(k, 0) * pods:.3g} {k}, the node has "
+                       f"{room:.3g}")
+    for c in containers_of(spec):
+        for k, v in ((c.get("resources") or {}).get("limits") or {}).items():
+            if k in capacity and quantity(v) > capacity[k]:
+                bad.append(f"container {c['name']}: limit {k} {v} beyond the node")
+    return bad

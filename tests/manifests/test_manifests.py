@@ -444,6 +444,41 @@ def test_keda_facts_cover_every_release_once():
         assert len(rows) == len(set(rows)), f"two rows for one constraint at {release}"
 
 
+# ---- sizing --------------------------------------------------------------------------------
+
+def fleet_size(overlay, rendered, arc_values):
+    if overlay == "arc":
+        return arc_values["maxRunners"]
+    (w,) = [d for d in rendered[overlay] if d["kind"] in k.WORKLOAD_KINDS]
+    return {"Job": lambda: w["spec"]["parallelism"],
+            "Deployment": lambda: w["spec"]["replicas"],
+            "ScaledJob": lambda: w["spec"]["maxReplicaCount"]}[w["kind"]]()
+
+
+@pytest.mark.parametrize("overlay", OVERLAYS)
+def test_default_fleet_fits_a_small_k3s_node(overlay, rendered, arc_values):
+    pods = fleet_size(overlay, rendered, arc_values)
+    assert pods >= 2
+    for where, tpl in pods_of(overlay, rendered, arc_values):
+        assert k.check_fits(tpl["spec"], pods) == [], where
+
+
+def test_fit_checker_rejects_the_old_requests(good_pod):
+    assert k.check_fits(good_pod, 4) == []
+    good_pod["containers"][0]["resources"]["requests"].update(cpu="1", memory="2Gi")
+    assert k.check_fits(good_pod, 4) != []
+    assert k.check_fits(good_pod, 1) == []
+    good_pod["containers"][0]["resources"]["limits"]["memory"] = "8Gi"
+    assert k.check_fits(good_pod, 1) != []
+
+
+def test_quantities():
+    assert k.quantity("250m") == 0.25 and k.quantity("2") == 2
+    assert k.quantity("512Mi") == 512 * 2**20 and k.quantity("1G") == 1e9
+    with pytest.raises(ValueError):
+        k.quantity("1 Gi")
+
+
 def test_userns_overlay_asks_for_every_sandbox_layer(rendered):
     (job,) = k.find(rendered["userns"], "Job")
     spec = job["spec"]["template"]["spec"]
