@@ -710,3 +710,24 @@ def check_fits(spec, pods, node=SMALL_NODE, capacity=SMALL_NODE_CAPACITY):
             if k in capacity and quantity(v) > capacity[k]:
                 bad.append(f"container {c['name']}: limit {k} {v} beyond the node")
     return bad
+
+
+# ---- NetworkPolicy -------------------------------------------------------------------------
+
+def ip_blocks(np):
+    return [p["ipBlock"] for r in np["spec"].get("egress", []) for p in r.get("to", [])
+            if "ipBlock" in p]
+
+
+def check_ip_family(np, version):
+    """Every CIDR of the policy (and of its exceptions) is of one IP version: k3s's
+    kube-router has stopped syncing every policy when handed a family it does not run
+    (cloudnativelabs/kube-router#1245), and its IPv6 sets broke again in 2024 and 2025
+    (k3s-io/k3s#9151, #13272)."""
+    import ipaddress
+    bad = []
+    for b in ip_blocks(np):
+        for cidr in [b["cidr"], *b.get("except", [])]:
+            if ipaddress.ip_network(cidr).version != version:
+                bad.append(f"{np['metadata']['name']}: {cidr} is not IPv{version}")
+    return bad

@@ -97,11 +97,12 @@ def test_every_rendered_object_validates_with_no_unknown_field(overlay, line, re
 
 
 @pytest.mark.parametrize("line", K8S_LINES)
-def test_secret_examples_and_arc_template_validate(line, validator, arc_values):
+def test_secret_examples_ipv6_policy_and_arc_pods_validate(line, validator, arc_values):
     items = [{"id": p.name, "doc": d}
-             for p in sorted((k.MANIFESTS / "base").glob("secret-*.example.yaml"))
+             for p in sorted((k.MANIFESTS / "base").glob("*.yaml"))
+             if p.name.endswith(".example.yaml") or p.name == "networkpolicy-ipv6.yaml"
              for d in k.load_yaml(p)]
-    assert len(items) == 2
+    assert len(items) == 3
     items.append({"id": "arc-template", "doc": arc_values["template"],
                   "schema": "IoK8sApiCoreV1PodTemplateSpec"})
     items.append({"id": "base-pod-template",
@@ -477,6 +478,42 @@ def test_quantities():
     assert k.quantity("512Mi") == 512 * 2**20 and k.quantity("1G") == 1e9
     with pytest.raises(ValueError):
         k.quantity("1 Gi")
+
+
+# ---- NetworkPolicy -------------------------------------------------------------------------
+
+@pytest.mark.parametrize("overlay", KUSTOMIZE_OVERLAYS)
+def test_network_policy_is_ipv4_with_dns_to_kube_dns(overlay, rendered):
+    (np,) = k.find(rendered[overlay], "NetworkPolicy")
+    assert k.check_ip_family(np, 4) == []
+    (dns,) = [r for r in np["spec"]["egress"] if {p["port"] for p in r["ports"]} == {53}]
+    (peer,) = dns["to"]
+    assert peer["podSelector"]["matchLabels"] == {"k8s-app": "kube-dns"}
+    assert peer["namespaceSelector"]["matchLabels"] == {
+        "kubernetes.io/metadata.name": "kube-system"}
+
+
+def test_ipv6_variant_adds_only_https_to_public_ipv6(rendered, arc_values):
+    (np,) = k.load_yaml(k.MANIFESTS / "base" / "networkpolicy-ipv6.yaml")
+    assert k.check_ip_family(np, 6) == []
+    assert np["spec"]["policyTypes"] == ["Egress"]
+    ports = {(p["protocol"], p["port"]) for r in np["spec"]["egress"] for p in r["ports"]}
+    assert ports == {("TCP", 443)}
+    (block,) = k.ip_blocks(np)
+    assert block["cidr"] == "::/0" and {"fc00::/7", "fe80::/10", "::ffff:0:0/96"} <= set(
+        block["except"])
+    for where, tpl in pods_of("job", rendered, arc_values):
+        assert np["spec"]["podSelector"]["matchLabels"].items() <= tpl["metadata"][
+            "labels"].items(), where
+    base = (k.MANIFESTS / "base" / "kustomization.yaml").read_text()
+    assert "networkpolicy-ipv6.yaml" not in base, "opt-in only"
+
+
+def test_ip_family_checker_rejects_a_mixed_policy(rendered):
+    (np,) = k.find(rendered["job"], "NetworkPolicy")
+    mixed = copy.deepcopy(np)
+    mixed["spec"]["egress"][1]["to"].append({"ipBlock": {"cidr": "::/0"}})
+    assert k.check_ip_family(mixed, 4) != []
 
 
 def test_userns_overlay_asks_for_every_sandbox_layer(rendered):
