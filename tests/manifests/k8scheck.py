@@ -712,6 +712,68 @@ def check_fits(spec, pods, node=SMALL_NODE, capacity=SMALL_NODE_CAPACITY):
     return bad
 
 
+# ---- ARC's chart, as it renders the runner pod ---------------------------------------------
+
+def arc_chart_pod_spec(values):
+    """The runner pod spec ARC's gha-runner-scale-set chart renders from `values` in its
+    default container mode (no containerMode), as far as githubServerTLS changes it:
+    templates/_helpers.tpl ("default-mode-runner-containers", "tls-volume") and
+    templates/autoscalingrunnerset.yaml, identical from chart 0.12.0 to 0.14.2. With
+    runnerMountPath set, the container named runner gets the CA ConfigMap's key mounted as a
+    file at runnerMountPath/key, NODE_EXTRA_CA_CERTS pointing at it and RUNNER_UPDATE_CA_CERTS=1
+    (unless the template sets them), and the pod gets the volume."""
+    spec = copy.deepcopy(values["template"]["spec"])
+    tls = values.get("githubServerTLS") or {}
+    mount_dir = tls.get("runnerMountPath")
+    if not mount_dir:
+        return spec
+    key = tls["certificateFrom"]["configMapKeyRef"]["key"]
+    path = os.path.normpath(f"{mount_dir}/{key}")
+    for c in spec["containers"]:
+        if c["name"] != RUNNER_CONTAINER:
+            continue
+        env = c.setdefault("env", [])
+        names = {e["name"] for e in env}
+        if "NODE_EXTRA_CA_CERTS" not in names:
+            env.append({"name": "NODE_EXTRA_CA_CERTS", "value": path})
+        if "RUNNER_UPDATE_CA_CERTS" not in names:
+            env.append({"name": "RUNNER_UPDATE_CA_CERTS", "value": "1"})
+        mounts = c.setdefault("volumeMounts", [])
+        if not any(m["name"] == "github-server-tls-cert" for m in mounts):
+            mounts.append({"name": "github-server-tls-cert", "mountPath": path, "subPath": key})
+    spec["volumes"] = [{"name": "github-server-tls-cert", "configMap": {
+        "name": tls["certificateFrom"]["configMapKeyRef"]["name"],
+        "items": [{"key": key, "path": key}]}}] + spec.get("volumes", [])
+    return spec
+
+
+GHES_MARK = re.compile(r"^([ \t]*)# GHES: ", re.M)
+
+
+def with_ghes_lines(text):
+    """values.yaml with its `# GHES: ` lines uncommented (what its comment tells users to do
+    for GitHub Enterprise Server with a private CA)."""
+    return GHES_MARK.sub(r"\1", text)
+
+
+def check_ca_reaches_supervisor(spec, settings):
+    """With ARC's CA mounted in the runner container, the supervisor's GITHUB_CA_FILE is that
+    file."""
+    (runner,) = [c for c in spec["containers"] if c["name"] == RUNNER_CONTAINER]
+    env = {e["name"]: e.get("value") for e in runner.get("env", [])}
+    ca = env.get("NODE_EXTRA_CA_CERTS")
+    if not ca:
+        return []
+    mounted = {m["mountPath"] for m in runner.get("volumeMounts", [])}
+    bad = []
+    if ca not in mounted:
+        bad.append(f"NODE_EXTRA_CA_CERTS {ca} is not a mounted file")
+    if settings.get("GITHUB_CA_FILE") != ca:
+        bad.append(f"GITHUB_CA_FILE is {settings.get('GITHUB_CA_FILE')!r}, ARC mounts the CA "
+                   f"at {ca}: the supervisor would not trust the GHES certificate")
+    return bad
+
+
 # ---- NetworkPolicy -------------------------------------------------------------------------
 
 def ip_blocks(np):

@@ -6,6 +6,7 @@ import copy
 import json
 
 import pytest
+import yaml
 
 import k8scheck as k
 import keda_crds
@@ -39,6 +40,14 @@ def tables():
 @pytest.fixture(scope="session")
 def arc_values():
     (values,) = k.load_yaml(k.MANIFESTS / "arc" / "values.yaml")
+    return values
+
+
+def ghes_values():
+    """arc/values.yaml with its `# GHES: ` lines uncommented, as its comment tells GHES users."""
+    text = (k.MANIFESTS / "arc" / "values.yaml").read_text()
+    assert k.GHES_MARK.search(text), "arc/values.yaml has no GHES lines"
+    (values,) = [d for d in yaml.safe_load_all(k.with_ghes_lines(text)) if d]
     return values
 
 
@@ -105,6 +114,9 @@ def test_secret_examples_ipv6_policy_and_arc_pods_validate(line, validator, arc_
     assert len(items) == 3
     items.append({"id": "arc-template", "doc": arc_values["template"],
                   "schema": "IoK8sApiCoreV1PodTemplateSpec"})
+    ghes = ghes_values()
+    items.append({"id": "arc-ghes-pod", "doc": k.arc_chart_pod_spec(ghes),
+                  "schema": "IoK8sApiCoreV1PodSpec"})
     items.append({"id": "base-pod-template",
                   "doc": k.load_yaml(k.MANIFESTS / "base" / "pod-template.yaml")[0]})
     for item_id, r in k.validate(items, validator, line).items():
@@ -478,6 +490,27 @@ def test_quantities():
     assert k.quantity("512Mi") == 512 * 2**20 and k.quantity("1G") == 1e9
     with pytest.raises(ValueError):
         k.quantity("1 Gi")
+
+
+# ---- ARC -----------------------------------------------------------------------------------
+
+def test_arc_ghes_ca_reaches_the_supervisor(rendered, tables):
+    values = ghes_values()
+    assert values["githubServerTLS"]["runnerMountPath"]
+    spec = k.arc_chart_pod_spec(values)
+    settings = effective("job", rendered, spec, tables)
+    assert k.check_ca_reaches_supervisor(spec, settings) == []
+    assert settings["GITHUB_CA_FILE"].startswith(values["githubServerTLS"]["runnerMountPath"])
+    for check in POD_CHECKS:
+        assert check(spec) == [], check.__name__
+
+
+def test_ca_checker_rejects_a_supervisor_without_the_ca(rendered, tables, arc_values):
+    values = ghes_values()
+    values["template"] = copy.deepcopy(arc_values["template"])   # no GITHUB_CA_FILE
+    spec = k.arc_chart_pod_spec(values)
+    assert k.check_ca_reaches_supervisor(spec, effective("job", rendered, spec, tables)) != []
+    assert k.arc_chart_pod_spec(arc_values) == arc_values["template"]["spec"]
 
 
 # ---- NetworkPolicy -------------------------------------------------------------------------
