@@ -4,6 +4,7 @@ supported release, with no unknown field, and keeps the policies its README prom
 
 import copy
 import json
+import re
 
 import pytest
 import yaml
@@ -146,6 +147,9 @@ def test_the_lines_are_the_installed_packages():
         assert deps[package] == want, (line, deps)
         assert lock[f"node_modules/{package}"]["version"] == version, line
     assert {k.OLDEST_K8S, k.NEWEST_K8S} == set(k.K8S_LINES)
+    readme = (k.MANIFESTS / "README.md").read_text()
+    for line, (package, version) in k.K8S_LINES.items():
+        assert f"kubernetes-models {version}" in readme and f"Kubernetes {line}" in readme, line
 
 
 def test_validator_reports_schema_errors_and_unknown_fields(validator, rendered):
@@ -457,6 +461,28 @@ def test_keda_facts_cover_every_release_once():
         assert len(rows) == len(set(rows)), f"two rows for one constraint at {release}"
 
 
+def readme_keda_rows():
+    text = (k.MANIFESTS / "README.md").read_text()
+    part = text.split("### KEDA's CRDs, release by release", 1)[1].split("\n#", 1)[0]
+    rows = []
+    for m in re.finditer(r"^\| (ScaledJob|TriggerAuthentication) \| (?:`([^`]*)`|\(root\)) \| "
+                         r"(\w+) \| ([\d.]+)(?: - ([\d.]+))? \| `([^`]*)` \| `([^`]*)` \|$",
+                         part, re.M):
+        kind, path, constraint, first, last, value, source = m.groups()
+        assert source == keda_crds.SOURCES[kind].rsplit("/", 1)[1], m.group(0)
+        value = value if constraint == "type" else [v.strip() for v in value.split(",")]
+        rows.append((kind, path or "", constraint, first, last or first, value))
+    return rows
+
+
+def test_readme_keda_table_is_the_facts():
+    facts = [(kind, path, c, first, last, sorted(v) if c != "type" else v)
+             for kind, path, c, first, last, v in keda_crds.FACTS]
+    rows = [(kind, path, c, first, last, sorted(v) if c != "type" else v)
+            for kind, path, c, first, last, v in readme_keda_rows()]
+    assert rows == facts
+
+
 # ---- sizing --------------------------------------------------------------------------------
 
 def fleet_size(overlay, rendered, arc_values):
@@ -511,6 +537,29 @@ def test_ca_checker_rejects_a_supervisor_without_the_ca(rendered, tables, arc_va
     spec = k.arc_chart_pod_spec(values)
     assert k.check_ca_reaches_supervisor(spec, effective("job", rendered, spec, tables)) != []
     assert k.arc_chart_pod_spec(arc_values) == arc_values["template"]["spec"]
+
+
+# ---- Secrets -------------------------------------------------------------------------------
+
+# Where the project tells people how to create the credentials Secret.
+RECIPE_FILES = ["docs/deploy.md", "k8s-manifests/README.md",
+                "k8s-manifests/base/secret-pat.example.yaml",
+                "k8s-manifests/base/secret-app.example.yaml", "k8s-manifests/arc/values.yaml",
+                "k8s-manifests/keda/triggerauthentication.yaml"]
+# A token or an id written with a newline, or an id read from a file (whose last line ends
+# with one): ARC and KEDA before 2.18 put the value into headers untrimmed.
+NEWLINE_RECIPES = [re.compile(r"printf '%s\\n'"), re.compile(r"\becho\b[^\n|]*>"),
+                   re.compile(r"--from-file=github_app(_installation)?_id=")]
+
+
+@pytest.mark.parametrize("path", RECIPE_FILES)
+def test_secret_recipes_write_no_trailing_newline(path):
+    text = (k.REPO / path).read_text()
+    for pattern in NEWLINE_RECIPES:
+        assert not pattern.search(text), f"{path}: {pattern.pattern}"
+    for m in re.finditer(r"--from-file=github_token=([\w./-]*\w)", text):
+        made = re.search(r"printf '%s' [^\n]*> *" + re.escape(m.group(1).lstrip("./")), text)
+        assert made, f"{path}: {m.group(0)} from a file not written with printf '%s'"
 
 
 # ---- NetworkPolicy -------------------------------------------------------------------------
