@@ -53,7 +53,9 @@ static const char *const layer_hints[SBX_L_COUNT] = {
 	[SBX_L_USERNS] = "give the pod hostUsers: false (Kubernetes >= 1.33), or seccompProfile "
 			 "Unconfined with user.max_user_namespaces > 0",
 	[SBX_L_PIDNS] = "needs CAP_SYS_ADMIN or a user namespace: seccompProfile Unconfined "
-			"(RuntimeDefault blocks unshare) or hostUsers: false",
+			"(RuntimeDefault blocks unshare) or hostUsers: false; and a procfs of its "
+			"own: in a user namespace the pod's /proc must not be masked "
+			"(securityContext.procMount: Unmasked, with hostUsers: false)",
 	[SBX_L_MNTNS] = "needs CAP_SYS_ADMIN or a user namespace (see pid_namespace), and no "
 			"AppArmor profile that denies mount (appArmorProfile Unconfined)",
 	[SBX_L_IPCNS] = "see pid_namespace",
@@ -234,6 +236,13 @@ static int plan_mounts(struct sbx_plan *p, const struct sbx_policy *pol)
 	return 0;
 }
 
+/* Why no procfs of its own: errno of the first step that failed on the way to one, or 0. */
+static int no_own_proc(const struct sbx_probe *pr)
+{
+	return pr->mntns ? pr->mntns : pr->tmpfs ? pr->tmpfs : pr->bind_ro ? pr->bind_ro
+							     : pr->proc_fresh;
+}
+
 static void report_namespaces(struct sbx_plan *p, const struct sbx_probe *pr, struct sbx_report *r)
 {
 	static const struct {
@@ -249,10 +258,13 @@ static void report_namespaces(struct sbx_plan *p, const struct sbx_probe *pr, st
 	};
 	for (size_t i = 0; i < sizeof(ns) / sizeof(ns[0]); i++) {
 		int e = *(const int *)(const void *)((const char *)pr + ns[i].offset);
-		if (!p->pidns)
-			set_errno(r, ns[i].layer, pr->pidns,
-				  "no PID namespace (the sandbox init "
-				  "needs one)");
+		if (ns[i].layer == SBX_L_PIDNS && e == 0 && !p->pidns)
+			/* The runner kills a job's orphans by the pids it reads in /proc and writes
+			 * /proc/<pid>/oom_score_adj (actions-runner-contract.md): with the pod's
+			 * /proc inside a new PID namespace those pids name other processes. */
+			set_errno(r, SBX_L_PIDNS, no_own_proc(pr),
+				  "not without a procfs of its own, which the runner's orphan "
+				  "cleanup needs (mounting one)");
 		else if (e)
 			set_errno(r, ns[i].layer, e, "unshare");
 		else {
@@ -274,7 +286,10 @@ static void plan_namespaces(struct sbx_plan *p, const struct sbx_policy *pol,
 			    const struct sbx_probe *pr, struct sbx_report *r)
 {
 	p->userns = pr->ns_in_userns && pr->userns == 0 && pr->userns_map == 0;
-	p->pidns = pr->pidns == 0;
+	/* A PID namespace only together with a procfs of its own (which needs the mount
+	 * namespace); without one the other namespaces still stand, with no sandbox init: the
+	 * supervisor reaps and kills by uid, and the pod's /proc agrees with the pids. */
+	p->pidns = pr->pidns == 0 && no_own_proc(pr) == 0;
 	if (p->userns) {
 		p->clone_flags |= CLONE_NEWUSER;
 		set(r, SBX_L_USERNS, SBX_APPLIED, "%s",
@@ -287,16 +302,16 @@ static void plan_namespaces(struct sbx_plan *p, const struct sbx_policy *pol,
 		set_errno(r, SBX_L_USERNS, pr->userns_map, "writing uid_map/gid_map");
 	}
 	report_namespaces(p, pr, r);
-	p->mounts =
-	    p->pidns && (p->clone_flags & CLONE_NEWNS) && pr->tmpfs == 0 && pr->bind_ro == 0;
+	p->mounts = (p->clone_flags & CLONE_NEWNS) && pr->tmpfs == 0 && pr->bind_ro == 0;
 	if (!p->mounts) {
-		int e = !p->pidns   ? pr->pidns
-			: pr->mntns ? pr->mntns
-			: pr->tmpfs ? pr->tmpfs
-				    : pr->bind_ro;
+		int e = pr->mntns ? pr->mntns : pr->tmpfs ? pr->tmpfs : pr->bind_ro;
 		set_errno(r, SBX_L_TMP, e, "no mount namespace");
 		set_errno(r, SBX_L_RO_INSTALL, e, "no mount namespace");
 		set_errno(r, SBX_L_PROC, e, "no mount namespace");
+		/* Nothing to mount: a new mount namespace alone would only cost. */
+		p->clone_flags &= ~(unsigned long)CLONE_NEWNS;
+		if (r->layer[SBX_L_MNTNS].state == SBX_APPLIED)
+			set_errno(r, SBX_L_MNTNS, e, "tmpfs or read-only bind refused");
 		return;
 	}
 	p->tmp = true;
@@ -305,14 +320,13 @@ static void plan_namespaces(struct sbx_plan *p, const struct sbx_policy *pol,
 		set(r, SBX_L_RO_INSTALL, SBX_APPLIED, "bin/ and externals/ bound read-only");
 	else
 		set(r, SBX_L_RO_INSTALL, SBX_DISABLED, "no runner installation (exec)");
-	p->proc = pr->proc_fresh == 0;
+	p->proc = p->pidns;
 	if (p->proc)
 		set(r, SBX_L_PROC, SBX_APPLIED, "a fresh procfs: only the sandbox's processes");
 	else
-		set_errno(
-		    r, SBX_L_PROC, pr->proc_fresh,
-		    "mounting a fresh procfs (the pod's masked /proc stays, showing the pod's "
-		    "processes)");
+		set_errno(r, SBX_L_PROC, pr->proc_fresh,
+			  "mounting a fresh procfs (the pod's masked /proc stays, with the pod's "
+			  "pids, as there is no PID namespace)");
 	/* Some seccomp profiles allow the UTS namespace but not sethostname: keep the name. */
 	p->hostname = pr->hostname == 0 ? pol->hostname : NULL;
 	if (pol->hostname && pr->hostname != 0 && (p->clone_flags & CLONE_NEWUTS)) {
@@ -402,18 +416,22 @@ static int plan_process(struct sbx_plan *p, const struct sbx_policy *pol,
 static int plan_hiding(struct sbx_plan *p, const struct sbx_policy *pol, const struct sbx_probe *pr,
 		       struct sbx_report *r, struct rs_err *err)
 {
-	if (p->mounts) {
+	if (p->mounts)
 		set(r, SBX_L_HIDDEN, SBX_APPLIED, "%zu paths covered in the mount namespace",
 		    p->n_hide);
+	if (p->mounts && p->pidns) {
 		set(r, SBX_L_LANDLOCK, SBX_DISABLED,
 		    "not needed: the mount and PID namespaces hide the paths and the supervisor");
 		return 0;
 	}
+	/* Without a PID namespace the supervisor's processes are in the job's: Landlock's
+	 * signal scoping, and a second wall around the hidden paths, where it exists. */
 	if (pr->landlock_abi <= 0 || !p->nnp) {
 		set_errno(r, SBX_L_LANDLOCK, pr->landlock_abi < 0 ? -pr->landlock_abi : EPERM,
 			  "landlock_create_ruleset");
-		set(r, SBX_L_HIDDEN, SBX_UNAVAILABLE,
-		    "no mount namespace and no Landlock: only file modes protect them");
+		if (!p->mounts)
+			set(r, SBX_L_HIDDEN, SBX_UNAVAILABLE,
+			    "no mount namespace and no Landlock: only file modes protect them");
 		return 0;
 	}
 	/* Landlock wants real paths: /var/run is a link to /run. */
@@ -431,7 +449,12 @@ static int plan_hiding(struct sbx_plan *p, const struct sbx_policy *pol, const s
 		return -1;
 	set(r, SBX_L_LANDLOCK, SBX_APPLIED, "ABI %d: %zu paths denied%s", pr->landlock_abi, n,
 	    pr->landlock_abi >= 6 ? "; signals and abstract sockets scoped to the job" : "");
-	set(r, SBX_L_HIDDEN, SBX_APPLIED, "%zu paths denied by Landlock (names still listable)", n);
+	if (!p->mounts)
+		set(r, SBX_L_HIDDEN, SBX_APPLIED, "%zu paths denied by Landlock (names still listable)",
+		    n);
+	else
+		set(r, SBX_L_HIDDEN, SBX_APPLIED,
+		    "%zu paths covered in the mount namespace and denied by Landlock", n);
 	return 0;
 }
 

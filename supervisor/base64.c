@@ -1,22 +1,35 @@
 #include "base64.h"
 
 #include <openssl/evp.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
+static bool is_b64_space(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
 unsigned char *b64_decode(const char *in, size_t in_len, size_t *len)
 {
-	/* EVP_DecodeBlock wants whole quanta: restore the padding some encoders drop. */
-	size_t pad = (4 - in_len % 4) % 4;
-	if (pad == 3 || in_len > (size_t)(1 << 30))
+	if (in_len > (size_t)(1 << 30))
 		return NULL;
-	size_t padded_len = in_len + pad;
-	char *padded = malloc(padded_len + 1);
-	unsigned char *out = malloc(padded_len / 4 * 3 + 1);
+	char *padded = malloc(in_len + 4);
+	unsigned char *out = malloc(in_len / 4 * 3 + 4);
 	if (!padded || !out)
 		goto fail;
-	memcpy(padded, in, in_len);
-	memset(padded + in_len, '=', pad);
+	/* .NET's Convert.FromBase64String, which the runner decodes JIT blobs with, skips
+	 * whitespace anywhere: a Secret made from a file ends in a newline. */
+	size_t kept = 0;
+	for (size_t i = 0; i < in_len; i++)
+		if (!is_b64_space(in[i]))
+			padded[kept++] = in[i];
+	/* EVP_DecodeBlock wants whole quanta: restore the padding some encoders drop. */
+	size_t pad = (4 - kept % 4) % 4;
+	if (pad == 3)
+		goto fail;
+	size_t padded_len = kept + pad;
+	memset(padded + kept, '=', pad);
 	padded[padded_len] = '\0';
 	for (size_t i = 0; i < padded_len; i++) {
 		/* EVP_DecodeBlock skips whitespace at the ends only; '=' only at the end. */
@@ -33,9 +46,12 @@ unsigned char *b64_decode(const char *in, size_t in_len, size_t *len)
 		    (padded_len >= 2 && padded[padded_len - 2] == '=');
 	*len = (size_t)n - eq;
 	out[*len] = '\0';
+	explicit_bzero(padded, in_len + 4); /* a JIT blob holds the runner's private key */
 	free(padded);
 	return out;
 fail:
+	if (padded)
+		explicit_bzero(padded, in_len + 4);
 	free(padded);
 	free(out);
 	return NULL;

@@ -698,9 +698,15 @@ static const struct setting settings[] = {
 	{ "SUPERVISOR_JOB_TIMEOUT", "--supervisor-job-timeout", NULL, "0",
 	  "seconds one job may run before it is cancelled (0 = no limit)", .parse = parse_seconds,
 	  FIELD(job_timeout_s), .max = WEEK_S, .fallback = "0" },
-	{ "SUPERVISOR_STOP_GRACE", "--supervisor-stop-grace", NULL, "25",
-	  "seconds between SIGINT to the runner and SIGKILL of the sandbox", .parse = parse_seconds,
-	  FIELD(stop_grace_s), .max = HOUR_S, .fallback = "25" },
+	/* The real runner's stop (actions-runner-contract.md, "Signals"): step cancellation
+	 * (SIGINT, 7.5 s, SIGTERM, 2.5 s: 10 s), the job's finalisation (up to 15 s budgeted),
+	 * then up to 30 s to delete its session: 55 s. The Listener exits as soon as it is done:
+	 * a long grace costs nothing when the stop is quick. */
+	{ "SUPERVISOR_STOP_GRACE", "--supervisor-stop-grace", NULL, "55",
+	  "seconds between SIGINT to the runner and SIGKILL of the sandbox (the runner's own stop "
+	  "takes up to 10 s of step cancellation, the job's finalisation, and 30 s to delete its "
+	  "session)",
+	  .parse = parse_seconds, FIELD(stop_grace_s), .max = HOUR_S, .fallback = "55" },
 	{ "SUPERVISOR_DRAIN_TIMEOUT", "--supervisor-drain-timeout", NULL, "0",
 	  "on SIGTERM during a job, seconds to let it finish before cancelling",
 	  .parse = parse_seconds, FIELD(drain_timeout_s), .max = WEEK_S, .fallback = "0" },
@@ -1215,14 +1221,17 @@ static const struct {
 } exit_codes[] = {
 	{ EX_RS_OK, "the runner ran its job (whatever its result), or stopped cleanly and is "
 		    "deregistered" },
+	{ EX_RS_RUNNER_OUTDATED, "ARC mode only: the runner is outdated (its own code 7, which "
+				 "ARC's controller marks Outdated)" },
 	{ EX_RS_USAGE, "bad command line" },
 	{ EX_RS_UNAVAILABLE, "GitHub unavailable past the registration deadline" },
 	{ EX_RS_SOFTWARE, "internal error" },
 	{ EX_RS_SANDBOX, "sandbox could not be set up (strict)" },
 	{ EX_RS_IOERR, "wipe failed or could not be verified: the pod must not be reused" },
-	{ EX_RS_TEMPFAIL, "temporary failure (rate limited past the deadline; runner exited "
-			  "retryable before a job)" },
-	{ EX_RS_OUTDATED, "runner refused as outdated or tried to self-update: rebuild the image" },
+	{ EX_RS_TEMPFAIL, "temporary failure (rate limited past the deadline; the runner ended "
+			  "before a job: ghost, session conflict, crash)" },
+	{ EX_RS_OUTDATED, "the runner said it is outdated before any job (update or deprecation): "
+			  "rebuild the image" },
 	{ EX_RS_NOPERM, "credentials rejected (401, 403 that is not a rate limit, bad key)" },
 	{ EX_RS_CONFIG, "configuration missing or invalid" },
 };

@@ -5,6 +5,7 @@
 /* The stable exit codes (sysexits), see DESIGN.md "Exit codes". */
 enum rs_exit {
 	EX_RS_OK = 0,
+	EX_RS_RUNNER_OUTDATED = 7, /* ARC mode only: the runner's own code, for ARC's Outdated */
 	EX_RS_USAGE = 64,
 	EX_RS_UNAVAILABLE = 69,
 	EX_RS_SOFTWARE = 70,

@@ -42,7 +42,8 @@ static json_t *get_nocase(json_t *obj, const char *key)
 	return NULL;
 }
 
-static void read_identity(struct jit_config *jit, const struct jit_file *runner)
+/* .runner as JSON, past its byte-order mark; NULL when it is not a JSON object. */
+static json_t *load_runner_file(const struct jit_file *runner)
 {
 	const char *text = (const char *)runner->data;
 	size_t len = runner->len;
@@ -51,6 +52,16 @@ static void read_identity(struct jit_config *jit, const struct jit_file *runner)
 		len -= 3;
 	}
 	json_t *j = json_loadb(text, len, 0, NULL);
+	if (j && !json_is_object(j)) {
+		json_decref(j);
+		return NULL;
+	}
+	return j;
+}
+
+static void read_identity(struct jit_config *jit, const struct jit_file *runner)
+{
+	json_t *j = load_runner_file(runner);
 	if (!j)
 		return;
 	json_t *id = get_nocase(j, "AgentId");
@@ -115,6 +126,38 @@ int jit_decode(const char *blob, struct jit_config *jit, struct rs_err *err)
 	if (rc < 0)
 		jit_free(jit);
 	return rc;
+}
+
+static struct jit_file *find_file(struct jit_config *jit, const char *name)
+{
+	for (size_t k = 0; k < jit->n_files; k++)
+		if (strcmp(jit->files[k].name, name) == 0)
+			return &jit->files[k];
+	return NULL;
+}
+
+int jit_disable_update(struct jit_config *jit, struct rs_err *err)
+{
+	struct jit_file *f = find_file(jit, ".runner");
+	json_t *j = f ? load_runner_file(f) : NULL;
+	if (!j)
+		return fail_blob(err, ".runner is not a JSON object");
+	/* Keep the key's spelling when it is there (keys are read without case). */
+	char key[32] = "DisableUpdate";
+	const char *k;
+	json_t *v;
+	json_object_foreach(j, k, v) if (strcasecmp(k, key) == 0)
+	    snprintf(key, sizeof(key), "%s", k);
+	int rc = json_object_set_new(j, key, json_true());
+	char *text = rc == 0 ? json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
+	json_decref(j);
+	if (!text)
+		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "rewriting .runner");
+	explicit_bzero(f->data, f->len);
+	free(f->data);
+	f->data = (unsigned char *)text;
+	f->len = strlen(text);
+	return 0;
 }
 
 /* Written under a temporary name (O_EXCL: a fresh inode, never one someone planted), then

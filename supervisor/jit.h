@@ -28,6 +28,12 @@ struct jit_config {
  * needs must be there. Errors never quote the blob. */
 int jit_decode(const char *blob, struct jit_config *jit, struct rs_err *err);
 
+/* Sets "DisableUpdate": true in .runner, as `configure --disableupdate` does
+ * (ConfigurationManager.cs): a JIT .runner has it false, the Listener sends that on every poll
+ * (BrokerMessageListener.cs) and GitHub then pushes each release, after which the Listener
+ * exits 3/4. The image pins the runner's version instead. */
+int jit_disable_update(struct jit_config *jit, struct rs_err *err);
+
 /* Writes every file into root (mode 0600, owned by uid:gid), never following a symlink. */
 int jit_write(const struct jit_config *jit, const char *root, uid_t uid, gid_t gid,
 	      struct rs_err *err);

@@ -35,7 +35,8 @@ const struct lc_transition lc_table[] = {
 	T(JOB_RUNNING, DRAIN_TIMEOUT, STOPPING, STOP_RUNNER),
 	T(JOB_RUNNING, JOB_TIMEOUT, STOPPING, STOP_RUNNER),
 	T(JOB_RUNNING, JOB_COMPLETED, STOPPING, AWAIT_EXIT),
-	T(JOB_RUNNING, GHOST, STOPPING, STOP_RUNNER),
+	/* No GHOST once a job runs: the job's text shares the runner's output (runner_lines.h),
+	 * and a runner GitHub deleted mid-job ends by itself. */
 	T(JOB_RUNNING, RUNNER_EXITED, STOPPING, NONE),
 
 	T(STOPPING, STOP, STOPPING, KILL_NOW),

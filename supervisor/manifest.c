@@ -15,15 +15,22 @@
 #include "util.h"
 #include "wipe.h"
 
+/* What is kept of the home's files to put them back: small text files (dotfiles, scripts). */
+#define SAVED_FILE_MAX  (1L << 20)
+#define SAVED_TOTAL_MAX (16L << 20)
+
 struct entry {
 	char *rel;
 	dev_t dev;
 	ino_t ino;
 	off_t size;
-	struct timespec mtime;
+	struct timespec atime, mtime;
 	struct timespec ctime; /* unlike mtime, a job cannot set it back */
 	mode_t mode;
 	uid_t uid;
+	gid_t gid;
+	char *content; /* a home file's bytes, or a home symlink's target; NULL when not kept */
+	size_t content_len;
 };
 
 struct manifest {
@@ -31,7 +38,20 @@ struct manifest {
 	const char *const *skip;
 	struct entry *e;
 	size_t n, cap;
+	size_t saved; /* bytes kept in content */
 };
+
+/* The runner's own code: changes there are never put back, they fail the pod. */
+static bool is_code(const char *rel)
+{
+	static const char *const code[] = { "bin", "externals" };
+	for (size_t i = 0; i < ARRAY_SIZE(code); i++) {
+		size_t n = strlen(code[i]);
+		if (strncmp(rel, code[i], n) == 0 && (rel[n] == '\0' || rel[n] == '/'))
+			return true;
+	}
+	return false;
+}
 
 /* A walk over root, fd-relative; visit() decides for each entry whether to descend. */
 typedef bool (*visit_fn)(struct manifest *m, int dfd, const char *name, const char *rel,
@@ -77,6 +97,48 @@ static void walk(struct manifest *m, int dfd, const char *prefix, visit_fn visit
 	closedir(d);
 }
 
+static char *read_small_file(int dfd, const char *name, size_t size)
+{
+	_cleanup_(closep) int fd =
+	    openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	char *buf = fd >= 0 ? malloc(size + 1) : NULL;
+	size_t got = 0;
+	while (buf && got < size) {
+		ssize_t n = read(fd, buf + got, size - got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		got += (size_t)n;
+	}
+	if (buf && got != size) {
+		free(buf);
+		return NULL;
+	}
+	return buf;
+}
+
+/* A home file's bytes or a home symlink's target, within the budget. */
+static void keep_content(struct manifest *m, struct entry *e, int dfd, const char *name)
+{
+	if (is_code(e->rel))
+		return;
+	if (S_ISREG(e->mode) && e->size <= SAVED_FILE_MAX &&
+	    m->saved + (size_t)e->size <= SAVED_TOTAL_MAX) {
+		e->content = read_small_file(dfd, name, (size_t)e->size);
+		e->content_len = (size_t)e->size;
+	} else if (S_ISLNK(e->mode)) {
+		char target[PATH_MAX];
+		ssize_t n = readlinkat(dfd, name, target, sizeof(target) - 1);
+		if (n >= 0) {
+			e->content = strndup(target, (size_t)n);
+			e->content_len = (size_t)n;
+		}
+	}
+	if (e->content)
+		m->saved += e->content_len;
+}
+
 static bool record_one(struct manifest *m, int dfd, const char *name, const char *rel,
 		       const struct stat *st, void *ud)
 {
@@ -95,10 +157,13 @@ static bool record_one(struct manifest *m, int dfd, const char *name, const char
 				       .dev = st->st_dev,
 				       .ino = st->st_ino,
 				       .size = st->st_size,
+				       .atime = st->st_atim,
 				       .mtime = st->st_mtim,
 				       .ctime = st->st_ctim,
 				       .mode = st->st_mode,
-				       .uid = st->st_uid };
+				       .uid = st->st_uid,
+				       .gid = st->st_gid };
+	keep_content(m, &m->e[m->n - 1], dfd, name);
 	return true;
 }
 
@@ -142,7 +207,7 @@ static bool same(const struct entry *e, const struct stat *st)
 	     e->mtime.tv_nsec == st->st_mtim.tv_nsec && e->ctime.tv_sec == st->st_ctim.tv_sec &&
 	     e->ctime.tv_nsec == st->st_ctim.tv_nsec);
 	return e->ino == st->st_ino && e->dev == st->st_dev && e->mode == st->st_mode &&
-	       e->uid == st->st_uid && content;
+	       e->uid == st->st_uid && e->gid == st->st_gid && content;
 }
 
 static void remove_added(int dfd, const char *name, const char *rel, const struct stat *st,
@@ -172,6 +237,95 @@ static void remove_added(int dfd, const char *name, const char *rel, const struc
 	}
 }
 
+/* Puts a recorded home file or symlink back under name in dfd: written under a temporary
+ * name and renamed over whatever stands there now (never written through it). */
+static int put_back_leaf(int dfd, const char *name, const struct entry *e)
+{
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), ".rs-restore-%d", (int)getpid());
+	unlinkat(dfd, tmp, 0);
+	if (S_ISLNK(e->mode)) {
+		if (symlinkat(e->content, dfd, tmp) < 0)
+			return -1;
+	} else {
+		_cleanup_(closep) int fd =
+		    openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -1;
+		for (size_t off = 0; off < e->content_len;) {
+			ssize_t n = write(fd, e->content + off, e->content_len - off);
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n <= 0) {
+				unlinkat(dfd, tmp, 0);
+				return -1;
+			}
+			off += (size_t)n;
+		}
+		const struct timespec times[2] = { e->atime, e->mtime };
+		if (fchmod(fd, e->mode & 07777) < 0 || futimens(fd, times) < 0) {
+			unlinkat(dfd, tmp, 0);
+			return -1;
+		}
+	}
+	if (fchownat(dfd, tmp, e->uid, e->gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+	    renameat(dfd, tmp, dfd, name) < 0) {
+		unlinkat(dfd, tmp, 0);
+		return -1;
+	}
+	return 0;
+}
+
+/* Removes what stands at name, whatever it is, counting it as removed. */
+static void clear_entry(int dfd, const char *name, const char *rel, struct manifest_result *res)
+{
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0)
+		remove_added(dfd, name, rel, &st, res);
+}
+
+/* A recorded home directory: made again when it is gone, its mode and owner set back. */
+static int put_back_dir(int dfd, const char *name, const char *rel, const struct entry *e,
+			struct manifest_result *res)
+{
+	struct stat st;
+	if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISDIR(st.st_mode))
+		clear_entry(dfd, name, rel, res);
+	if (mkdirat(dfd, name, 0700) < 0 && errno != EEXIST)
+		return -1;
+	_cleanup_(closep) int fd =
+	    openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0 || fchown(fd, e->uid, e->gid) < 0 || fchmod(fd, e->mode & 07777) < 0)
+		return -1;
+	return 0;
+}
+
+/* Puts a home entry back as recorded; counts it restored, or changed when it cannot be
+ * (code, or a file too large to have been kept). */
+static void put_back(int dfd, const char *name, const struct entry *e, struct manifest_result *res)
+{
+	int rc = -1;
+	if (is_code(e->rel)) {
+		rc = -1;
+	} else if (S_ISDIR(e->mode)) {
+		rc = put_back_dir(dfd, name, e->rel, e, res);
+	} else if (e->content) {
+		struct stat st;
+		if (fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
+			clear_entry(dfd, name, e->rel, res);
+		rc = put_back_leaf(dfd, name, e);
+	}
+	if (rc == 0) {
+		res->restored++;
+		return;
+	}
+	res->changed++;
+	log_event(LOG_ERROR, "installation.changed", LOG_FIELDS(LOG_STR("path", e->rel)),
+		  is_code(e->rel) ? "the runner installation changed during the job: %s"
+				  : "the job changed %s and it cannot be put back",
+		  e->rel);
+}
+
 static bool restore_one(struct manifest *m, int dfd, const char *name, const char *rel,
 			const struct stat *st, void *ud)
 {
@@ -181,7 +335,7 @@ static bool restore_one(struct manifest *m, int dfd, const char *name, const cha
 	if (!e) {
 		/* Litter in the home is removed; an entry added inside the runner's own code
 		 * (bin/, externals/) means the installation changed. */
-		if (strncmp(rel, "bin/", 4) == 0 || strncmp(rel, "externals/", 10) == 0) {
+		if (is_code(rel)) {
 			rs->res->changed++;
 			log_event(LOG_ERROR, "installation.changed",
 				  LOG_FIELDS(LOG_STR("path", rel)),
@@ -190,13 +344,35 @@ static bool restore_one(struct manifest *m, int dfd, const char *name, const cha
 		remove_added(dfd, name, rel, st, rs->res);
 		return false;
 	}
-	rs->seen[e - m->e] = true;
-	if (!same(e, st)) {
-		rs->res->changed++;
-		log_event(LOG_ERROR, "installation.changed", LOG_FIELDS(LOG_STR("path", rel)),
-			  "the runner installation changed during the job: %s", rel);
+	if (same(e, st)) {
+		rs->seen[e - m->e] = true;
+		return true;
 	}
-	return true;
+	/* Left unseen: put back in order, parents first, once the walk is over. */
+	return S_ISDIR(e->mode) && S_ISDIR(st->st_mode);
+}
+
+/* The directory that holds rel, opened component by component without following links. */
+static int open_parent(int root_fd, const char *rel, const char **base)
+{
+	int fd = dup(root_fd);
+	const char *p = rel, *slash;
+	while (fd >= 0 && (slash = strchr(p, '/'))) {
+		char part[NAME_MAX + 1];
+		size_t n = (size_t)(slash - p);
+		if (n > NAME_MAX) {
+			close(fd);
+			return -1;
+		}
+		memcpy(part, p, n);
+		part[n] = '\0';
+		int next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		close(fd);
+		fd = next;
+		p = slash + 1;
+	}
+	*base = p;
+	return fd;
 }
 
 int manifest_restore(struct manifest *m, struct manifest_result *res, struct rs_err *err)
@@ -211,15 +387,23 @@ int manifest_restore(struct manifest *m, struct manifest_result *res, struct rs_
 		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "checking the installation");
 	}
 	walk(m, fd, "", restore_one, &rs);
-	close(fd);
+	/* What is not as recorded, sorted so that a directory comes before what it holds. */
 	for (size_t i = 0; i < m->n; i++) {
-		if (!rs.seen[i]) {
+		if (rs.seen[i])
+			continue;
+		const char *base;
+		int pfd = open_parent(fd, m->e[i].rel, &base);
+		if (pfd < 0) {
 			res->changed++;
 			log_event(LOG_ERROR, "installation.changed",
 				  LOG_FIELDS(LOG_STR("path", m->e[i].rel)),
 				  "the runner installation lost %s during the job", m->e[i].rel);
+			continue;
 		}
+		put_back(pfd, base, &m->e[i], res);
+		close(pfd);
 	}
+	close(fd);
 	free(rs.seen);
 	return 0;
 }
@@ -228,8 +412,12 @@ void manifest_free(struct manifest *m)
 {
 	if (!m)
 		return;
-	for (size_t i = 0; i < m->n; i++)
+	for (size_t i = 0; i < m->n; i++) {
 		free(m->e[i].rel);
+		if (m->e[i].content)
+			explicit_bzero(m->e[i].content, m->e[i].content_len);
+		free(m->e[i].content);
+	}
 	free(m->e);
 	free(m->root);
 	free(m);

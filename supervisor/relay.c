@@ -15,16 +15,19 @@ struct relay {
 	relay_line_cb cb;
 	void *ud;
 	size_t len;
+	bool continued; /* the next piece passed on continues a cut line */
 	char buf[LINE_MAX_BYTES + 1];
 	char chunk[16384];
 };
 
-static void emit(struct relay *r)
+/* cut: the line goes on after this piece. */
+static void emit(struct relay *r, bool cut)
 {
 	r->buf[r->len] = '\0';
-	if (r->len > 0 && r->buf[r->len - 1] == '\r')
+	if (!cut && r->len > 0 && r->buf[r->len - 1] == '\r')
 		r->buf[r->len - 1] = '\0';
-	r->cb(r->buf, r->stream, r->ud);
+	r->cb(r->buf, r->stream, r->continued, r->ud);
+	r->continued = cut;
 	r->len = 0;
 }
 
@@ -32,11 +35,11 @@ static void feed(struct relay *r, const char *data, size_t n)
 {
 	for (size_t i = 0; i < n; i++) {
 		if (data[i] == '\n') {
-			emit(r);
+			emit(r, false);
 			continue;
 		}
 		if (r->len == LINE_MAX_BYTES)
-			emit(r);
+			emit(r, true);
 		r->buf[r->len++] = data[i];
 	}
 }
@@ -100,6 +103,6 @@ void relay_close(struct relay *r)
 		break;
 	}
 	if (r->len > 0)
-		emit(r);
+		emit(r, false);
 	uv_close((uv_handle_t *)&r->pipe, on_closed);
 }

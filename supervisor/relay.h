@@ -2,9 +2,12 @@
 #ifndef RS_RELAY_H
 #define RS_RELAY_H
 
+#include <stdbool.h>
 #include <uv.h>
 
-typedef void (*relay_line_cb)(const char *line, const char *stream, void *ud);
+/* continued: the line is the rest of a longer one that was passed on in pieces; what it says
+ * is not a line of its own. */
+typedef void (*relay_line_cb)(const char *line, const char *stream, bool continued, void *ud);
 
 struct relay;
 

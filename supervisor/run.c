@@ -57,7 +57,13 @@ struct run {
 	uint64_t runner_started_at;
 	struct pid1 *pid1; /* while the runner runs */
 	bool job_seen;
-	bool ghost;
+	bool job_stopped; /* our stop reached the runner while its job ran */
+	bool ghost;       /* the runner said GitHub no longer knows it */
+	bool update_line; /* "Runner update in progress" before a job */
+	bool fatal_line;  /* "An error occurred: ..." before a job */
+	char fatal[256];
+	int session_conflicts;
+	bool arc; /* the JIT configuration came from ARC */
 	bool idle_timeout;
 	bool start_timeout;
 	bool job_timeout;
@@ -160,40 +166,124 @@ static void arm(struct run *r, long long seconds)
 		uv_timer_start(&r->phase_timer, on_phase_timer, (uint64_t)seconds * 1000, 0);
 }
 
-static void on_runner_line(const char *line, const char *stream, void *ud)
+/* The job's display name and result as GitHub will show them, once the runner is gone: a
+ * job our stop cancelled is marked Failed by the Worker ("The runner has received a shutdown
+ * signal", StepsRunner.cs), whatever the Listener prints ("Canceled", JobDispatcher.cs). */
+static void settle_job_result(struct run *r)
+{
+	static const char *const by_code[] = { "Succeeded", "SucceededWithIssues",
+					       "Failed",    "Canceled",
+					       "Skipped",   "Abandoned" };
+	char *result = r->report.job_result;
+	size_t size = sizeof(r->report.job_result);
+	if (!r->job_seen)
+		return;
+	if (!*result && r->listener >= 100 && r->listener <= 105)
+		snprintf(result, size, "%s", by_code[r->listener - 100]);
+	if (r->job_stopped && (!*result || strcmp(result, "Canceled") == 0))
+		snprintf(result, size, "Failed");
+}
+
+static void on_job_line(struct run *r, const struct runner_line_info *info, const char *line)
+{
+	if (info->kind == RL_JOB_STARTED) {
+		/* One job per ephemeral runner: a second "Running job" is not the runner's. */
+		if (r->job_seen)
+			return;
+		snprintf(r->report.job_name, sizeof(r->report.job_name), "%s", info->job);
+		r->job_seen = true;
+		fire(r, EV_JOB_STARTED);
+		return;
+	}
+	/* The Listener prints the same display name in both lines (JobDispatcher.cs). */
+	if (r->phase != PH_JOB_RUNNING || strcmp(info->job, r->report.job_name) != 0) {
+		log_event(LOG_WARN, "runner.line_ignored", LOG_FIELDS(LOG_STR("line", line)),
+			  "a job-completed line that does not match the running job: ignored");
+		return;
+	}
+	snprintf(r->report.job_result, sizeof(r->report.job_result), "%s", info->result);
+	log_event(LOG_INFO, "job.completed",
+		  LOG_FIELDS(LOG_STR("job", info->job), LOG_STR("result", info->result),
+			     LOG_MS("took_ms", gh_now_ms() - r->phase_since)),
+		  "job %s completed: %s", info->job, info->result);
+	fire(r, EV_JOB_COMPLETED);
+}
+
+/* What the Listener says before a job about its registration and its version. Once a job
+ * has started, these lines are no longer the runner's to say: the job's text is on the same
+ * stream (runner_lines.h), so they are data. */
+static void on_runner_state_line(struct run *r, const struct runner_line_info *info,
+				 const char *line)
+{
+	if (r->job_seen)
+		return;
+	switch (info->kind) {
+	case RL_GHOST:
+	case RL_DELETED:
+		if (!r->ghost)
+			log_event(LOG_ERROR, "runner.ghost", LOG_FIELDS(LOG_STR("line", line)),
+				  "GitHub no longer knows this runner%s",
+				  info->kind == RL_GHOST ? ": stopping it" : "");
+		r->ghost = true;
+		/* The Listener retries a missing registration until it gives up: stop it now.
+		 * When the runner was deleted it exits by itself. */
+		if (info->kind == RL_GHOST)
+			fire(r, EV_GHOST);
+		break;
+	case RL_SESSION_CONFLICT:
+		/* Retried by the Listener every 30 s for 4 minutes, then exit 5
+		 * (BrokerMessageListener.cs); the start deadline bounds the wait. */
+		r->session_conflicts++;
+		log_event(LOG_WARN, "runner.session_conflict",
+			  LOG_FIELDS(LOG_INT("count", r->session_conflicts)),
+			  "another session holds this runner's registration: the runner retries");
+		break;
+	case RL_UPDATING:
+		r->update_line = true;
+		log_event(LOG_ERROR, "runner.updating", NULL,
+			  "the runner is updating itself: the image is outdated");
+		break;
+	case RL_FATAL:
+		r->fatal_line = true;
+		snprintf(r->fatal, sizeof(r->fatal), "%s", info->message);
+		break;
+	default:
+		break;
+	}
+}
+
+static bool is_trace_line(const char *line)
+{
+	return strncmp(line, "[RUNNER ", 8) == 0 || strncmp(line, "[WORKER ", 8) == 0;
+}
+
+static void on_runner_line(const char *line, const char *stream, bool continued, void *ud)
 {
 	struct run *r = ud;
+	/* Every line is kept for the operator (kubectl logs), as data. */
 	log_event(LOG_INFO, "runner.output",
-		  LOG_FIELDS(LOG_STR("stream", stream), LOG_STR("line", line)), "%s", line);
+		  LOG_FIELDS(LOG_STR("stream", stream), LOG_STR("line", line),
+			     LOG_BOOL("trace", is_trace_line(line)),
+			     LOG_BOOL("continued", continued)),
+		  "%s", line);
+	/* The rest of a cut line is never a status line of its own. */
+	if (continued)
+		return;
 	struct runner_line_info info;
-	runner_line_parse(line, &info);
+	runner_line_parse(line, strcmp(stream, "stderr") == 0 ? RUNNER_STDERR : RUNNER_STDOUT,
+			  &info);
 	switch (info.kind) {
 	case RL_LISTENING:
 		fire(r, EV_LISTENING);
 		break;
 	case RL_JOB_STARTED:
-		snprintf(r->report.job_name, sizeof(r->report.job_name), "%s", info.job);
-		r->job_seen = true;
-		fire(r, EV_JOB_STARTED);
-		break;
 	case RL_JOB_COMPLETED:
-		snprintf(r->report.job_result, sizeof(r->report.job_result), "%s", info.result);
-		log_event(LOG_INFO, "job.completed",
-			  LOG_FIELDS(LOG_STR("job", info.job), LOG_STR("result", info.result),
-				     LOG_MS("took_ms", gh_now_ms() - r->phase_since)),
-			  "job %s completed: %s", info.job, info.result);
-		fire(r, EV_JOB_COMPLETED);
+		on_job_line(r, &info, line);
 		break;
-	case RL_GHOST:
-	case RL_SESSION_CONFLICT:
-		/* The Listener would poll forever for a registration GitHub no longer has. */
-		if (!r->ghost)
-			log_event(LOG_ERROR, "runner.ghost", LOG_FIELDS(LOG_STR("line", line)),
-				  "the runner is not (or no longer) usable on GitHub: stopping it");
-		r->ghost = true;
-		fire(r, EV_GHOST);
+	case RL_OTHER:
 		break;
 	default:
+		on_runner_state_line(r, &info, line);
 		break;
 	}
 }
@@ -267,8 +357,10 @@ static int run_listener(struct run *r, char *const *args, const char *const *ext
 		.what = "runner",
 		.stdout_fd = out[1],
 		.stderr_fd = errp[1],
-		/* The job's files are nobody else's business (DESIGN.md, runner contract). */
-		.umask = 077,
+		/* The runner sets none and jobs expect a hosted runner's 022: dpkg-deb, tarballs
+		 * and image builds break on 0600 files. The credential files are written 0600
+		 * by the supervisor itself (jit.c). */
+		.umask = 022,
 		.plan = r->sandbox,
 		.hooks = lifecycle ? &hooks : NULL,
 		.left_behind = &killed,
@@ -352,8 +444,10 @@ static int configure_with_token(struct run *r, struct rs_err *err)
 static int write_jit(struct run *r, const char *blob, struct rs_err *err)
 {
 	struct jit_config jit;
-	if (jit_decode(blob, &jit, err) < 0)
+	if (jit_decode(blob, &jit, err) < 0 || jit_disable_update(&jit, err) < 0) {
+		jit_free(&jit);
 		return -1;
+	}
 	if (!r->runner_id)
 		r->runner_id = jit.runner_id;
 	/* The blob's name wins: with ARC it is the EphemeralRunner's, not the pod's. */
@@ -371,6 +465,7 @@ static int register_runner(struct run *r, const char *arc_blob, struct rs_err *e
 	int rc;
 	const char *how;
 	if (arc_blob) {
+		r->arc = true;
 		how = "ARC JIT configuration";
 		rc = write_jit(r, arc_blob, err);
 	} else if (cfg->registration == REG_TOKEN) {
@@ -518,6 +613,8 @@ static void fire(struct run *r, enum lc_event ev)
 	const struct lc_transition *t = lc_next(r->phase, ev);
 	if (!t)
 		return;
+	if (r->phase == PH_JOB_RUNNING && t->action == ACT_STOP_RUNNER)
+		r->job_stopped = true;
 	enter(r, t->to);
 	act(r, t->action);
 }
@@ -664,6 +761,7 @@ static bool wipe_everything(struct run *r)
 	wipe_path(r, diag);
 	remove_credentials(cfg);
 	bool intact = true;
+	long long restored = 0;
 	if (r->install) {
 		struct manifest_result mr;
 		struct rs_err err = { 0 };
@@ -673,6 +771,7 @@ static bool wipe_everything(struct run *r)
 			r->report.wipe_files += mr.removed;
 			r->report.wipe_bytes += mr.removed_bytes;
 			r->report.wipe_left += mr.left;
+			restored = mr.restored;
 			intact = mr.changed == 0;
 		}
 	}
@@ -680,37 +779,57 @@ static bool wipe_everything(struct run *r)
 		wipe_tmp_of_user(r, "/tmp", cfg->runner_uid);
 		wipe_tmp_of_user(r, "/var/tmp", cfg->runner_uid);
 	}
-	log_event(r->report.wipe_left || !intact ? LOG_ERROR : LOG_INFO, "workspace.wiped",
-		  LOG_FIELDS(
-		      LOG_INT("files", r->report.wipe_files), LOG_INT("dirs", r->report.wipe_dirs),
-		      LOG_INT("bytes", r->report.wipe_bytes), LOG_INT("left", r->report.wipe_left),
-		      LOG_BOOL("installation_intact", intact), LOG_MS("took_ms", gh_now_ms() - t0)),
-		  "workspace wiped: %lld files, %lld dirs, %lld bytes; %lld left%s",
-		  r->report.wipe_files, r->report.wipe_dirs, r->report.wipe_bytes,
-		  r->report.wipe_left, intact ? "" : "; the installation changed");
+	log_event(
+	    r->report.wipe_left || !intact ? LOG_ERROR : LOG_INFO, "workspace.wiped",
+	    LOG_FIELDS(LOG_INT("files", r->report.wipe_files), LOG_INT("dirs", r->report.wipe_dirs),
+		       LOG_INT("bytes", r->report.wipe_bytes), LOG_INT("left", r->report.wipe_left),
+		       LOG_INT("restored", restored), LOG_BOOL("installation_intact", intact),
+		       LOG_MS("took_ms", gh_now_ms() - t0)),
+	    "workspace wiped: %lld files, %lld dirs, %lld bytes; %lld left%s", r->report.wipe_files,
+	    r->report.wipe_dirs, r->report.wipe_bytes, r->report.wipe_left,
+	    intact ? "" : "; the installation changed");
 	return r->report.wipe_left == 0 && intact;
 }
 
-/* DESIGN.md, "Exit codes": how the runner's end maps to ours. */
+/* The Listener said it is outdated, and did not just exit with the code: 3/4 after its
+ * update line (SelfUpdaterV2.cs), 7 after "An error occurred" (Program.cs, an AccessDenied
+ * with error code 1 and ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE=1). */
+static bool runner_outdated(const struct run *r)
+{
+	int l = r->listener;
+	return ((l == 3 || l == 4) && r->update_line) || (l == 7 && r->fatal_line);
+}
+
+/* DESIGN.md, "Exit codes": how the runner's end maps to ours, in this order. A job that ran
+ * decides first: nothing a job can do may turn its pod into a fleet-stopping code. */
 static int exit_code_for(struct run *r, bool wiped, const char **reason)
 {
 	int l = r->listener;
 	if (!wiped)
 		return *reason = "wipe incomplete or installation changed: do not reuse this pod",
 		       EX_RS_IOERR;
-	if (l == 3 || l == 4 || l == 7)
-		return *reason = "runner outdated or self-updating: rebuild the image",
-		       EX_RS_OUTDATED;
 	if (r->job_seen || (l >= 100 && l <= 105))
-		return *reason = "job ran", EX_RS_OK;
-	if (r->ghost)
-		return *reason = "ghost runner: GitHub no longer knows it", EX_RS_TEMPFAIL;
-	if (r->idle_timeout)
-		return *reason = "idle timeout", EX_RS_OK;
-	if (r->start_timeout)
-		return *reason = "the runner did not start listening in time", EX_RS_TEMPFAIL;
+		return *reason = r->job_stopped ? "job ran; stopped by the supervisor (GitHub "
+						  "shows it Failed)"
+						: "job ran",
+		       EX_RS_OK;
 	if (r->stop_requested)
 		return *reason = "stopped by signal before a job", EX_RS_OK;
+	if (r->idle_timeout)
+		return *reason = "idle timeout", EX_RS_OK;
+	if (runner_outdated(r)) {
+		/* ARC marks its EphemeralRunner Outdated on the runner's own 7
+		 * (ephemeralrunner_controller.go); everywhere else 76 stops the fleet. */
+		*reason = "runner outdated: rebuild the image with a current runner";
+		return r->arc ? EX_RS_RUNNER_OUTDATED : EX_RS_OUTDATED;
+	}
+	if (r->ghost)
+		return *reason = "ghost runner: GitHub no longer knows it", EX_RS_TEMPFAIL;
+	if (l == 5 || (r->start_timeout && r->session_conflicts))
+		return *reason = "session conflict: another runner holds this registration",
+		       EX_RS_TEMPFAIL;
+	if (r->start_timeout)
+		return *reason = "the runner did not start listening in time", EX_RS_TEMPFAIL;
 	return *reason = "runner exited before a job", EX_RS_TEMPFAIL;
 }
 
@@ -908,6 +1027,7 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 	bool gone = deregister(&r);
 	r.report.deregistered = !r.gh ? "left to ARC" : gone ? "confirmed" : "unconfirmed";
 	fire(&r, EV_DEREGISTERED);
+	settle_job_result(&r);
 	code = exit_code_for(&r, wiped, &reason);
 	finish_report(&r, code, reason);
 	close_loop(&r);

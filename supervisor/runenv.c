@@ -8,15 +8,21 @@
 /* Variables the runner never inherits from us, beyond our own settings:
  * - ACTIONS_RUNNER_INPUT_*: each one is a configure/run argument for the Listener
  *   (CommandSettings.cs), the JIT blob and registration token among them;
- * - the two that would disable TLS checks or write secrets to _diag (reference). */
+ * - the two that would disable TLS checks or write secrets to _diag (reference);
+ * - ACTIONS_RUNNER_DISABLE_STDOUT_MULTILINE_LOG_PREFIXING: without the "[WORKER …]" prefix on
+ *   every line of a multi-line trace message (StdoutTraceListener.cs), the job's text would
+ *   reach the Listener's stdout as bare lines (runner_lines.h). */
 static const char *const dropped_prefixes[] = { "ACTIONS_RUNNER_INPUT_" };
-static const char *const dropped_names[] = { "GITHUB_ACTIONS_RUNNER_TLS_NO_VERIFY",
-					     "GITHUB_ACTIONS_RUNNER_HTTPTRACE",
-					     "HOME",
-					     "USER",
-					     "LOGNAME",
-					     "ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE",
-					     "ACTIONS_RUNNER_RETURN_JOB_RESULT_FOR_HOSTED" };
+static const char *const dropped_names[] = {
+	"GITHUB_ACTIONS_RUNNER_TLS_NO_VERIFY",
+	"GITHUB_ACTIONS_RUNNER_HTTPTRACE",
+	"ACTIONS_RUNNER_DISABLE_STDOUT_MULTILINE_LOG_PREFIXING",
+	"HOME",
+	"USER",
+	"LOGNAME",
+	"ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE",
+	"ACTIONS_RUNNER_RETURN_JOB_RESULT_FOR_HOSTED"
+};
 
 static bool dropped(const char *entry)
 {
@@ -67,12 +73,16 @@ char **runenv_build(const struct rs_config *cfg, char *const *environ_in, const 
 	int rc =
 	    push(&env, &n, &cap, strdup("ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE=1"));
 	rc |= push(&env, &n, &cap, strdup("ACTIONS_RUNNER_RETURN_JOB_RESULT_FOR_HOSTED=true"));
-	/* HOME and friends are the runner user's, not root's: a job writes its caches there. */
+	/* HOME and friends are the runner user's, not root's: a job writes its caches there.
+	 * A uid without a passwd entry gets the runner root, as the official image's runner
+	 * user has it (/home/runner); what the job writes there is restored by the wipe. */
 	struct passwd *pw = cfg->runner_user_resolved ? getpwuid(cfg->runner_uid) : NULL;
 	if (pw) {
 		rc |= push(&env, &n, &cap, pair("HOME", pw->pw_dir));
 		rc |= push(&env, &n, &cap, pair("USER", pw->pw_name));
 		rc |= push(&env, &n, &cap, pair("LOGNAME", pw->pw_name));
+	} else {
+		rc |= push(&env, &n, &cap, pair("HOME", cfg->runner_root));
 	}
 	for (char *const *e = environ_in; rc == 0 && e && *e; e++)
 		if (!dropped(*e))

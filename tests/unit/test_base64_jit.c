@@ -97,13 +97,22 @@ static void decode_of_empty_input_is_empty_not_an_error(void **state)
 	free(out);
 }
 
+static void decode_skips_whitespace_anywhere_as_the_runner_does(void **state)
+{
+	/* .NET's Convert.FromBase64String: a JIT blob from a Secret made from a file ends in a
+	 * newline, and the runner takes it (actions-runner-contract.md). */
+	assert_decodes_to("aGVs bG8=", "hello", 5);
+	assert_decodes_to(" aGVsbG8=", "hello", 5);
+	assert_decodes_to("aGVsbG8=\n", "hello", 5);
+	assert_decodes_to("aGVs\r\nbG8=\t", "hello", 5);
+	assert_decodes_to("aGVsb\nG8", "hello", 5);
+	assert_not_decoded("Q\n");
+}
+
 static void decode_rejects_characters_outside_the_alphabet(void **state)
 {
 	assert_not_decoded("aGVs*G8=");
-	assert_not_decoded("aGVs bG8=");
-	assert_not_decoded(" aGVsbG8=");
-	assert_not_decoded("aGVsbG8=\n");
-	assert_not_decoded("aGVs\nbG8=");
+	assert_not_decoded("aGVs\vbG8=");
 	assert_not_decoded("a-b_"); /* base64url, not standard base64 */
 	assert_not_decoded("aGV\xc3\xa9"
 			   "bG8=");
@@ -275,6 +284,55 @@ static void decode_reads_a_dot_runner_written_with_a_utf8_bom(void **state)
 	assert_non_null(jit.runner_name);
 	assert_string_equal(jit.runner_name, "arc-pod-7x9");
 	assert_file(&jit, ".runner", runner);
+	jit_free(&jit);
+	free(blob);
+}
+
+static json_t *dot_runner_after_disable_update(const char *runner)
+{
+	char *blob = blob_of(files_map(runner));
+	struct jit_config jit;
+	struct rs_err err = { 0 };
+	assert_int_equal(jit_decode(blob, &jit, &err), 0);
+	assert_int_equal(jit_disable_update(&jit, &err), 0);
+	const struct jit_file *f = find_file(&jit, ".runner");
+	json_t *j = json_loadb((const char *)f->data, f->len, 0, NULL);
+	assert_non_null(j);
+	jit_free(&jit);
+	free(blob);
+	return j;
+}
+
+static void disable_update_sets_it_and_keeps_every_other_key(void **state)
+{
+	json_t *j = dot_runner_after_disable_update(runner_json);
+	assert_true(json_is_true(json_object_get(j, "DisableUpdate")));
+	assert_int_equal(json_integer_value(json_object_get(j, "AgentId")), 4242);
+	assert_string_equal(json_string_value(json_object_get(j, "ServerUrl")),
+			    "https://pipelinesghubeus1.actions.githubusercontent.com/abc/");
+	assert_int_equal(json_object_size(j), 8);
+	json_decref(j);
+}
+
+static void disable_update_overrides_false_in_the_keys_own_spelling(void **state)
+{
+	json_t *j =
+	    dot_runner_after_disable_update("\xEF\xBB\xBF{\"agentId\":1,\"disableUpdate\":false}");
+	assert_true(json_is_true(json_object_get(j, "disableUpdate")));
+	assert_null(json_object_get(j, "DisableUpdate"));
+	assert_int_equal(json_object_size(j), 2);
+	json_decref(j);
+}
+
+static void disable_update_refuses_a_dot_runner_that_is_not_an_object(void **state)
+{
+	char *blob = blob_of(files_map("[1]"));
+	struct jit_config jit;
+	struct rs_err err = { 0 };
+	assert_int_equal(jit_decode(blob, &jit, &err), 0);
+	assert_int_equal(jit_disable_update(&jit, &err), -1);
+	assert_int_equal(err.exit_code, 78);
+	assert_non_null(strstr(err.msg, ".runner"));
 	jit_free(&jit);
 	free(blob);
 }
@@ -591,6 +649,7 @@ int main(void)
 		cmocka_unit_test(decode_reads_input_without_padding),
 		cmocka_unit_test(decode_keeps_binary_content_with_nul_bytes),
 		cmocka_unit_test(decode_of_empty_input_is_empty_not_an_error),
+		cmocka_unit_test(decode_skips_whitespace_anywhere_as_the_runner_does),
 		cmocka_unit_test(decode_rejects_characters_outside_the_alphabet),
 		cmocka_unit_test(decode_rejects_a_misplaced_padding_character),
 		cmocka_unit_test(decode_rejects_an_impossible_length),
@@ -601,6 +660,9 @@ int main(void)
 		cmocka_unit_test(decode_reads_camel_case_runner_keys),
 		cmocka_unit_test(decode_reads_a_dot_runner_written_with_a_utf8_bom),
 		cmocka_unit_test(decode_keeps_an_extra_dot_file),
+		cmocka_unit_test(disable_update_sets_it_and_keeps_every_other_key),
+		cmocka_unit_test(disable_update_overrides_false_in_the_keys_own_spelling),
+		cmocka_unit_test(disable_update_refuses_a_dot_runner_that_is_not_an_object),
 		cmocka_unit_test(decode_rejects_a_blob_that_is_not_base64),
 		cmocka_unit_test(decode_rejects_base64_of_something_that_is_not_json),
 		cmocka_unit_test(decode_rejects_a_json_array),

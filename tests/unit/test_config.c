@@ -381,13 +381,13 @@ static void test_defaults_with_an_empty_environment(void **state)
 	assert_string_equal(cfg.runner_root, "/home/runner");
 	assert_string_equal(cfg.runner_workdir, "/home/runner/_work");
 	assert_string_equal(cfg.runner_user, "runner");
-	assert_false(cfg.runner_user_resolved);
+	assert_false(cfg.runner_user_resolved); /* resolved by cfg_validate, not by loading */
 	assert_int_equal(cfg.sandbox, SBX_AUTO);
 	assert_null(cfg.hide_paths);
 	assert_int_equal(cfg.registration, REG_JIT);
 	assert_int_equal(cfg.idle_timeout_s, 0);
 	assert_int_equal(cfg.job_timeout_s, 0);
-	assert_int_equal(cfg.stop_grace_s, 25);
+	assert_int_equal(cfg.stop_grace_s, 55);
 	assert_int_equal(cfg.drain_timeout_s, 0);
 	assert_int_equal(cfg.register_deadline_s, 300);
 	assert_int_equal(cfg.deregister_deadline_s, 30);
@@ -405,7 +405,7 @@ static void test_an_empty_environment_variable_counts_as_unset(void **state)
 {
 	load_ok(NO_ARGS, ENVP("SUPERVISOR_STOP_GRACE=", "RUNNER_NAME=", "HOSTNAME=pod-1",
 			      "GITHUB_URL=", "RUNNER_LABELS=", "SUPERVISOR_SANDBOX="));
-	assert_int_equal(cfg.stop_grace_s, 25);
+	assert_int_equal(cfg.stop_grace_s, 55);
 	assert_string_equal(cfg.runner_name, "pod-1");
 	assert_null(cfg.github_url);
 	assert_null(cfg.labels);
@@ -1105,9 +1105,10 @@ static void test_workdir_must_not_be_the_root_or_the_installation(void **state)
 
 static void test_unknown_runner_user_is_refused(void **state)
 {
-	load_run(NO_ARGS, ENVP("RUNNER_USER=runner"));
-	validate_fails(EX_RS_CONFIG, "RUNNER_USER=\"runner\": no such user");
-	assert_string_equal(err.msg, "RUNNER_USER=\"runner\": no such user");
+	/* Not "runner": the official image and GitHub's hosted VMs have one. */
+	load_run(NO_ARGS, ENVP("RUNNER_USER=rs-no-such-user-7q"));
+	validate_fails(EX_RS_CONFIG, "RUNNER_USER=\"rs-no-such-user-7q\": no such user");
+	assert_string_equal(err.msg, "RUNNER_USER=\"rs-no-such-user-7q\": no such user");
 }
 
 static void test_runner_user_by_name_uid_and_uid_gid(void **state)
@@ -1243,7 +1244,7 @@ static const char *const readme_defaults[][2] = {
 	{ "SUPERVISOR_REGISTRATION", "jit" },
 	{ "SUPERVISOR_IDLE_TIMEOUT", "0" },
 	{ "SUPERVISOR_JOB_TIMEOUT", "0" },
-	{ "SUPERVISOR_STOP_GRACE", "25" },
+	{ "SUPERVISOR_STOP_GRACE", "55" },
 	{ "SUPERVISOR_DRAIN_TIMEOUT", "0" },
 	{ "SUPERVISOR_REGISTER_DEADLINE", "300" },
 	{ "SUPERVISOR_DEREGISTER_DEADLINE", "30" },

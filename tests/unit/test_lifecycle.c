@@ -1,4 +1,4 @@
-/* The lifecycle table, the runner's status lines and the summary's size. */
+/* The lifecycle table and the summary's size. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,7 +11,6 @@
 
 #include "lifecycle.h"
 #include "report.h"
-#include "runner_lines.h"
 
 /* Follows events from a phase and returns where they lead (unknown events keep the phase). */
 static enum lc_phase walk(enum lc_phase from, const enum lc_event *events, size_t n)
@@ -90,7 +89,12 @@ static void timeouts_and_ghosts_stop_the_runner(void **state)
 	assert_int_equal(lc_next(PH_JOB_RUNNING, EV_JOB_TIMEOUT)->action, ACT_STOP_RUNNER);
 	assert_int_equal(lc_next(PH_STARTING, EV_START_TIMEOUT)->action, ACT_STOP_RUNNER);
 	assert_int_equal(lc_next(PH_LISTENING, EV_GHOST)->action, ACT_STOP_RUNNER);
-	assert_int_equal(lc_next(PH_JOB_RUNNING, EV_GHOST)->action, ACT_STOP_RUNNER);
+}
+
+static void a_ghost_line_during_a_job_changes_nothing(void **state)
+{
+	/* The job's text shares the runner's output: it must not stop its own job. */
+	assert_null(lc_next(PH_JOB_RUNNING, EV_GHOST));
 }
 
 static void events_out_of_place_change_nothing(void **state)
@@ -109,30 +113,6 @@ static void table_has_one_row_per_phase_and_event(void **state)
 				     lc_table[i].event == lc_table[k].event);
 	for (int p = 0; p < PH_COUNT; p++)
 		assert_string_not_equal(lc_phase_name((enum lc_phase)p), "?");
-}
-
-static void runner_status_lines_are_recognised(void **state)
-{
-	struct runner_line_info i;
-	runner_line_parse("2026-11-30 16:26:27Z: Listening for Jobs", &i);
-	assert_int_equal(i.kind, RL_LISTENING);
-	runner_line_parse("2026-11-30 16:26:27Z: Running job: build (linux, 3.12)", &i);
-	assert_int_equal(i.kind, RL_JOB_STARTED);
-	assert_string_equal(i.job, "build (linux, 3.12)");
-	runner_line_parse("2026-11-30 16:26:27Z: Job build completed with result: Canceled", &i);
-	assert_int_equal(i.kind, RL_JOB_COMPLETED);
-	assert_string_equal(i.job, "build");
-	assert_string_equal(i.result, "Canceled");
-	runner_line_parse("Registration 42 was not found.", &i);
-	assert_int_equal(i.kind, RL_GHOST);
-	runner_line_parse(
-	    "The runner no longer exists on the server. Cleaning up local configuration.", &i);
-	assert_int_equal(i.kind, RL_GHOST);
-	runner_line_parse(
-	    "[RUNNER 2026-11-30 16:26:27Z INFO JobDispatcher] Listening for Jobs soon", &i);
-	assert_int_equal(i.kind, RL_OTHER);
-	runner_line_parse("echo Running job: not a status line", &i);
-	assert_int_equal(i.kind, RL_OTHER);
 }
 
 static void summary_has_the_contract_keys_and_fits_4096_bytes(void **state)
@@ -174,9 +154,9 @@ int main(void)
 		cmocka_unit_test(stop_during_a_job_drains_then_cancels),
 		cmocka_unit_test(second_stop_while_stopping_kills_at_once),
 		cmocka_unit_test(timeouts_and_ghosts_stop_the_runner),
+		cmocka_unit_test(a_ghost_line_during_a_job_changes_nothing),
 		cmocka_unit_test(events_out_of_place_change_nothing),
 		cmocka_unit_test(table_has_one_row_per_phase_and_event),
-		cmocka_unit_test(runner_status_lines_are_recognised),
 		cmocka_unit_test(summary_has_the_contract_keys_and_fits_4096_bytes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

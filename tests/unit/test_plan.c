@@ -8,6 +8,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <sched.h>
 #include <sys/mount.h>
 #include <sys/statvfs.h>
 #include <string.h>
@@ -133,8 +134,10 @@ static void test_strict_refuses_and_names_the_layer_and_the_pod_setting(void **s
 	assert_int_equal(r.layer[SBX_L_PIDNS].state, SBX_UNAVAILABLE);
 }
 
-static void test_a_masked_proc_keeps_the_pods_proc_and_strict_says_procmount(void **state)
+static void test_a_masked_proc_means_no_pid_namespace_and_strict_says_procmount(void **state)
 {
+	/* The runner kills orphans by the pids it reads in /proc: never a PID namespace with the
+	 * pod's /proc (actions-runner-contract.md). */
 	struct sbx_probe pr = everything();
 	pr.proc_fresh = EPERM;
 	struct sbx_policy pol = policy(SBX_AUTO);
@@ -142,9 +145,20 @@ static void test_a_masked_proc_keeps_the_pods_proc_and_strict_says_procmount(voi
 	struct rs_err err;
 	struct sbx_plan *p = prepare(&pol, &pr, &r, &err);
 	assert_non_null(p);
-	assert_true(p->pidns && p->mounts);
+	assert_false(p->pidns);
 	assert_false(p->proc);
+	assert_int_equal(p->clone_flags & CLONE_NEWPID, 0);
+	assert_int_equal(r.layer[SBX_L_PIDNS].state, SBX_UNAVAILABLE);
+	assert_non_null(strstr(r.layer[SBX_L_PIDNS].detail, "procfs of its own"));
 	assert_int_equal(r.layer[SBX_L_PROC].state, SBX_UNAVAILABLE);
+	/* The other namespaces stand without a sandbox init, and Landlock scopes signals. */
+	assert_true(p->mounts);
+	assert_true(p->clone_flags & CLONE_NEWNS);
+	assert_true(p->clone_flags & CLONE_NEWUSER);
+	assert_int_equal(r.layer[SBX_L_TMP].state, SBX_APPLIED);
+	assert_int_equal(r.layer[SBX_L_HIDDEN].state, SBX_APPLIED);
+	assert_int_equal(r.layer[SBX_L_LANDLOCK].state, SBX_APPLIED);
+	assert_true(p->landlock_fd >= 0);
 	sbx_plan_free(p);
 	pol.mode = SBX_STRICT;
 	assert_null(prepare(&pol, &pr, &r, &err));
@@ -222,7 +236,8 @@ int main(void)
 		    test_userns_root_maps_root_inside_and_keeps_namespaced_capabilities),
 		cmocka_unit_test(test_runtime_default_falls_back_to_landlock),
 		cmocka_unit_test(test_strict_refuses_and_names_the_layer_and_the_pod_setting),
-		cmocka_unit_test(test_a_masked_proc_keeps_the_pods_proc_and_strict_says_procmount),
+		cmocka_unit_test(
+		    test_a_masked_proc_means_no_pid_namespace_and_strict_says_procmount),
 		cmocka_unit_test(test_a_refused_sethostname_keeps_the_hostname),
 		cmocka_unit_test(test_off_disables_all_but_the_uid),
 		cmocka_unit_test(test_kept_directories_are_only_those_under_tmp_and_not_nested),
