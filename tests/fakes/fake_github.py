@@ -51,7 +51,9 @@ Python API (scopes are named as in GITHUB_URL's path: "acme", "acme/app", "enter
       .cancel_job(id)   .state() (= GET /_fake/state)
   settings (attributes): installation_token_format "short"|"long", installation_token_ttl 3600,
       max_runner_name 64, link_style "id"|"name", clock_offset 0 (s added to the fake's clock),
-      jwt_exp_slack 5, strict_content_type True
+      jwt_exp_slack 5, strict_content_type True; the runner service's: latest_runner_version
+      None, min_runner_version None, session_delete_seconds 0, job_abandon_seconds 600
+  .hold_session(runner_id) .release_session(runner_id)   another process's session (409s)
 RSA keys (2048 bits, ~0.3 s each to make) come from a process-wide cache: distinct within an
 instance, the same n-th key in every instance.
 
@@ -137,11 +139,22 @@ in the header "X-Fake-Runner-Client: <clientId>" (401 when unknown; 404 {"messag
 "Registration <id> was not found"} once its runner was deleted):
   POST   /_fake/broker/sessions              {"version"?, "os"?} → 200 {"sessionId"}; the runner
                                              goes online; 409 when a session is already open
-  DELETE /_fake/broker/sessions/{sid}        → 204, runner offline
-  GET    /_fake/broker/jobs/next?sessionId=S&wait=SECONDS (≤ 50)
-                                             → 200 {"id","name","steps","runner_labels"} (the job
-                                             is assigned, runner busy), 204 when none in time
-  GET    /_fake/broker/jobs/{id}             → the job (status, cancel_requested)
+  DELETE /_fake/broker/sessions/{sid}        → 204 after session_delete_seconds, runner
+                                             offline
+  GET    /_fake/broker/jobs/next?sessionId=S&wait=SECONDS (≤ 50)&runnerVersion=V
+                                             &disableUpdate=true|false
+                                             → 200 {"messageType": "RunnerJobRequest", "id",
+                                             "name","steps","runner_labels"} (the job is
+                                             assigned, runner busy), 204 when none in time;
+                                             403 {"errorCode": 1} when V < min_runner_version;
+                                             200 {"messageType": "RunnerRefresh",
+                                             "targetVersion"} when updates are not disabled
+                                             and V < latest_runner_version (GitHub pushes
+                                             every release to such runners)
+  GET    /_fake/broker/jobs/{id}             → the job (status, cancel_requested); renews it
+                                             (a running job nobody renews for
+                                             job_abandon_seconds is failed and its runner is
+                                             no longer busy; until then DELETE answers 422)
   POST   /_fake/broker/jobs/{id}/result      {"result": "Succeeded"|"Failed"|...} → 200 job;
                                              an ephemeral runner's registration is then deleted
   POST   /_fake/broker/register              config.sh: {"token","name","labels"?,
@@ -237,7 +250,9 @@ UA_MISSING_TEXT = (
     " Check https://developer.github.com for other possible causes.\n"
 )
 SETTINGS = ("installation_token_format", "installation_token_ttl", "max_runner_name",
-            "link_style", "clock_offset", "jwt_exp_slack", "strict_content_type", "verbose")
+            "link_style", "clock_offset", "jwt_exp_slack", "strict_content_type", "verbose",
+            "latest_runner_version", "min_runner_version", "session_delete_seconds",
+            "job_abandon_seconds")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,6 +293,11 @@ def _iso_ms(ts):
     """2020-01-22T20:13:35.123+00:00 (the registration-token example's form, ref §2.2)."""
     return datetime.datetime.fromtimestamp(ts, datetime.timezone.utc).isoformat(
         timespec="milliseconds")
+
+
+def _version(text):
+    """'2.336.0' → (2, 336, 0), for comparisons."""
+    return tuple(int(p) if p.isdigit() else 0 for p in str(text).split("."))
 
 
 def _is_int(value):
@@ -459,6 +479,7 @@ class Job:
     queued_at: float = 0.0
     started_at: float = None
     completed_at: float = None
+    renewed_at: float = None  # the runner's last sign of life for this job
 
     def to_dict(self):
         return dataclasses.asdict(self)
@@ -642,6 +663,11 @@ class FakeGitHub:
         self.clock_offset = 0.0
         self.jwt_exp_slack = 5
         self.strict_content_type = True
+        # The runner service (the broker):
+        self.latest_runner_version = None  # pushed to runners whose .runner allows updates
+        self.min_runner_version = None     # older runners are refused (AccessDenied, code 1)
+        self.session_delete_seconds = 0.0  # how long DELETE of a session takes (≤ 30 s real)
+        self.job_abandon_seconds = 600.0   # a running job nobody renews is failed after this
 
         names = ["127.0.0.1", "localhost", self.url_host, *extra_names]
         if host not in ("", "0.0.0.0", "::"):
@@ -1088,7 +1114,8 @@ class FakeGitHub:
         web = f"{self.url}/{sc.key}"
         dot_runner = {"AgentId": r.id, "AgentName": r.name, "PoolId": r.group_id,
                       "PoolName": group["name"], "DisableUpdate": False,
-                      "Ephemeral": r.ephemeral, "ServerUrl": self.url + "/_fake/broker/",
+                      "Ephemeral": r.ephemeral, "ServerUrl": self.url + "/_fake/pipelines/",
+                      "ServerUrlV2": self.url + "/_fake/broker/",
                       "GitHubUrl": web, "WorkFolder": r.work_folder, "UseV2Flow": True}
         credentials = {"Scheme": "OAuth",
                        "Data": {"clientId": r.client_id,
@@ -1297,6 +1324,38 @@ class FakeGitHub:
                 job.cancel_requested = True
             self._cond.notify_all()
             return job
+
+    def hold_session(self, runner_id):
+        """Open a broker session for the runner, as another runner process with the same
+        registration would (its own Listener then gets 409 conflicts); → session id."""
+        with self._lock:
+            r = self._runners[int(runner_id)]
+            r.session_id = str(uuid.uuid4())
+            self._sessions[r.session_id] = r.id
+            self._cond.notify_all()
+            return r.session_id
+
+    def release_session(self, runner_id):
+        with self._lock:
+            r = self._runners.get(int(runner_id))
+            if r and r.session_id:
+                self._sessions.pop(r.session_id, None)
+                r.session_id = None
+            self._cond.notify_all()
+
+    def _settle_abandoned(self):
+        """A running job whose runner stopped renewing it (killed mid-job) is failed after
+        job_abandon_seconds; until then its runner is busy and cannot be deleted (422). The
+        Listener renews the job request every 60 s (JobDispatcher.RenewJobRequestAsync)."""
+        now = self._now()
+        for job in self._jobs.values():
+            seen = job.renewed_at or job.started_at
+            if job.status == "running" and seen and now - seen >= self.job_abandon_seconds:
+                job.status, job.result, job.completed_at = "completed", "Failed", now
+                r = self._runners.get(job.runner_id)
+                if r is not None:
+                    r.busy = False
+                self._cond.notify_all()
 
     def _job_fits(self, job, r):
         if r.ephemeral and r.jobs_taken:
@@ -1854,6 +1913,7 @@ class _Api:
     def delete_runner(self, req, sc):
         gh = self.gh
         with gh._lock:
+            gh._settle_abandoned()
             r = self._runner_in(sc, req.match["rid"])
             if r.busy:
                 message = f'Bad request - Runner "{r.name}" is still running a job'
@@ -2145,6 +2205,8 @@ class _Admin:
 
     def broker_delete_session(self, req, r):
         gh = self.gh
+        if gh.session_delete_seconds:
+            time.sleep(float(gh.session_delete_seconds))
         with gh._lock:
             if r.session_id != req.match["sid"]:
                 raise ApiError(404, f"Session {req.match['sid']} was not found")
@@ -2154,9 +2216,16 @@ class _Admin:
         return Response(204)
 
     def broker_next_job(self, req, r):
+        """The runner's poll carries its version and .runner's DisableUpdate
+        (BrokerServer.GetRunnerMessageAsync). A version below min_runner_version is refused
+        with AccessDenied error code 1 (the runner exits 7, Program.cs); a runner that allows
+        updates and is older than latest_runner_version is sent a RunnerRefresh message
+        (Runner.cs → SelfUpdaterV2): GitHub pushes every release to such runners."""
         gh = self.gh
         sid = req.query.get("sessionId")
         wait = min(max(float(req.query.get("wait", 0) or 0), 0.0), BROKER_MAX_WAIT)
+        version = req.query.get("runnerVersion") or RUNNER_VERSION
+        disable_update = req.query.get("disableUpdate", "false").lower() == "true"
         deadline = time.monotonic() + wait
         with gh._cond:
             while True:
@@ -2164,6 +2233,14 @@ class _Admin:
                     raise ApiError(404, f"Registration {r.id} was not found")
                 if not sid or r.session_id != sid:
                     raise ApiError(404, f"Session {sid} was not found")
+                if gh.min_runner_version and _version(version) < _version(
+                        gh.min_runner_version):
+                    raise ApiError(403, f"Runner version v{version} is deprecated and cannot "
+                                        f"receive messages.", extra={"errorCode": 1})
+                if (not disable_update and gh.latest_runner_version
+                        and _version(version) < _version(gh.latest_runner_version)):
+                    return Response(200, {"messageType": "RunnerRefresh",
+                                          "targetVersion": gh.latest_runner_version})
                 job = next((j for j in sorted(gh._jobs.values(), key=lambda j: j.id)
                             if j.status == "queued" and gh._job_fits(j, r)), None)
                 if job is not None:
@@ -2171,7 +2248,8 @@ class _Admin:
                     job.runner_id, job.runner_name = r.id, r.name
                     r.busy, r.status, r.jobs_taken = True, "online", r.jobs_taken + 1
                     gh._cond.notify_all()
-                    return Response(200, {"id": job.id, "name": job.name, "steps": job.steps,
+                    return Response(200, {"messageType": "RunnerJobRequest", "id": job.id,
+                                          "name": job.name, "steps": job.steps,
                                           "runner_labels": job.runner_labels})
                 left = deadline - time.monotonic()
                 if left <= 0 or gh._stopping.is_set():
@@ -2186,7 +2264,10 @@ class _Admin:
             return job
 
     def broker_get_job(self, req, r):
-        return Response(200, self._runner_job(req, r).to_dict())
+        job = self._runner_job(req, r)
+        with self.gh._lock:
+            job.renewed_at = self.gh._now()
+        return Response(200, job.to_dict())
 
     def broker_job_result(self, req, r):
         gh = self.gh

@@ -44,16 +44,23 @@ Knobs (.fake-runner.json; install() and write_options() reject unknown names):
                                 <crash_message>", exit 2 (Program.cs); "abort": a .NET
                                 "Unhandled exception." stack on stderr, then SIGABRT (134)
     crash_message               "Object reference not set to an instance of an object."
-    self_update False           after "Listening for Jobs": the SelfUpdaterV2 lines, exit 4
-                                (run-once/ephemeral) or 3
-    self_update_version "2.337.0"
-    self_update_leaves_process False  also start a detached 60 s process (like _update.sh)
-    deprecated False            after "Listening for Jobs": "An error occurred: Runner version
-                                v… is deprecated…", exit 7 with
+    self_update_leaves_process False  an update also starts a detached 60 s process (like
+                                _update.sh). Updates and deprecations are the service's
+                                decision (fake_github: latest_runner_version,
+                                min_runner_version): a .runner without DisableUpdate gets
+                                the SelfUpdaterV2 lines, _work/_update, bin.<v>/ and
+                                externals.<v>/ in the root, exit 4 (run-once) or 3; a refused
+                                version "An error occurred: Runner version v… is
+                                deprecated…", exit 7 with
                                 ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE=1, else 1
-    ghost False                 on "Registration N was not found" print "<ts>: Runner connect
-                                error: Registration N was not found. Retrying until
-                                reconnected." every retry_interval and never exit
+    ghost False                 "Registration N was not found" answered as a retriable error
+                                (BrokerMessageListener.cs): "<ts>: Runner connect error:
+                                Registration N was not found. Retrying until reconnected."
+                                once for the run of failures, retries, and after
+                                ghost_retries the exit 1 of a deleted registration
+    ghost_retries 10            session attempts or polls before a ghost gives up
+    finalize_seconds 2          the job's finalisation after its steps (post-job steps, log
+                                and result upload), also after a cancellation
     ignore_sigint False         the Listener ignores SIGINT/SIGQUIT
     ignore_sigterm False        the Listener ignores SIGTERM
     exit_code_after_job None    int: exit code after a run-once job instead of 0/100-105
@@ -78,13 +85,13 @@ root, env (as received, ACTIONS_RUNNER_INPUT_* included), status (/proc/self/sta
 NoNewPrivs, Seccomp, NSpid, …), files {name: {mode, uid, gid, size, type}} of the root},
 signal {signal}, shutdown {reason}, jit_config_written {files}, configure, configured,
 session_created, session_conflict, session_retry, session_deleted, registration_deleted,
-listening, ghost, poll_error, runner_not_found, job_started {id, name, steps},
+listening, ghost, poll_error, runner_not_found, access_denied, job_started {id, name, steps},
 worker_started {child}, cancel {reason: shutdown|server}, job_received, job_dirs {work,
 workspace, temp, tracking_id}, step_started {index, child, argv}, step_signal {child,
 signal}, step_completed {index, exit_code (128+n when killed by signal n), killed_by,
 cancel_signal, output_closed, output (last 8 KiB)},
 step_skipped, orphans_killed {pids}, job_finished {result} (worker), job_completed {id,
-result, worker_exit} (listener), result_reported, local_config_deleted, self_update,
+result (printed), reported (sent to the service, None: nothing), worker_exit} (listener), result_reported, local_config_deleted, self_update,
 update_process {child}, shutdown_timeout, exit {code}.
 """
 import base64

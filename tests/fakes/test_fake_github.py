@@ -448,7 +448,9 @@ def test_generate_jitconfig_registers_and_encodes_three_files(gh, pat, scope_pat
     assert dot["PoolId"] == 1 and dot["PoolName"] == "Default"
     assert dot["Ephemeral"] is True and dot["UseV2Flow"] is True and dot["WorkFolder"] == "w"
     assert dot["GitHubUrl"] == gh.url + web
-    assert dot["ServerUrl"] == gh.url + "/_fake/broker/"
+    assert dot["ServerUrlV2"] == gh.url + "/_fake/broker/"  # UseV2Flow: the broker
+    assert dot["ServerUrl"] == gh.url + "/_fake/pipelines/"
+    assert dot["DisableUpdate"] is False  # a JIT .runner allows updates
     cred = files[".credentials"]
     assert cred["Scheme"] == "OAuth" and cred["Data"]["requireFipsCryptography"] == "False"
     assert cred["Data"]["authorizationUrl"] == gh.url + "/_fake/oauth"
@@ -983,3 +985,65 @@ def test_cli_mode(tmp_path):
             proc.wait(TIMEOUT)
         proc.stdout.close()
         proc.stderr.close()
+
+
+# ---------------------------------------------------------------------------------------------
+# the runner service's timings and decisions
+
+
+def _broker_call(gh, method, path, client, body=None, query=""):
+    import http.client
+    conn = http.client.HTTPSConnection("127.0.0.1", gh.port, timeout=30,
+                                       context=ssl.create_default_context(cafile=gh.ca_file))
+    headers = {"X-Fake-Runner-Client": client, "Content-Type": "application/json"}
+    conn.request(method, f"/_fake/broker/{path}{query}",
+                 body=json.dumps(body).encode() if body is not None else None, headers=headers)
+    resp = conn.getresponse()
+    data = resp.read()
+    conn.close()
+    return resp.status, json.loads(data or b"null")
+
+
+def test_a_job_nobody_renews_keeps_its_runner_busy_until_abandoned(gh):
+    """JobDispatcher.RenewJobRequestAsync: a runner killed mid-job stops renewing; until the
+    service gives the job up the runner is busy and DELETE answers 422."""
+    pat = gh.add_pat()
+    r = gh.register_runner("acme", "mid-job")
+    client = gh.runners()[0]["client_id"]
+    job = gh.queue_job("build", steps=["sleep 600"])
+    status, body = _broker_call(gh, "POST", "sessions", client, {})
+    assert status == 200
+    status, message = _broker_call(gh, "GET", "jobs/next", client,
+                                   query=f"?sessionId={body['sessionId']}&wait=1")
+    assert status == 200 and message["messageType"] == "RunnerJobRequest"
+    delete = lambda: call(gh, "DELETE", f"/orgs/acme/actions/runners/{r['id']}", token=pat)
+    assert delete().status == 422
+    gh.job_abandon_seconds = 0.2
+    time.sleep(0.3)
+    assert delete().status == 204
+    assert gh.job(job.id).result == "Failed"
+
+
+def test_the_service_pushes_a_release_only_to_runners_that_allow_updates(gh):
+    gh.latest_runner_version = "2.337.0"
+    gh.register_runner("acme", "upd")
+    client = gh.runners()[0]["client_id"]
+    sid = _broker_call(gh, "POST", "sessions", client, {})[1]["sessionId"]
+    poll = f"?sessionId={sid}&wait=0&runnerVersion=2.336.0&disableUpdate="
+    assert _broker_call(gh, "GET", "jobs/next", client, query=poll + "false") == (
+        200, {"messageType": "RunnerRefresh", "targetVersion": "2.337.0"})
+    assert _broker_call(gh, "GET", "jobs/next", client, query=poll + "true")[0] == 204
+    gh.min_runner_version = "2.337.0"
+    status, body = _broker_call(gh, "GET", "jobs/next", client, query=poll + "true")
+    assert status == 403 and body["errorCode"] == 1
+    assert "deprecated" in body["message"]
+
+
+def test_deleting_a_session_takes_session_delete_seconds(gh):
+    gh.session_delete_seconds = 0.5
+    gh.register_runner("acme", "slow")
+    client = gh.runners()[0]["client_id"]
+    sid = _broker_call(gh, "POST", "sessions", client, {})[1]["sessionId"]
+    started = time.monotonic()
+    assert _broker_call(gh, "DELETE", f"sessions/{sid}", client)[0] == 204
+    assert time.monotonic() - started >= 0.5

@@ -37,7 +37,8 @@ WAIT = 15  # seconds: the bound of every wait that should end well before it
 NOBODY = 65534
 TS = r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}Z"
 FAST = dict(poll_wait=1, retry_interval=0.2, session_retry_interval=0.2, sigint_timeout=0.3,
-            sigterm_timeout=0.3, output_drain_seconds=0.5, cancel_poll_interval=0.1)
+            sigterm_timeout=0.3, output_drain_seconds=0.5, cancel_poll_interval=0.1,
+            finalize_seconds=0)
 API_HEADERS = {"User-Agent": "fake-runner-selftest/1", "Accept": "application/vnd.github+json",
                "X-GitHub-Api-Version": "2022-11-28", "Content-Type": "application/json"}
 
@@ -467,7 +468,7 @@ def test_configure_and_run_with_registration_token(rt):
     runner = json.loads((root / ".runner").read_text())
     assert runner["AgentName"] == "cfg-1" and runner["Ephemeral"] is True
     assert runner["DisableUpdate"] is True and runner["WorkFolder"] == "_work"
-    assert runner["ServerUrl"] == f"{rt.gh.url}/_fake/broker/"
+    assert runner["ServerUrlV2"] == f"{rt.gh.url}/_fake/broker/"
     assert stat.S_IMODE((root / ".credentials_rsaparams").stat().st_mode) == 0o600
     assert (root / "svc.sh").exists() and (root / ".path").exists() and (root / ".env").exists()
     registered = rt.gh.runner(runner["AgentId"])
@@ -539,8 +540,9 @@ def test_remove(rt):
 
 
 def test_not_ephemeral_self_update_is_3(rt):
-    rt.install(self_update=True)
-    configure(rt)
+    rt.install()
+    rt.gh.latest_runner_version = "2.337.0"
+    assert configure(rt)["DisableUpdate"] is False  # configured without --disableupdate
     p = rt.start("run")
     assert p.wait() == 3, p.output()
 
@@ -583,8 +585,10 @@ def test_signal_during_job_cancels_it(rt, sig, hosted):
     p.send(sig)
     assert p.wait() == 0, p.output()
     assert time.monotonic() - sent < 5
+    # The Listener prints Canceled; the Worker fails the job on a shutdown, and that is what
+    # the service records (StepsRunner.cs).
     p.wait_line(f"^{TS}: Job build completed with result: Canceled$")
-    assert rt.gh.job(job.id).result == "Canceled"
+    assert rt.gh.job(job.id).result == "Failed"
     assert ("Exiting..." in p.out()) == (sig == signal.SIGINT)
     assert [e["signal"] for e in rt.events("step_signal")][:2] == ["SIGINT", "SIGTERM"]
     assert not pid_alive(step["child"])
@@ -592,6 +596,44 @@ def test_signal_during_job_cancels_it(rt, sig, hosted):
     assert not (root / "_work/repo/repo/never.txt").exists()
     assert present(root) == list(CRED_FILES)  # RunAsync deletes them only after a whole job
     assert [e["reason"] for e in rt.events("cancel", "listener")] == ["shutdown"]
+
+
+def test_the_job_message_reaches_the_listeners_stdout_in_worker_trace_lines(rt):
+    """Worker.cs traces the job message, scripts included; with PRINT_LOG_TO_STDOUT the
+    Listener copies the Worker's stdout to its own (JobDispatcher.cs), each line of a
+    multi-line message prefixed (StdoutTraceListener.cs)."""
+    rt.install()
+    blob, _ = jit_config(rt.gh)
+    rt.gh.queue_job("build", steps=["echo 'A session for this runner already exists.'"])
+    p = rt.start("run", "--jitconfig", blob, env=rt.env(ACTIONS_RUNNER_PRINT_LOG_TO_STDOUT="1"))
+    assert p.wait() == 0, p.output()
+    line = p.wait_line("A session for this runner already exists")
+    assert re.match(f"^\\[WORKER {TS} INFO Worker\\] ", line), line
+    assert "A session for this runner already exists." not in p.err()
+
+
+def test_without_multiline_prefixing_only_the_first_line_is_prefixed(rt):
+    rt.install()
+    blob, _ = jit_config(rt.gh)
+    rt.gh.queue_job("build", steps=["true"])
+    p = rt.start("run", "--jitconfig", blob, env=rt.env(
+        ACTIONS_RUNNER_PRINT_LOG_TO_STDOUT="1",
+        ACTIONS_RUNNER_DISABLE_STDOUT_MULTILINE_LOG_PREFIXING="1"))
+    assert p.wait() == 0, p.output()
+    p.wait_line(f"^\\[WORKER {TS} INFO Worker\\] Job message:$")
+    p.wait_line('^  "steps": \\[$')
+
+
+def test_a_finalisation_runs_after_a_shutdown_cancelled_the_steps(rt):
+    rt.install(finalize_seconds=1)
+    blob, _ = jit_config(rt.gh)
+    rt.gh.queue_job("build", steps=["sleep 600"])
+    p = rt.start("run", "--jitconfig", blob)
+    rt.wait_event("step_started")
+    sent = time.monotonic()
+    p.send(signal.SIGINT)
+    assert p.wait() == 0, p.output()
+    assert time.monotonic() - sent >= 1 + 0.3  # the step's SIGINT..SIGTERM, then finalising
 
 
 def test_shutdown_message_with_print_log_to_stdout(rt):
@@ -679,17 +721,32 @@ def test_runner_deleted_before_start(rt):
                 stream="err")
 
 
-def test_ghost_runner_keeps_retrying(rt):
-    rt.install(ghost=True)
+def test_ghost_runner_retries_then_exits_1(rt):
+    """One "Runner connect error" line for the run of failures (BrokerMessageListener.cs),
+    retries, then the exit 1 of a registration the service deleted."""
+    rt.install(ghost=True, ghost_retries=3)
     blob, runner_id = jit_config(rt.gh)
     p = rt.start("run", "--jitconfig", blob)
     p.wait_line("Listening for Jobs")
     rt.gh.delete_runner(runner_id)
-    p.wait_line(f"^{TS}: Runner connect error: Registration {runner_id} was not found. "
-                f"Retrying until reconnected.$", stream="err", count=3)
-    assert p.alive()
-    p.send(signal.SIGINT)
-    assert p.wait() == 0
+    assert p.wait() == 1, p.output()
+    ghost = [line for line in p.err() if "Runner connect error" in line]
+    assert len(ghost) == 1
+    assert re.match(f"^{TS}: Runner connect error: Registration {runner_id} was not found. "
+                    f"Retrying until reconnected.$", ghost[0])
+    assert len(rt.events("poll_error")) == 3
+
+
+def test_ghost_runner_at_start_retries_its_session_then_exits_1(rt):
+    rt.install(ghost=True, ghost_retries=2)
+    blob, runner_id = jit_config(rt.gh)
+    rt.gh.delete_runner(runner_id)
+    p = rt.start("run", "--jitconfig", blob)
+    assert p.wait() == 1, p.output()
+    assert [line for line in p.err() if "Runner connect error" in line][0].endswith(
+        f"Registration {runner_id} was not found. Retrying until reconnected.")
+    p.wait_line("^Failed to create a session. The runner registration has been deleted",
+                stream="err")
 
 
 def test_github_unreachable_while_listening(rt):
@@ -756,19 +813,37 @@ def test_crash_abort(rt):
     p.wait_line("^Unhandled exception. System.NullReferenceException", stream="err")
 
 
-def test_self_update(rt):
-    rt.install(self_update=True)
+def test_self_update_when_the_service_pushes_a_release(rt):
+    """A JIT .runner does not disable updates: the service pushes the newer release and the
+    Listener downloads it into the root and exits 4 (SelfUpdaterV2.cs, Runner.cs)."""
+    root = rt.install()
+    rt.gh.latest_runner_version = "2.337.0"
     blob, _ = jit_config(rt.gh)
     p = rt.start("run", "--jitconfig", blob)
     assert p.wait() == 4, p.output()
     assert_in_order(p.out(), [f"{TS}: Listening for Jobs",
                               "Runner update in progress, do not shutdown runner.",
                               "Downloading 2.337.0 runner"])
+    assert (root / "bin.2.337.0").is_dir() and (root / "_work" / "_update").is_dir()
+
+
+def test_no_update_when_dot_runner_disables_it(rt):
+    rt.install()
+    rt.gh.latest_runner_version = "2.337.0"
+    blob, _ = jit_config(rt.gh)
+    files = jit_files(blob)
+    files[".runner"]["DisableUpdate"] = True
+    p = rt.start("run", "--jitconfig", ri.encode_jit_config(files))
+    p.wait_line(f"^{TS}: Listening for Jobs$")
+    rt.gh.queue_job("after", steps=["true"])
+    assert p.wait() == 0, p.output()
+    assert "Runner update in progress, do not shutdown runner." not in p.out()
 
 
 @pytest.mark.parametrize("flag, code", [(None, 1), ("1", 7)])
 def test_deprecated_version(rt, flag, code):
-    rt.install(deprecated=True)
+    rt.install()
+    rt.gh.min_runner_version = "2.337.0"
     blob, _ = jit_config(rt.gh)
     p = rt.start("run", "--jitconfig", blob,
                  env=rt.env(ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE=flag))

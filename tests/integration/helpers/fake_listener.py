@@ -13,7 +13,8 @@ POST <origin of --url>/_fake/broker/register with the token from ACTIONS_RUNNER_
 and writes the .runner, .credentials and .credentials_rsaparams files it gets back (0600).
 
 `Runner.Listener run` then behaves as $FAKE_LISTENER_MODE says:
-    exit    exit with $FAKE_LISTENER_EXIT (default 0)
+    exit    print $FAKE_LISTENER_STDOUT on stdout and $FAKE_LISTENER_STDERR on stderr (each a
+            line, when set), then exit with $FAKE_LISTENER_EXIT (default 0)
     job     open a broker session with the clientId of .credentials, take one job
             (waiting up to $FAKE_LISTENER_WAIT s, default 20), report $FAKE_LISTENER_RESULT
             (default Succeeded), exit 100 + the result's index when
@@ -116,7 +117,8 @@ def read_json(name):
 
 
 def take_one_job():
-    broker = read_json(".runner")["ServerUrl"].rstrip("/")
+    dot_runner = read_json(".runner")
+    broker = (dot_runner.get("ServerUrlV2") or dot_runner["ServerUrl"]).rstrip("/")
     client = read_json(".credentials")["Data"]["clientId"]
     status, session = call("POST", broker + "/sessions", {"os": "Linux"}, client)
     if status != 200:
@@ -167,6 +169,10 @@ def run():
         return sleep_until_signalled()
     if mode == "hold":
         return hold()
+    for name, stream in (("FAKE_LISTENER_STDOUT", sys.stdout), ("FAKE_LISTENER_STDERR",
+                                                                 sys.stderr)):
+        if os.environ.get(name):
+            print(os.environ[name], file=stream, flush=True)
     return int(os.environ.get("FAKE_LISTENER_EXIT", "0"))
 
 

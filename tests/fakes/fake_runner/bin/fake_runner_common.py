@@ -36,13 +36,12 @@ DEFAULTS = {
     "crash_before_job": False,       # True: after "Listening for Jobs", "An error occurred" → 2;
                                      # "abort": a .NET unhandled-exception stack, then SIGABRT
     "crash_message": "Object reference not set to an instance of an object.",
-    "self_update": False,            # after "Listening for Jobs": update lines, exit 4 (3 if not
-                                     # run-once)
-    "self_update_version": "2.337.0",
-    "self_update_leaves_process": False,  # also leave a detached process (like _update.sh)
-    "deprecated": False,             # after "Listening": exit 7 with
-                                     # ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE=1 else 1
-    "ghost": False,                  # "Registration N was not found": print and retry forever
+    "self_update_leaves_process": False,  # an update (pushed by the service to a runner whose
+                                     # .runner does not disable updates) also leaves a
+                                     # detached process (like _update.sh)
+    "ghost": False,                  # "Registration N was not found" answered as a retriable
+                                     # error: one "Runner connect error" line, retries, exit 1
+    "ghost_retries": 10,             # session attempts / polls before a ghost gives up (exit 1)
     "ignore_sigint": False,          # the Listener ignores SIGINT (and SIGQUIT)
     "ignore_sigterm": False,         # the Listener ignores SIGTERM
     "exit_code_after_job": None,     # an int: exit with it after a completed job instead
@@ -60,6 +59,8 @@ DEFAULTS = {
     "repository": None,              # "owner/name" of the workspace (default: from GitHubUrl)
     "strict_args": False,            # unknown command-line args: exit 1 (real: only a warning)
     "worker_start_timeout": 30,      # the worker waits this long for its job message
+    "finalize_seconds": 2,           # the job's finalisation after its steps (post-job steps,
+                                     # log and result upload), also after a cancellation
 }
 
 RESULTS = ["Succeeded", "SucceededWithIssues", "Failed", "Canceled", "Skipped", "Abandoned"]
@@ -183,8 +184,18 @@ class Trace:
                 os.write(self.fd, f"[{stamp} {level} {source}] {message}\n".encode())
             except OSError:
                 pass
-        if self.to_stdout:
-            _write(sys.stdout, f"[{self.tag} {stamp} {level} {source}] {message}")
+        if not self.to_stdout:
+            return
+        # StdoutTraceListener.cs: each line of a multi-line message gets the header, unless
+        # ACTIONS_RUNNER_DISABLE_STDOUT_MULTILINE_LOG_PREFIXING: then only the first does.
+        lines = message.split("\n")
+        if to_bool(os.environ.get("ACTIONS_RUNNER_DISABLE_STDOUT_MULTILINE_LOG_PREFIXING")):
+            _write(sys.stdout, f"[{self.tag} {stamp} {level} {source}] {lines[0]}")
+            for line in lines[1:]:
+                _write(sys.stdout, line)
+            return
+        for line in lines:
+            _write(sys.stdout, f"[{self.tag} {stamp} {level} {source}] {line}")
 
     def info(self, source, message):
         self._emit("INFO", source, message)
