@@ -356,7 +356,7 @@ def test_kube_play_one_lifecycle(overlay, seccomp, podman, github, run_dir):
         return
     # As scenario (a) of test_image.py (the kubelet's default: no seccomp filter), with the
     # template's seven capabilities and no_new_privs from the start.
-    assert_report(run, user_namespace="applied", pid_namespace="applied",
+    assert_report(run, user_namespace="applied", pid_namespace="unavailable",
                   mount_namespace="applied", proc="unavailable", hidden_paths="applied",
-                  seccomp="applied", capabilities="applied", no_new_privs="applied",
-                  separate_uid="applied")
+                  landlock="applied", seccomp="applied", capabilities="applied",
+                  no_new_privs="applied", separate_uid="applied")

@@ -515,15 +515,24 @@ def test_busy_runner_deletion_is_retried_until_it_is_gone(fake_github, superviso
     assert run.event("runner.deregistered").field("confirmed") is True
 
 
-@pytest.mark.parametrize("listener_code, exit_code", [
-    (1, EXIT_TEMPFAIL), (2, EXIT_TEMPFAIL), (5, EXIT_TEMPFAIL),
-    (3, EXIT_OUTDATED), (4, EXIT_OUTDATED), (7, EXIT_OUTDATED),
-    (0, EXIT_TEMPFAIL),  # on its own, before any job: e.g. the service deleted the runner
+UPDATING = ("Runner update in progress, do not shutdown runner.", None)  # SelfUpdaterV2.cs
+DEPRECATED = (None, "An error occurred: Runner version v2.300.0 is deprecated and cannot "
+                    "receive messages.")  # Program.cs
+
+
+@pytest.mark.parametrize("listener_code, lines, exit_code", [
+    (1, None, EXIT_TEMPFAIL), (2, None, EXIT_TEMPFAIL), (5, None, EXIT_TEMPFAIL),
+    (3, UPDATING, EXIT_OUTDATED), (4, UPDATING, EXIT_OUTDATED), (7, DEPRECATED, EXIT_OUTDATED),
+    # The code alone is no proof: the runner says why it is outdated before it exits.
+    (3, None, EXIT_TEMPFAIL), (4, DEPRECATED, EXIT_TEMPFAIL), (7, UPDATING, EXIT_TEMPFAIL),
+    (0, None, EXIT_TEMPFAIL),  # on its own, before any job: e.g. the service deleted the runner
 ])
 def test_runner_that_ends_without_a_job_is_removed_and_its_code_mapped(fake_github, supervisor,
-                                                                       listener_code,
+                                                                       listener_code, lines,
                                                                        exit_code):
-    run = supervisor.run(FAKE_LISTENER_MODE="exit", FAKE_LISTENER_EXIT=listener_code)
+    out, err = lines or (None, None)
+    run = supervisor.run(FAKE_LISTENER_MODE="exit", FAKE_LISTENER_EXIT=listener_code,
+                         FAKE_LISTENER_STDOUT=out, FAKE_LISTENER_STDERR=err)
 
     assert run.event("runner.exited").field("listener_code") == listener_code
     registered = run.event("runner.registered").field("runner_id")

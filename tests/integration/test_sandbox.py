@@ -172,8 +172,11 @@ EXPECTED_STATES = {
     # layer: states expected in each simulated environment (applied / unavailable)
     "no-sys-admin": {"user_namespace": "applied", "pid_namespace": "applied",
                      "proc": "applied", "landlock": "disabled"},
-    "masked-proc": {"user_namespace": "applied", "pid_namespace": "applied",
-                    "proc": "unavailable", "tmp": "applied"},
+    # No PID namespace without its own /proc (the runner kills orphans by pid); the other
+    # namespaces stand, and Landlock scopes signals in the pod's PID namespace.
+    "masked-proc": {"user_namespace": "applied", "pid_namespace": "unavailable",
+                    "mount_namespace": "applied", "proc": "unavailable", "tmp": "applied",
+                    "landlock": "applied", "hidden_paths": "applied"},
     "no-userns": {"user_namespace": "unavailable", "pid_namespace": "applied",
                   "proc": "applied", "mount_namespace": "applied"},
     "runtime-default": {"user_namespace": "unavailable", "pid_namespace": "unavailable",
@@ -192,6 +195,20 @@ def test_the_report_names_what_each_environment_allows(sandbox_run, env_name):
     for layer, v in r.layers.items():
         if v["state"] == "unavailable":
             assert v["detail"], f"{layer}: unavailable without a reason"
+
+
+PID_AND_PROC_AGREE = ("import os; print(os.getpid() == int(os.readlink('/proc/self')), "
+                      "os.getppid() == int(open('/proc/self/stat').read().split(')')[1].split()[1]))")
+
+
+@pytest.mark.parametrize("env_name", sorted(ENVIRONMENTS))
+def test_the_pids_a_process_sees_are_the_pids_of_its_proc(sandbox_run, env_name):
+    # The runner reads /proc/<pid>/environ to kill a job's orphans and writes
+    # /proc/<pid>/oom_score_adj: in a PID namespace with the pod's /proc, those pids name
+    # other processes (actions-runner-contract.md).
+    r = sandbox_run(["python3", "-c", PID_AND_PROC_AGREE], env_name=env_name, mode="auto")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["True", "True"], (r.stdout, r.layers.get("pid_namespace"))
 
 
 def test_the_sandbox_is_named_after_the_runner(sandbox_run):
@@ -214,7 +231,7 @@ def test_a_refused_sethostname_keeps_the_pods_hostname_and_the_command_starts(sa
 
 @pytest.mark.parametrize("env_name,layer,hint", [
     ("runtime-default", "user_namespace", "hostUsers: false"),
-    ("masked-proc", "proc", "procMount: Unmasked"),
+    ("masked-proc", "pid_namespace", "procMount: Unmasked"),
     ("no-userns", "user_namespace", "hostUsers: false"),
 ])
 def test_strict_refuses_a_missing_layer_and_says_what_would_provide_it(sandbox_run, env_name,
