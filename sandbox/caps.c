@@ -45,7 +45,7 @@ static int set_rlimits(const struct sbx_plan *p)
 	return 0;
 }
 
-static int drop_bounding_and_ambient(const struct sbx_plan *p)
+int sbx_child_drop_bounding(const struct sbx_plan *p)
 {
 	for (int cap = 0; p->drop_bounding && cap <= p->cap_last_cap; cap++)
 		if (cap_drop_bound((cap_value_t)cap) < 0 && errno != EINVAL)
@@ -73,7 +73,7 @@ int sbx_child_lockdown(const struct sbx_plan *p, const char **step)
 	int e;
 	if ((e = set_rlimits(p)) != 0)
 		return *step = "resource limits", e;
-	if (p->drop_caps && (e = drop_bounding_and_ambient(p)) != 0)
+	if (p->drop_caps && (e = sbx_child_drop_bounding(p)) != 0)
 		return *step = "emptying the capability bounding set", e;
 	if (p->switch_ids && (e = switch_ids(p)) != 0)
 		return *step = "switching to the runner's uid and gid", e;

@@ -1,7 +1,7 @@
 /* The sandbox init: PID 1 of the runner's PID namespace.
  *
- * It is a clone of the supervisor that never execs, so it runs raw system calls only, with
- * every signal blocked (inherited) and taken synchronously with rt_sigtimedwait. It:
+ * It is the supervisor's binary exec'd fresh (initexec.c), undumpable, holding no secret; it
+ * runs with every signal blocked (inherited) and taken synchronously with rt_sigtimedwait. It:
  *   - relays to the runner the signals that come from outside the namespace (si_pid is 0
  *     for a sender the namespace cannot see: the supervisor); a job that signals its PID 1
  *     is ignored, so it cannot stop the runner that way;
@@ -78,8 +78,10 @@ int sbx_init_loop(pid_t runner)
 				return status;
 			continue;
 		}
-		/* Only the supervisor (outside: si_pid 0) speaks for the pod. */
-		if (si.si_pid == 0 && !is_job_control(sig))
+		/* Only the supervisor speaks for the pod: a kill() from outside the namespace
+		 * (si_pid 0, SI_USER). rt_sigqueueinfo lets a job forge si_pid but not SI_USER
+		 * (the kernel refuses a non-negative si_code from another process). */
+		if (si.si_pid == 0 && si.si_code == SI_USER && !is_job_control(sig))
 			kill(runner, sig);
 	}
 }

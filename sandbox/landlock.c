@@ -157,3 +157,15 @@ int sbx_landlock_build(int abi, const char *const *hide, struct rs_err *err)
 	}
 	return fd;
 }
+
+int sbx_landlock_build_scope_only(int abi, struct rs_err *err)
+{
+	struct ruleset_attr attr = { .scoped = LANDLOCK_SCOPE_SIGNAL |
+					       LANDLOCK_SCOPE_ABSTRACT_UNIX_SOCKET };
+	if (abi < 6)
+		return rs_fail(err, EX_RS_SANDBOX, EOPNOTSUPP, "Landlock scoping needs ABI 6");
+	int fd = (int)syscall(SYS_landlock_create_ruleset, &attr, sizeof(attr), 0);
+	if (fd < 0)
+		return rs_fail(err, EX_RS_SANDBOX, errno, "Landlock scoped ruleset (ABI %d)", abi);
+	return fd;
+}

@@ -15,6 +15,11 @@ int sbx_landlock_abi(void);
  * listed. Returns the fd, or -1 (err filled). */
 int sbx_landlock_build(int abi, const char *const *hide, struct rs_err *err);
 
+/* A ruleset that only scopes signals and abstract unix sockets to the job's domain (ABI >= 6),
+ * for a sandbox whose mount namespace already hides the paths: path rules made outside it
+ * would not reach its fresh mounts (Landlock skips a mount point's own rule). */
+int sbx_landlock_build_scope_only(int abi, struct rs_err *err);
+
 /* Async-signal-safe: landlock_restrict_self(fd). Needs no_new_privs. 0 or -1 with errno. */
 int sbx_landlock_restrict(int fd);
 

@@ -239,8 +239,10 @@ static int plan_mounts(struct sbx_plan *p, const struct sbx_policy *pol)
 /* Why no procfs of its own: errno of the first step that failed on the way to one, or 0. */
 static int no_own_proc(const struct sbx_probe *pr)
 {
-	return pr->mntns ? pr->mntns : pr->tmpfs ? pr->tmpfs : pr->bind_ro ? pr->bind_ro
-							     : pr->proc_fresh;
+	return pr->mntns     ? pr->mntns
+	       : pr->tmpfs   ? pr->tmpfs
+	       : pr->bind_ro ? pr->bind_ro
+			     : pr->proc_fresh;
 }
 
 static void report_namespaces(struct sbx_plan *p, const struct sbx_probe *pr, struct sbx_report *r)
@@ -424,14 +426,28 @@ static int plan_hiding(struct sbx_plan *p, const struct sbx_policy *pol, const s
 		    "not needed: the mount and PID namespaces hide the paths and the supervisor");
 		return 0;
 	}
-	/* Without a PID namespace the supervisor's processes are in the job's: Landlock's
-	 * signal scoping, and a second wall around the hidden paths, where it exists. */
+	/* Without a PID namespace the supervisor's processes are in the job's: Landlock's signal
+	 * scoping, where it exists. The mount namespace hides the paths: rules on paths made
+	 * here would not reach the sandbox's fresh mounts (Landlock skips a mount point's own
+	 * rule), so only the scopes. */
+	if (p->mounts) {
+		if (pr->landlock_abi < 6 || !p->nnp) {
+			set_errno(r, SBX_L_LANDLOCK,
+				  pr->landlock_abi < 0 ? -pr->landlock_abi : ENOSYS,
+				  "signal scoping (Landlock ABI 6, kernel 6.12)");
+			return 0;
+		}
+		if ((p->landlock_fd = sbx_landlock_build_scope_only(pr->landlock_abi, err)) < 0)
+			return -1;
+		set(r, SBX_L_LANDLOCK, SBX_APPLIED,
+		    "ABI %d: signals and abstract sockets scoped to the job", pr->landlock_abi);
+		return 0;
+	}
 	if (pr->landlock_abi <= 0 || !p->nnp) {
 		set_errno(r, SBX_L_LANDLOCK, pr->landlock_abi < 0 ? -pr->landlock_abi : EPERM,
 			  "landlock_create_ruleset");
-		if (!p->mounts)
-			set(r, SBX_L_HIDDEN, SBX_UNAVAILABLE,
-			    "no mount namespace and no Landlock: only file modes protect them");
+		set(r, SBX_L_HIDDEN, SBX_UNAVAILABLE,
+		    "no mount namespace and no Landlock: only file modes protect them");
 		return 0;
 	}
 	/* Landlock wants real paths: /var/run is a link to /run. */
@@ -449,12 +465,7 @@ static int plan_hiding(struct sbx_plan *p, const struct sbx_policy *pol, const s
 		return -1;
 	set(r, SBX_L_LANDLOCK, SBX_APPLIED, "ABI %d: %zu paths denied%s", pr->landlock_abi, n,
 	    pr->landlock_abi >= 6 ? "; signals and abstract sockets scoped to the job" : "");
-	if (!p->mounts)
-		set(r, SBX_L_HIDDEN, SBX_APPLIED, "%zu paths denied by Landlock (names still listable)",
-		    n);
-	else
-		set(r, SBX_L_HIDDEN, SBX_APPLIED,
-		    "%zu paths covered in the mount namespace and denied by Landlock", n);
+	set(r, SBX_L_HIDDEN, SBX_APPLIED, "%zu paths denied by Landlock (names still listable)", n);
 	return 0;
 }
 

@@ -74,6 +74,8 @@ int sbx_child_enter_userns(const struct sbx_plan *p);
 /* The mount namespace's layout: private propagation, /proc, /tmp, hidden and read-only
  * paths. On failure *step names what failed (a static string). */
 int sbx_child_mounts(const struct sbx_plan *p, const char **step);
+/* Empties the bounding set (when the plan says so) and the ambient set (needs CAP_SETPCAP). */
+int sbx_child_drop_bounding(const struct sbx_plan *p);
 /* Last steps before execve: rlimits, capabilities, ids, no_new_privs, Landlock. (seccomp
  * comes after the caller closed its descriptors.) */
 int sbx_child_lockdown(const struct sbx_plan *p, const char **step);

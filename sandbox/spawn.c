@@ -23,8 +23,10 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "initexec.h"
 #include "nsmaps.h"
 #include "plan.h"
+#include "spawn_internal.h"
 #include "util.h"
 
 #ifndef CLONE_PIDFD
@@ -45,36 +47,6 @@ struct rs_clone_args {
 	uint64_t stack;
 	uint64_t stack_size;
 	uint64_t tls;
-};
-
-/* What the child reports through the CLOEXEC pipe when it cannot exec. */
-struct exec_failure {
-	int err;
-	int candidate; /* index into plan.paths, or one of the two below */
-	char step[64]; /* the sandbox step that failed, for CANDIDATE_SETUP */
-};
-#define CANDIDATE_SETUP (-1) /* a step before execve (the working directory) */
-#define CANDIDATE_NONE  (-2) /* no candidate existed: the command itself is reported */
-
-/* Everything the child needs, prepared by the parent. */
-struct exec_plan {
-	char **paths;   /* candidates for execve, NULL-terminated */
-	char **sh_argv; /* "/bin/sh" path args..., for ENOEXEC; slot 1 is set by the child */
-	char *const *argv;
-	char *const *envp;
-	int cwd_fd;
-	int report_fd; /* write end of the exec-failure pipe */
-	int tty_fd;    /* our controlling terminal when we are its foreground group, else -1 */
-	bool own_pgrp;
-	int max_fd; /* for closing fds when close_range is unavailable */
-	int stdout_fd;
-	int stderr_fd;
-	mode_t umask;
-	const struct sbx_plan *sbx; /* the sandbox */
-	const char *cwd_path;       /* inside a new mount namespace, instead of cwd_fd */
-	int sync_fd;                /* new user namespace: readable once the maps are written */
-	int sync_write_fd;          /* the parent's end, closed in the child (else no EOF) */
-	int teardown_fd;            /* the sandbox init writes how many it killed */
 };
 
 static void plan_free(struct exec_plan *plan)
@@ -128,7 +100,7 @@ static int plan_paths(struct exec_plan *plan, const char *cmd, char *const *envp
 	return 0;
 }
 
-static int plan_sh_argv(struct exec_plan *plan, char *const *argv)
+int sbx_plan_sh_argv(struct exec_plan *plan, char *const *argv)
 {
 	size_t argc = 0;
 	while (argv[argc])
@@ -171,7 +143,7 @@ static __attribute__((noreturn)) void child_fail(const struct exec_plan *plan, i
  * init needs SIGCHLD's default to reap. The raw syscall, because glibc's sigaction refuses
  * 32 and 33, which a parent may have left ignored all the same. A zeroed kernel sigaction
  * is SIG_DFL, no flags, empty mask, whatever the architecture's layout. */
-static void reset_dispositions(void)
+void sbx_reset_dispositions(void)
 {
 	static const unsigned long dfl[4];
 	for (int sig = 1; sig < NSIG; sig++)
@@ -191,7 +163,7 @@ static void child_close_fds(const struct exec_plan *plan)
 }
 
 /* The command's own process, between clone and execve: raw syscalls only. */
-static __attribute__((noreturn)) void child_exec(const struct exec_plan *plan)
+void sbx_child_exec(const struct exec_plan *plan)
 {
 	const struct sbx_plan *sbx = plan->sbx;
 	const char *step = NULL;
@@ -220,7 +192,7 @@ static __attribute__((noreturn)) void child_exec(const struct exec_plan *plan)
 		child_fail_step(plan, e, CANDIDATE_SETUP, step);
 	child_close_fds(plan);
 
-	reset_dispositions();
+	sbx_reset_dispositions();
 	sigset_t none;
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
@@ -271,33 +243,24 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 	if (sbx->mounts && (e = sbx_child_mounts(sbx, &step)) != 0)
 		child_fail_step(plan, e, CANDIDATE_SETUP, step);
 	if (!sbx->pidns)
-		child_exec(plan);
-
-	/* The sandbox init. If the supervisor dies, so does the sandbox. Every signal is
-	 * blocked (the loop takes them synchronously), before the runner exists to send the
-	 * first SIGCHLD. */
-	sigset_t all;
-	sigfillset(&all);
-	syscall(SYS_rt_sigprocmask, SIG_SETMASK, &all, NULL, sizeof(long));
+		sbx_child_exec(plan);
+	/* The sandbox init is exec'd fresh (initexec.c): this clone holds a copy of the
+	 * supervisor's memory, the credentials among it, and the init lives on beside the job.
+	 * If the supervisor dies, so does the sandbox (the signal survives execve). */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-	reset_dispositions();
-	pid_t runner = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
-	if (runner == 0)
-		child_exec(plan);
-	if (runner < 0)
-		child_fail_step(plan, errno, CANDIDATE_SETUP, "forking the runner");
-	/* Nothing of the supervisor's stays open here but the teardown pipe, the exec report's
-	 * pipe included (its EOF tells the parent that the runner's execve succeeded). */
-	close(plan->report_fd);
-	int keep = plan->teardown_fd;
-	if (keep > 3)
-		syscall(SYS_close_range, 3U, (unsigned)keep - 1, 0U);
-	syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U);
-	int status = sbx_init_loop(runner);
-	int killed = sbx_init_kill_rest();
-	ssize_t w = write(keep, &killed, sizeof(killed));
-	(void)w;
-	_exit(status);
+	/* In a user namespace our ids are already the runner's (inner) ones, so the execve
+	 * drops our capabilities: what needs CAP_SETPCAP is done now (initexec.c then skips
+	 * it). As root without one, the init keeps its capabilities and the runner does all. */
+	if (sbx->userns && sbx->drop_caps && (e = sbx_child_drop_bounding(sbx)) != 0)
+		child_fail_step(plan, e, CANDIDATE_SETUP, "emptying the capability bounding set");
+	syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+	const int keep[] = { plan->handoff_fd, plan->report_fd, plan->teardown_fd,
+			     plan->stdout_fd,  plan->stderr_fd, sbx->landlock_fd };
+	for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++)
+		if (keep[i] >= 0 && fcntl(keep[i], F_SETFD, 0) < 0)
+			child_fail_step(plan, errno, CANDIDATE_SETUP, "starting the sandbox init");
+	e = sbx_exec_init(plan->self_fd, plan->handoff_fd);
+	child_fail_step(plan, e, CANDIDATE_SETUP, "starting the sandbox init");
 }
 
 static pid_t clone_child(unsigned long flags, int *pidfd)
@@ -318,6 +281,23 @@ static pid_t clone_child(unsigned long flags, int *pidfd)
 int sbx_exec_failure_status(int exec_errno)
 {
 	return exec_errno == ENOENT || exec_errno == ENOTDIR ? 127 : 126;
+}
+
+static void close_if_open(int fd)
+{
+	if (fd >= 0)
+		close(fd);
+}
+
+/* Every pipe end sbx_spawn made, on a failure before the clone. */
+static void close_plan_fds(struct exec_plan *plan, int report[2], int sync[2], int teardown[2])
+{
+	for (int i = 0; i < 2; i++) {
+		close_if_open(report[i]);
+		close_if_open(sync[i]);
+		close_if_open(teardown[i]);
+	}
+	close_if_open(plan->self_fd);
 }
 
 static int read_failure(int fd, struct exec_failure *f)
@@ -345,6 +325,8 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		.sync_fd = -1,
 		.sync_write_fd = -1,
 		.teardown_fd = -1,
+		.self_fd = -1,
+		.handoff_fd = -1,
 	};
 	struct rlimit rl;
 	plan.max_fd =
@@ -354,7 +336,8 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		return rs_fail(err, EX_RS_USAGE, 0, "no command to run");
 	if (!req->plan)
 		return rs_fail(err, EX_RS_SOFTWARE, 0, "no sandbox plan for %s", req->argv[0]);
-	if (plan_paths(&plan, req->argv[0], req->envp) < 0 || plan_sh_argv(&plan, req->argv) < 0) {
+	if (plan_paths(&plan, req->argv[0], req->envp) < 0 ||
+	    sbx_plan_sh_argv(&plan, req->argv) < 0) {
 		plan_free(&plan);
 		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "preparing to run %s", req->argv[0]);
 	}
@@ -385,6 +368,14 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		return rs_fail(err, EX_RS_SOFTWARE, errno, "pipe for the sandbox init");
 	}
 	plan.teardown_fd = teardown[1];
+	/* The init is exec'd fresh (initexec.h): its binary and its plan, prepared here. */
+	plan.self_fd = plan.handoff_fd = -1;
+	if (plan.sbx->pidns && ((plan.self_fd = sbx_self_exe_open(err)) < 0 ||
+				(plan.handoff_fd = sbx_handoff_create(&plan, err)) < 0)) {
+		close_plan_fds(&plan, report, sync, teardown);
+		plan_free(&plan);
+		return -1;
+	}
 
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -393,6 +384,8 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	if (pid == 0)
 		child_main(&plan);
 	int clone_errno = errno;
+	close_if_open(plan.self_fd);
+	close_if_open(plan.handoff_fd);
 	close(report[1]);
 	if (sync[0] >= 0)
 		close(sync[0]);

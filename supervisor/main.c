@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "initexec.h"
 #include "isolate.h"
 #include "log.h"
 #include "pid1.h"
@@ -90,6 +91,10 @@ static int run_command(struct rs_config *cfg, char *arc_blob, struct rs_err *err
 
 int main(int argc, char **argv)
 {
+	/* The sandbox init, exec'd fresh by the sandbox's clone (sandbox/initexec.h): nothing of
+	 * the supervisor runs in it. */
+	if (argc == 3 && strcmp(argv[1], SBX_INIT_VERB) == 0)
+		sbx_init_main(argv[2]);
 	/* Held from the first instruction: a SIGTERM that arrives before the handlers exist
 	 * would kill us (or, as PID 1, be dropped and lost); pending, it is forwarded later. */
 	sig_block_all(NULL);

@@ -1,0 +1,316 @@
+/* The sandbox init, exec'd fresh (initexec.h). The plan travels as JSON in a sealed memfd:
+ * written by the supervisor before clone, read by the init after its execve. */
+#include "initexec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "plan.h"
+#include "spawn_internal.h"
+#include "util.h"
+
+#ifndef MFD_NOEXEC_SEAL
+#define MFD_NOEXEC_SEAL 0x0008U
+#endif
+
+/* ---- the supervisor's side ------------------------------------------------------------ */
+
+int sbx_self_exe_open(struct rs_err *err)
+{
+	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return rs_fail(err, EX_RS_SANDBOX, errno, "opening /proc/self/exe for the init");
+	return fd;
+}
+
+static json_t *strings(char *const *v)
+{
+	json_t *a = json_array();
+	for (; a && v && *v; v++)
+		json_array_append_new(a, json_string(*v));
+	return a;
+}
+
+static json_t *ids_json(const struct sbx_plan *s)
+{
+	json_t *groups = json_array();
+	for (size_t i = 0; groups && i < s->n_inner_groups; i++)
+		json_array_append_new(groups, json_integer(s->inner_groups[i]));
+	return json_pack("{s:b,s:I,s:I,s:o,s:b}", "switch", s->switch_ids, "uid",
+			 (json_int_t)s->inner_uid, "gid", (json_int_t)s->inner_gid, "groups",
+			 groups, "deny_setgroups", s->deny_setgroups);
+}
+
+static json_t *rlimit_json(bool set, const struct rlimit *r)
+{
+	return set ? json_pack("[I,I]", (json_int_t)r->rlim_cur, (json_int_t)r->rlim_max)
+		   : json_null();
+}
+
+static json_t *filter_json(const struct sbx_plan *s)
+{
+	if (!s->seccomp)
+		return json_null();
+	json_t *insns = json_array();
+	for (unsigned i = 0; insns && i < s->filter.len; i++) {
+		const struct sock_filter *f = &s->filter.insns[i];
+		json_array_append_new(
+		    insns, json_pack("[i,i,i,I]", f->code, f->jt, f->jf, (json_int_t)f->k));
+	}
+	return json_pack("{s:o,s:I}", "insns", insns, "badarch",
+			 (json_int_t)s->filter.badarch_action);
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	for (size_t off = 0; off < len;) {
+		ssize_t n = write(fd, buf + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+int sbx_handoff_create(const struct exec_plan *plan, struct rs_err *err)
+{
+	const struct sbx_plan *s = plan->sbx;
+	json_t *j = json_pack(
+	    "{s:o,s:o,s:o,s:s,s:i,s:b,s:i,s:i,s:i,s:i,s:i,s:i,s:o,s:o,s:o,s:b,s:b,s:i,s:b,s:i,s:o,"
+	    "s:b}",
+	    "paths", strings(plan->paths), "argv", strings(plan->argv), "envp", strings(plan->envp),
+	    "cwd", plan->cwd_path ? plan->cwd_path : "/", "umask", (int)plan->umask, "own_pgrp",
+	    plan->own_pgrp, "tty_fd", plan->tty_fd, "max_fd", plan->max_fd, "stdout_fd",
+	    plan->stdout_fd, "stderr_fd", plan->stderr_fd, "report_fd", plan->report_fd,
+	    "teardown_fd", plan->teardown_fd, "ids", ids_json(s), "nofile",
+	    rlimit_json(s->rlimit_nofile, &s->nofile), "nproc",
+	    rlimit_json(s->rlimit_nproc, &s->nproc), "drop_caps", s->drop_caps, "drop_bounding",
+	    s->drop_bounding, "cap_last_cap", s->cap_last_cap, "nnp", s->nnp, "landlock_fd",
+	    s->landlock_fd, "seccomp", filter_json(s), "prestaged", s->userns);
+	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
+	json_decref(j);
+	if (!text)
+		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "the sandbox init's plan");
+	/* Sealed: what the init reads is what the supervisor wrote, and nothing can be
+	 * executed from it. */
+	int fd = (int)syscall(SYS_memfd_create, "runner-supervisor-init-plan",
+			      MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
+	if (fd < 0 && errno == EINVAL)
+		fd = (int)syscall(SYS_memfd_create, "runner-supervisor-init-plan",
+				  MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int rc = fd < 0 ? -1 : write_all(fd, text, strlen(text));
+	free(text);
+	if (rc == 0 &&
+	    fcntl(fd, F_ADD_SEALS, F_SEAL_SEAL | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE) < 0)
+		rc = -1;
+	if (rc < 0) {
+		int e = errno;
+		if (fd >= 0)
+			close(fd);
+		return rs_fail(err, EX_RS_SANDBOX, e, "the sandbox init's plan (memfd)");
+	}
+	return fd;
+}
+
+/* ---- the clone's side: raw syscalls only ---------------------------------------------- */
+
+int sbx_exec_init(int self_fd, int handoff_fd)
+{
+	/* The fd number as text, without stdio. */
+	char num[16], *p = num + sizeof(num) - 1;
+	*p = '\0';
+	unsigned v = (unsigned)handoff_fd;
+	do
+		*--p = (char)('0' + v % 10);
+	while ((v /= 10) && p > num);
+	char *const argv[] = { (char *)"runner-supervisor", (char *)SBX_INIT_VERB, p, NULL };
+	char *const envp[] = { NULL };
+	syscall(SYS_execveat, self_fd, "", argv, envp, AT_EMPTY_PATH);
+	return errno;
+}
+
+/* ---- the init's side: a fresh process ---------------------------------------------------- */
+
+static char **string_array(json_t *a)
+{
+	size_t n = json_array_size(a);
+	char **v = calloc(n + 1, sizeof(char *));
+	for (size_t i = 0; v && i < n; i++)
+		if (!(v[i] = strdup(json_string_value(json_array_get(a, i)) ?: "")))
+			return NULL;
+	return v;
+}
+
+static void rlimit_from(json_t *j, bool *set, struct rlimit *r)
+{
+	*set = json_is_array(j);
+	if (*set) {
+		r->rlim_cur = (rlim_t)json_integer_value(json_array_get(j, 0));
+		r->rlim_max = (rlim_t)json_integer_value(json_array_get(j, 1));
+	}
+}
+
+static int filter_from(json_t *j, struct sbx_plan *s)
+{
+	s->seccomp = json_is_object(j);
+	if (!s->seccomp)
+		return 0;
+	json_t *insns = json_object_get(j, "insns");
+	size_t n = json_array_size(insns);
+	if (n == 0 || n > 0xffff || !(s->filter.insns = calloc(n, sizeof(struct sock_filter))))
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		json_t *f = json_array_get(insns, i);
+		s->filter.insns[i] = (struct sock_filter){
+			.code = (uint16_t)json_integer_value(json_array_get(f, 0)),
+			.jt = (uint8_t)json_integer_value(json_array_get(f, 1)),
+			.jf = (uint8_t)json_integer_value(json_array_get(f, 2)),
+			.k = (uint32_t)json_integer_value(json_array_get(f, 3)),
+		};
+	}
+	s->filter.len = (unsigned short)n;
+	s->filter.badarch_action = (uint32_t)json_integer_value(json_object_get(j, "badarch"));
+	return 0;
+}
+
+static int ids_from(json_t *j, struct sbx_plan *s)
+{
+	s->switch_ids = json_is_true(json_object_get(j, "switch"));
+	s->inner_uid = (uid_t)json_integer_value(json_object_get(j, "uid"));
+	s->inner_gid = (gid_t)json_integer_value(json_object_get(j, "gid"));
+	s->deny_setgroups = json_is_true(json_object_get(j, "deny_setgroups"));
+	json_t *groups = json_object_get(j, "groups");
+	s->n_inner_groups = json_array_size(groups);
+	s->inner_groups = calloc(s->n_inner_groups + 1, sizeof(gid_t));
+	if (!s->inner_groups)
+		return -1;
+	for (size_t i = 0; i < s->n_inner_groups; i++)
+		s->inner_groups[i] = (gid_t)json_integer_value(json_array_get(groups, i));
+	return 0;
+}
+
+static int fd_field(json_t *j, const char *key)
+{
+	json_t *v = json_object_get(j, key);
+	return json_is_integer(v) ? (int)json_integer_value(v) : -1;
+}
+
+/* The plan the supervisor wrote, as the structures spawn.c's child code takes. */
+static int read_plan(int fd, struct exec_plan *plan, struct sbx_plan *s)
+{
+	json_error_t jerr;
+	/* The supervisor's write left the shared offset at the end. */
+	if (lseek(fd, 0, SEEK_SET) < 0)
+		return -1;
+	json_t *j = json_loadfd(fd, 0, &jerr);
+	if (!json_is_object(j))
+		return -1;
+	*s = (struct sbx_plan){ .pidns = true, .mounts = true };
+	*plan = (struct exec_plan){ .sbx = s,
+				    .cwd_fd = -1,
+				    .sync_fd = -1,
+				    .sync_write_fd = -1,
+				    .self_fd = -1,
+				    .handoff_fd = -1 };
+	plan->paths = string_array(json_object_get(j, "paths"));
+	plan->argv = string_array(json_object_get(j, "argv"));
+	plan->envp = string_array(json_object_get(j, "envp"));
+	plan->cwd_path = strdup(json_string_value(json_object_get(j, "cwd")) ?: "/");
+	plan->umask = (mode_t)json_integer_value(json_object_get(j, "umask"));
+	plan->own_pgrp = json_is_true(json_object_get(j, "own_pgrp"));
+	plan->tty_fd = fd_field(j, "tty_fd");
+	plan->max_fd = fd_field(j, "max_fd");
+	plan->stdout_fd = fd_field(j, "stdout_fd");
+	plan->stderr_fd = fd_field(j, "stderr_fd");
+	plan->report_fd = fd_field(j, "report_fd");
+	plan->teardown_fd = fd_field(j, "teardown_fd");
+	rlimit_from(json_object_get(j, "nofile"), &s->rlimit_nofile, &s->nofile);
+	rlimit_from(json_object_get(j, "nproc"), &s->rlimit_nproc, &s->nproc);
+	s->drop_caps = json_is_true(json_object_get(j, "drop_caps"));
+	s->drop_bounding = json_is_true(json_object_get(j, "drop_bounding"));
+	s->cap_last_cap = (int)json_integer_value(json_object_get(j, "cap_last_cap"));
+	s->nnp = json_is_true(json_object_get(j, "nnp"));
+	s->landlock_fd = fd_field(j, "landlock_fd");
+	s->no_caps = cap_init();
+	int rc = ids_from(json_object_get(j, "ids"), s) < 0 ||
+			 filter_from(json_object_get(j, "seccomp"), s) < 0 || !plan->paths ||
+			 !plan->argv || !plan->envp || !plan->cwd_path || !s->no_caps ||
+			 !plan->argv[0] || plan->report_fd < 0 || plan->teardown_fd < 0 ||
+			 sbx_plan_sh_argv(plan, plan->argv) < 0
+		     ? -1
+		     : 0;
+	/* In a user namespace the clone already took the runner's ids and emptied the bounding
+	 * and ambient sets before its execve, which left us without the capabilities to do it
+	 * again (spawn.c, child_main). */
+	if (json_is_true(json_object_get(j, "prestaged"))) {
+		s->switch_ids = false;
+		s->drop_bounding = false;
+	}
+	json_decref(j);
+	return rc;
+}
+
+void sbx_init_main(const char *handoff_fd)
+{
+	/* First: the job must never read or trace its PID 1. No job process exists yet. */
+	prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+	/* Every signal is still blocked (inherited through the execve): the loop takes them
+	 * synchronously. */
+	sigset_t all;
+	sigfillset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	char *end;
+	long fd = strtol(handoff_fd ? handoff_fd : "", &end, 10);
+	struct exec_plan plan;
+	static struct sbx_plan sbx;
+	if (*end || fd < 0 || fd > 65535 || read_plan((int)fd, &plan, &sbx) < 0)
+		_exit(125);
+	close((int)fd);
+	/* The runner's execve must close these, as the supervisor's pipe tells it succeeded. */
+	fcntl(plan.report_fd, F_SETFD, FD_CLOEXEC);
+	if (sbx.landlock_fd >= 0)
+		fcntl(sbx.landlock_fd, F_SETFD, FD_CLOEXEC);
+	sbx_reset_dispositions();
+	pid_t runner = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
+	if (runner == 0)
+		sbx_child_exec(&plan);
+	if (runner < 0) {
+		struct exec_failure f = { .err = errno, .candidate = CANDIDATE_SETUP };
+		snprintf(f.step, sizeof(f.step), "forking the runner");
+		ssize_t w = write(plan.report_fd, &f, sizeof(f));
+		(void)w;
+		_exit(126);
+	}
+	/* Under userns-root the job is root in our user namespace, and this process was exec'd
+	 * in it: the job may ptrace us. What it could make us do must be no more than what it
+	 * may do itself: the job's seccomp table binds us too (loaded after the fork, so the
+	 * runner carries its own filter only once). */
+	if (sbx.seccomp &&
+	    (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || sbx_seccomp_load(&sbx.filter) != 0)) {
+		kill(runner, SIGKILL);
+		_exit(126);
+	}
+	/* Nothing but the teardown pipe stays open here: not the exec report's pipe (its EOF
+	 * tells the supervisor that the runner's execve succeeded), not the runner's output. */
+	int keep = plan.teardown_fd;
+	if (keep > 0)
+		syscall(SYS_close_range, 0U, (unsigned)keep - 1, 0U);
+	syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U);
+	int status = sbx_init_loop(runner);
+	int killed = sbx_init_kill_rest();
+	ssize_t w = write(keep, &killed, sizeof(killed));
+	(void)w;
+	_exit(status);
+}
