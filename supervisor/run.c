@@ -195,8 +195,11 @@ static void on_job_line(struct run *r, const struct runner_line_info *info, cons
 		fire(r, EV_JOB_STARTED);
 		return;
 	}
-	/* The Listener prints the same display name in both lines (JobDispatcher.cs). */
-	if (r->phase != PH_JOB_RUNNING || strcmp(info->job, r->report.job_name) != 0) {
+	/* The Listener prints the same display name in both lines (JobDispatcher.cs), once,
+	 * also after our stop has begun (then the phase is already stopping). */
+	bool running = r->phase == PH_JOB_RUNNING || (r->phase == PH_STOPPING && r->job_stopped);
+	if (!r->job_seen || *r->report.job_result || !running ||
+	    strcmp(info->job, r->report.job_name) != 0) {
 		log_event(LOG_WARN, "runner.line_ignored", LOG_FIELDS(LOG_STR("line", line)),
 			  "a job-completed line that does not match the running job: ignored");
 		return;

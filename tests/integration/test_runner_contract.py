@@ -156,6 +156,9 @@ def test_a_job_the_supervisor_stops_is_reported_failed_as_github_shows_it(lc_git
     assert lc_github.job(job.id).result == "Failed"
     assert run.summary["job"] == {"name": "long", "result": "Failed"}
     assert "GitHub shows it Failed" in run.summary["exit"]["reason"]
+    # The Listener's own completion line, printed after the stop began, is taken as such.
+    assert run.event("job.completed").field("result") == "Canceled"
+    assert not run.events("runner.line_ignored")
 
 
 def test_a_job_cancelled_on_github_is_reported_canceled(lc_github, lifecycle):
