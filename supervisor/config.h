@@ -19,7 +19,7 @@ enum reg_mode { REG_JIT, REG_TOKEN };
 /* GITHUB_URL, parsed. */
 struct gh_target {
 	enum gh_scope scope;
-	bool ghes;      /* not github.com: the API lives at https://HOST/api/v3 */
+	bool ghes;      /* a GHES host (not github.com, not SUB.ghe.com): API at HOST/api/v3 */
 	char *web_base; /* "https://github.com" or "https://HOST[:PORT]" */
 	char *owner;    /* org, repo owner or enterprise slug */
 	char *repo;     /* repo scope only */

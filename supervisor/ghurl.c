@@ -223,9 +223,32 @@ static int classify_path(const char *url, const char *path, struct gh_target *t,
 	return t->owner ? 0 : out_of_memory(err);
 }
 
+/* GHE.com with data residency: SUBDOMAIN.ghe.com, one label before "ghe.com" (docs, "About
+ * GitHub Enterprise Cloud with data residency"; reference §7.12). Its API is at
+ * https://api.SUBDOMAIN.ghe.com, not under /api/v3. */
+static bool is_ghe_com(const char *host)
+{
+	static const char suffix[] = ".ghe.com";
+	size_t n = strlen(host), s = sizeof(suffix) - 1;
+	if (n <= s || strcmp(host + n - s, suffix) != 0)
+		return false;
+	return memchr(host, '.', n - s) == NULL && memchr(host, ':', n) == NULL;
+}
+
 static int derive_bases(const char *host, struct gh_target *t, struct rs_err *err)
 {
-	t->ghes = !is_dotcom(host);
+	t->ghes = !is_dotcom(host) && !is_ghe_com(host);
+	if (is_ghe_com(host)) {
+		if (asprintf(&t->web_base, "https://%s", host) < 0) {
+			t->web_base = NULL;
+			return out_of_memory(err);
+		}
+		if (asprintf(&t->api_base, "https://api.%s", host) < 0) {
+			t->api_base = NULL;
+			return out_of_memory(err);
+		}
+		return 0;
+	}
 	if (!t->ghes) {
 		t->web_base = strdup("https://github.com");
 		t->api_base = strdup("https://api.github.com");
@@ -253,7 +276,8 @@ int gh_target_parse(const char *url, struct gh_target *target, struct rs_err *er
 	int rc = -1;
 
 	/* The API host pasted where the web URL belongs would otherwise pass for a GHES host. */
-	if (strcmp(host, "api.github.com") == 0)
+	if (strcmp(host, "api.github.com") == 0 ||
+	    (strncmp(host, "api.", 4) == 0 && is_ghe_com(host + 4)))
 		rs_fail(err, EX_RS_CONFIG, 0,
 			"GITHUB_URL=%s: this is the API address; give the web URL "
 			"(https://github.com/ORG ...), and GITHUB_API_URL if the API is elsewhere",

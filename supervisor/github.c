@@ -26,6 +26,21 @@
 /* A 422 on DELETE means the runner is still running a job (§7.5): poll at this pace. */
 #define BUSY_RETRY_BASE_MS 1000
 #define BUSY_RETRY_CAP_MS  10000
+/* "If you are making a large number of POST, PATCH, PUT, or DELETE requests for a single
+ * user or client ID, wait at least one second between each request" (docs, "Best practices
+ * for using the REST API"; reference §7.16). */
+#define MUTATION_GAP_MS 1000
+/* Installation tokens last an hour (§2.7, §7.10): re-minted this long before expires_at, or
+ * a twelfth of a shorter lifetime (never less than a second). */
+#define TOKEN_RENEW_AHEAD_MS (5 * 60 * 1000)
+#define TOKEN_LIFETIME_S     3600 /* what GitHub documents, when expires_at is unreadable */
+/* generate-jitconfig arrived in GHES 3.10, the list-runners `name` filter in 3.11 (the GHES
+ * descriptions of @octokit/openapi; reference §7.11). */
+#define GHES_JIT_SINCE        3010
+#define GHES_NAME_QUERY_SINCE 3011
+/* Lists are read 100 at a time (the maximum, §1) up to this many pages. */
+#define PER_PAGE  100
+#define MAX_PAGES 1000
 
 struct github {
 	const struct rs_config *cfg;
@@ -34,6 +49,15 @@ struct github {
 	char *scope_path; /* "/orgs/acme", "/repos/o/r", "/enterprises/e" */
 	char *auth;       /* "Bearer <token>" for the runner endpoints, once authenticated */
 	EVP_PKEY *app_key;
+	long long installation_id; /* the App's, once known: a renewal is one call */
+	/* An installation token is re-minted at renew_at_ms (monotonic; 0 = never), and once
+	 * after a 401 (renew_now). A PAT is what it is. */
+	uint64_t renew_at_ms;
+	bool renew_now;
+	unsigned ghes_version;     /* from X-GitHub-Enterprise-Version; 0 = not GHES or unknown */
+	uint64_t last_mutation_ms; /* when the last POST/DELETE ended (monotonic; 0 = none) */
+	unsigned secondary_streak; /* secondary rate-limit answers in a row */
+	long long server_date;     /* Date of the last answer (epoch s), -1 when absent */
 	json_t *token_permissions; /* what the installation token may do (§2.7) */
 	char *oauth_scopes;        /* X-OAuth-Scopes of the last response (classic PATs) */
 	struct gh_budget budget;
@@ -46,8 +70,10 @@ struct github {
 struct gh_call {
 	uint64_t cancel_grace_ms; /* see struct http_request */
 	const char *method;
-	const char *path; /* under the API base; or a full URL (pagination) */
+	const char *path; /* under the API base */
 	const char *body;
+	/* The whole Authorization value (a JWT's); NULL: the PAT or installation token, which
+	 * is minted, or renewed, as needed before the request. */
 	const char *auth;
 };
 
@@ -160,9 +186,16 @@ static void note_headers(struct github *gh, const struct http_response *r)
 		gh->budget.reset = r->ratelimit_reset;
 	}
 	if (r->oauth_scopes) {
+		/* Present but empty: not a classic token (fine-grained PATs, reference §7.14),
+		 * the same as no header at all. */
 		free(gh->oauth_scopes);
-		gh->oauth_scopes = strdup(r->oauth_scopes);
+		gh->oauth_scopes = r->oauth_scopes[strspn(r->oauth_scopes, " \t")]
+				       ? strdup(r->oauth_scopes)
+				       : NULL;
 	}
+	if (r->ghes_version)
+		gh->ghes_version = r->ghes_version;
+	gh->server_date = r->date;
 }
 
 static int canceled(struct rs_err *err)
@@ -186,30 +219,55 @@ static int give_up(struct github *gh, const struct gh_call *c, enum retry_verdic
 		       c->method, c->path, r->status, attempts, msg);
 }
 
-/* One request, retried as §6 says until it gets an answer to interpret or the deadline. */
+static int ensure_token(struct github *gh, uint64_t deadline_ms, struct rs_err *err);
+
+static bool is_mutation(const char *method)
+{
+	return strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0;
+}
+
+/* Keeps MUTATION_GAP_MS between the end of one mutating request and the start of the next.
+ * Returns false when canceled while waiting. */
+static bool pace(struct github *gh, const char *method)
+{
+	if (!is_mutation(method) || !gh->last_mutation_ms)
+		return true;
+	uint64_t ready = gh->last_mutation_ms + MUTATION_GAP_MS, now = gh_now_ms();
+	return now >= ready || http_sleep(gh->http, ready - now, gh->cancel);
+}
+
+/* One request, retried as §6 says until it gets an answer to interpret or the deadline. A
+ * call with the installation token gets a fresh one when it is due, and once after a 401. */
 static int gh_request(struct github *gh, const struct gh_call *c, uint64_t deadline_ms,
 		      struct http_response *r, struct rs_err *err)
 {
 	memset(r, 0, sizeof(*r));
 	char *url = NULL;
-	bool full = strncmp(c->path, "https://", 8) == 0;
-	if (asprintf(&url, "%s%s", full ? "" : gh->cfg->github_api_url, c->path) < 0)
+	if (asprintf(&url, "%s%s", gh->cfg->github_api_url, c->path) < 0)
 		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "%s %s", c->method, c->path);
 	int rc = -1;
-	bool final_try = false;
+	bool final_try = false, renewed_after_401 = false;
 	for (unsigned attempt = 0;; attempt++) {
+		if (!c->auth && ensure_token(gh, deadline_ms, err) < 0)
+			break;
+		if (!pace(gh, c->method)) {
+			rc = canceled(err);
+			break;
+		}
 		uint64_t now = gh_now_ms();
 		long budget_ms = deadline_ms > now ? (long)(deadline_ms - now) : 1;
 		struct http_request req = {
 			.method = c->method,
 			.url = url,
-			.authorization = c->auth,
+			.authorization = c->auth ? c->auth : gh->auth,
 			.body = c->body,
 			.timeout_ms = budget_ms < 30000 ? budget_ms : 30000,
 			.cancel_grace_ms = c->cancel_grace_ms,
 		};
 		if (http_perform(gh->http, &req, r, gh->cancel, err) < 0)
 			break;
+		if (is_mutation(c->method))
+			gh->last_mutation_ms = gh_now_ms();
 		if (r->canceled) {
 			rc = canceled(err);
 			break;
@@ -222,11 +280,26 @@ static int gh_request(struct github *gh, const struct gh_call *c, uint64_t deadl
 				     LOG_INT("status", r->status),
 				     LOG_MS("took_ms", r->elapsed_ms)),
 			  "%s %s: %ld", c->method, c->path, r->status);
-		struct retry_decision d =
-		    retry_classify(r, attempt, (long long)time(NULL), random32());
+		struct retry_decision d = retry_classify(r, attempt, gh->secondary_streak,
+							 (long long)time(NULL), random32());
+		gh->secondary_streak = d.secondary ? gh->secondary_streak + 1 : 0;
 		if (d.verdict == RETRY_DONE) {
 			rc = 0;
 			break;
+		}
+		if (d.verdict == RETRY_AUTH_FAILED && r->status == 401 && !c->auth && gh->app_key &&
+		    !renewed_after_401) {
+			/* The installation token expired sooner than it said, or was revoked: one
+			 * new token, one more try (reference §7.10). */
+			renewed_after_401 = true;
+			gh->renew_now = true;
+			log_event(LOG_WARN, "github.retry",
+				  LOG_FIELDS(LOG_STR("method", c->method), LOG_STR("path", c->path),
+					     LOG_INT("status", 401), LOG_MS("wait_ms", 0)),
+				  "%s %s: 401; minting a new installation token", c->method,
+				  c->path);
+			http_response_free(r);
+			continue;
 		}
 		if (d.verdict == RETRY_AUTH_FAILED) {
 			char msg[256];
@@ -349,6 +422,8 @@ static int set_bearer(struct github *gh, const char *token, struct rs_err *err)
 {
 	if (log_add_secret(token) < 0)
 		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "registering a secret");
+	if (gh->auth)
+		explicit_bzero(gh->auth, strlen(gh->auth));
 	free(gh->auth);
 	if (asprintf(&gh->auth, "Bearer %s", token) < 0) {
 		gh->auth = NULL;
@@ -413,28 +488,83 @@ static const char *needed_app_permission(enum gh_scope scope)
 	return scope == GH_SCOPE_REPO ? "administration" : "organization_self_hosted_runners";
 }
 
-static int mint_installation_token(struct github *gh, long long installation_id,
-				   uint64_t deadline_ms, struct rs_err *err)
+/* expires_at as GitHub writes it ("2016-07-11T22:14:10Z", or with ".123" and "+01:00")
+ * -> epoch seconds; -1 when it is not that. */
+static long long parse_timestamp(const char *s)
 {
-	char path[128], body[128];
-	snprintf(path, sizeof(path), "/app/installations/%lld/access_tokens", installation_id);
-	/* Ask for no more than registering runners needs: a leaked token can do little else. */
-	snprintf(body, sizeof(body), "{\"permissions\":{\"%s\":\"write\"}}",
-		 needed_app_permission(gh->cfg->target.scope));
+	struct tm tm = { 0 };
+	const char *p = s ? strptime(s, "%Y-%m-%dT%H:%M:%S", &tm) : NULL;
+	if (!p)
+		return -1;
+	if (*p == '.')
+		p += 1 + strspn(p + 1, "0123456789");
+	long long offset = 0;
+	if ((*p == '+' || *p == '-') && strlen(p) == 6 && p[3] == ':') {
+		int h = (p[1] - '0') * 10 + (p[2] - '0'), m = (p[4] - '0') * 10 + (p[5] - '0');
+		offset = (*p == '-' ? -1 : 1) * (h * 3600LL + m * 60LL);
+	} else if (strcmp(p, "Z") != 0) {
+		return -1;
+	}
+	time_t t = timegm(&tm);
+	return t == (time_t)-1 ? -1 : (long long)t - offset;
+}
+
+/* When to mint the next installation token. The lifetime is read on the server's clock
+ * (expires_at minus the answer's Date) and counted on ours from the answer, so that a skewed
+ * clock in the pod renews neither too early nor too late. */
+static uint64_t renewal_time(const char *expires_at, long long server_now, uint64_t received_ms)
+{
+	long long expires = parse_timestamp(expires_at);
+	long long base = server_now >= 0 ? server_now : (long long)time(NULL);
+	long long lifetime_s = expires >= 0 ? expires - base : TOKEN_LIFETIME_S;
+	if (lifetime_s <= 0)
+		return 0; /* nonsense: rely on the 401 */
+	uint64_t lifetime = (uint64_t)lifetime_s * 1000;
+	uint64_t ahead = lifetime / 12;
+	ahead = ahead > TOKEN_RENEW_AHEAD_MS ? TOKEN_RENEW_AHEAD_MS : ahead < 1000 ? 1000 : ahead;
+	if (ahead > lifetime / 2)
+		ahead = lifetime / 2;
+	return received_ms + lifetime - ahead;
+}
+
+static int mint_installation_token(struct github *gh, uint64_t deadline_ms, struct rs_err *err)
+{
+	const struct rs_config *cfg = gh->cfg;
+	char path[128];
+	snprintf(path, sizeof(path), "/app/installations/%lld/access_tokens", gh->installation_id);
+	/* Ask for no more than registering runners needs: a leaked token can do little else.
+	 * At a repository, the token is also narrowed to that one repository (§7.15). */
+	json_t *req = json_pack("{s:{s:s}}", "permissions",
+				needed_app_permission(cfg->target.scope), "write");
+	if (req && cfg->target.scope == GH_SCOPE_REPO)
+		json_object_set_new(req, "repositories", json_pack("[s]", cfg->target.repo));
+	char *body = req ? json_dumps(req, JSON_COMPACT) : NULL;
+	json_decref(req);
+	if (!body)
+		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "installation token request");
 	long status;
 	json_t *j;
-	if (app_call(gh, "POST", path, body, deadline_ms, &status, &j, err) < 0)
+	int rc = app_call(gh, "POST", path, body, deadline_ms, &status, &j, err);
+	free(body);
+	if (rc < 0)
 		return -1;
+	uint64_t received = gh_now_ms();
+	long long server_now = gh->server_date;
 	const char *token = json_string_value(json_object_get(j, "token"));
-	int rc;
 	if (status == 201 && token && *token) {
 		rc = set_bearer(gh, token, err);
+		json_decref(gh->token_permissions);
 		gh->token_permissions = json_incref(json_object_get(j, "permissions"));
+		gh->renew_at_ms = renewal_time(json_string_value(json_object_get(j, "expires_at")),
+					       server_now, received);
+		gh->renew_now = false;
 	} else if (status == 422) {
 		/* GitHub refuses to mint a token with a permission the installation lacks. */
 		rc = rs_fail(err, EX_RS_NOPERM, 0,
-			     "POST %s: the App's installation lacks %s=write: %s", path,
-			     needed_app_permission(gh->cfg->target.scope),
+			     "POST %s: the App's installation lacks %s=write%s%s: %s", path,
+			     needed_app_permission(cfg->target.scope),
+			     cfg->target.scope == GH_SCOPE_REPO ? " on " : "",
+			     cfg->target.scope == GH_SCOPE_REPO ? cfg->target.repo : "",
 			     json_string_value(json_object_get(j, "message")) ?: "422");
 	} else {
 		rc =
@@ -442,6 +572,24 @@ static int mint_installation_token(struct github *gh, long long installation_id,
 	}
 	json_decref(j);
 	return rc;
+}
+
+/* The PAT, or an installation token that is not due for renewal. */
+static int ensure_token(struct github *gh, uint64_t deadline_ms, struct rs_err *err)
+{
+	if (!gh->auth)
+		return gh_authenticate(gh, deadline_ms, err);
+	if (!gh->app_key || !(gh->renew_now || (gh->renew_at_ms && gh_now_ms() >= gh->renew_at_ms)))
+		return 0;
+	bool again = !gh->renew_now;
+	if (mint_installation_token(gh, deadline_ms, err) < 0)
+		return -1;
+	log_event(LOG_INFO, "github.token_renewed",
+		  LOG_FIELDS(LOG_INT("installation_id", gh->installation_id),
+			     LOG_BOOL("ahead_of_expiry", again)),
+		  "minted a new installation token (%s)",
+		  again ? "the last one was about to expire" : "the last one was refused");
+	return 0;
 }
 
 int gh_authenticate(struct github *gh, uint64_t deadline_ms, struct rs_err *err)
@@ -464,10 +612,13 @@ int gh_authenticate(struct github *gh, uint64_t deadline_ms, struct rs_err *err)
 			       "GITHUB_APP_PRIVATE_KEY_FILE");
 	if (!gh->app_key && !(gh->app_key = jwt_load_key(cfg->app_key_file, err)))
 		return -1;
-	long long id = cfg->app_installation_id;
-	if (id == 0 && lookup_installation(gh, deadline_ms, &id, err) < 0)
-		return -1;
-	return mint_installation_token(gh, id, deadline_ms, err);
+	if (!gh->installation_id) {
+		long long id = cfg->app_installation_id;
+		if (id == 0 && lookup_installation(gh, deadline_ms, &id, err) < 0)
+			return -1;
+		gh->installation_id = id;
+	}
+	return mint_installation_token(gh, deadline_ms, err);
 }
 
 /* ---- registration -------------------------------------------------------------------- */
@@ -494,59 +645,48 @@ static json_t *labels_json(const struct rs_config *cfg)
 	return a;
 }
 
-/* Link URLs are followed as given (reference §1), but only to the API's own host: our
- * Authorization header goes with them. */
-static bool same_origin(const struct github *gh, const char *url)
-{
-	const char *api = gh->cfg->github_api_url;
-	const char *host = strstr(api, "://");
-	size_t origin = host ? strcspn(host + 3, "/") + (size_t)(host + 3 - api) : strlen(api);
-	return strlen(url) >= origin && memcmp(url, api, origin) == 0 &&
-	       (url[origin] == '/' || url[origin] == '\0');
-}
-
 /* Pages through the scope's runner groups for one matching by name (when name is set) or
- * by id; fills id and name. Returns 1 when there is none. There is no name filter (§2.5). */
+ * by id; fills id and name. Returns 1 when there is none. There is no name filter, and the
+ * list declares no Link header (§2.5, §7.13): pages are asked for by number until
+ * total_count groups have been seen. */
 static int find_group(struct github *gh, uint64_t deadline_ms, const char *name, long long *id,
 		      char *found_name, size_t name_size, struct rs_err *err)
 {
-	char first[512];
-	snprintf(first, sizeof(first), "%s/actions/runner-groups?per_page=100", gh->scope_path);
-	char *next = strdup(first);
 	int rc = 1;
-	while (rc == 1 && next) {
-		struct gh_call c = { .method = "GET", .path = next, .auth = gh->auth };
-		struct http_response r;
-		json_t *j = NULL;
-		if (gh_request(gh, &c, deadline_ms, &r, err) < 0) {
-			rc = -1;
-		} else if (r.status != 200) {
-			j = json_loads(r.body, 0, NULL);
-			rc = unexpected(&c, r.status, j, err);
-		} else {
-			j = json_loads(r.body, 0, NULL);
-			json_t *g;
-			size_t i;
-			json_array_foreach(json_object_get(j, "runner_groups"), i, g)
-			{
-				const char *gname = json_string_value(json_object_get(g, "name"));
-				long long gid =
-				    (long long)json_number_value(json_object_get(g, "id"));
-				if (gname && (name ? strcmp(gname, name) == 0 : gid == *id)) {
-					*id = gid;
-					snprintf(found_name, name_size, "%s", gname);
-					rc = 0;
-					break;
-				}
+	size_t seen = 0;
+	for (unsigned page = 1; rc == 1 && page <= MAX_PAGES; page++) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/actions/runner-groups?per_page=%d&page=%u",
+			 gh->scope_path, PER_PAGE, page);
+		struct gh_call c = { .method = "GET", .path = path };
+		long status;
+		json_t *j;
+		if (gh_json(gh, &c, deadline_ms, &status, &j, err) < 0)
+			return -1;
+		if (status != 200) {
+			rc = unexpected(&c, status, j, err);
+			json_decref(j);
+			break;
+		}
+		json_t *groups = json_object_get(j, "runner_groups"), *g;
+		size_t i, total = (size_t)json_number_value(json_object_get(j, "total_count"));
+		json_array_foreach(groups, i, g)
+		{
+			const char *gname = json_string_value(json_object_get(g, "name"));
+			long long gid = (long long)json_number_value(json_object_get(g, "id"));
+			if (gname && (name ? strcmp(gname, name) == 0 : gid == *id)) {
+				*id = gid;
+				snprintf(found_name, name_size, "%s", gname);
+				rc = 0;
+				break;
 			}
 		}
+		seen += json_array_size(groups);
+		bool last = json_array_size(groups) == 0 || seen >= total;
 		json_decref(j);
-		free(next);
-		next = rc == 1 && r.link_next && same_origin(gh, r.link_next) ? strdup(r.link_next)
-									      : NULL;
-		http_response_free(&r);
+		if (last)
+			break;
 	}
-	free(next);
 	return rc;
 }
 
@@ -554,15 +694,21 @@ static int resolve_group(struct github *gh, uint64_t deadline_ms, long long *gro
 			 struct rs_err *err)
 {
 	const struct rs_config *cfg = gh->cfg;
+	if (cfg->target.scope == GH_SCOPE_REPO && (cfg->runner_group || cfg->runner_group_id > 1))
+		return cfg->runner_group
+			   ? rs_fail(err, EX_RS_CONFIG, 0,
+				     "RUNNER_GROUP=\"%s\": runner groups belong to an organization "
+				     "or an enterprise; a repository URL has none",
+				     cfg->runner_group)
+			   : rs_fail(
+				 err, EX_RS_CONFIG, 0,
+				 "RUNNER_GROUP=%lld: runner groups belong to an organization or "
+				 "an enterprise; a repository's runners are in the default group",
+				 cfg->runner_group_id);
 	if (!cfg->runner_group) {
 		*group_id = cfg->runner_group_id > 0 ? cfg->runner_group_id : 1;
 		return 0;
 	}
-	if (cfg->target.scope == GH_SCOPE_REPO)
-		return rs_fail(err, EX_RS_CONFIG, 0,
-			       "RUNNER_GROUP=\"%s\": runner groups belong to an organization or an "
-			       "enterprise; a repository URL has none",
-			       cfg->runner_group);
 	char name[256];
 	int rc = find_group(gh, deadline_ms, cfg->runner_group, group_id, name, sizeof(name), err);
 	if (rc == 1)
@@ -570,6 +716,42 @@ static int resolve_group(struct github *gh, uint64_t deadline_ms, long long *gro
 		    rs_fail(err, EX_RS_CONFIG, 0, "RUNNER_GROUP=\"%s\": no such runner group in %s",
 			    cfg->runner_group, gh->scope_path);
 	return rc;
+}
+
+/* generate-jitconfig refused the runner group (404 or 403, which GitHub answers for a group
+ * it does not know or will not let this scope use: §7.13). Tells that apart from a URL or
+ * credentials that are wrong: a group given by id is looked up in the list, which needs only
+ * read access. Returns -1 with err filled. */
+static int refused_group(struct github *gh, long long group_id, long status, const char *why,
+			 uint64_t deadline_ms, struct rs_err *err)
+{
+	const struct rs_config *cfg = gh->cfg;
+	char setting[300], name[256] = "";
+	if (cfg->runner_group)
+		snprintf(setting, sizeof(setting), "RUNNER_GROUP=\"%s\" (id %lld)",
+			 cfg->runner_group, group_id);
+	else
+		snprintf(setting, sizeof(setting), "RUNNER_GROUP=%lld", group_id);
+	if (!cfg->runner_group) {
+		struct rs_err lookup = { 0 };
+		long long id = group_id;
+		int rc = find_group(gh, deadline_ms, NULL, &id, name, sizeof(name), &lookup);
+		if (rc < 0) {
+			/* The list is refused too: the URL or the credentials, not the group. */
+			*err = lookup;
+			return -1;
+		}
+		if (rc == 1)
+			return rs_fail(err, EX_RS_CONFIG, 0,
+				       "%s: no runner group with that id in %s (generate-jitconfig "
+				       "answered %ld: %s)",
+				       setting, gh->scope_path, status, why);
+	}
+	return rs_fail(err, EX_RS_CONFIG, 0,
+		       "%s%s%s: GitHub refuses to register runners in this group from %s (HTTP "
+		       "%ld: %s); check the group's repository and workflow access, or choose "
+		       "another group",
+		       setting, *name ? " " : "", name, gh->scope_path, status, why);
 }
 
 int gh_runner_group_name(struct github *gh, uint64_t deadline_ms, char *out, size_t size,
@@ -603,31 +785,48 @@ struct found_runner {
 	bool busy;
 };
 
-static int find_runner(struct github *gh, const char *name, uint64_t deadline_ms,
-		       struct found_runner *found, struct rs_err *err)
+/* Whether this server knows the list-runners `name` filter (GHES from 3.11; github.com and
+ * GHE.com always). An older GHES ignores it and lists every runner: the names are compared
+ * here either way. */
+static bool name_query_known(const struct github *gh)
 {
-	char *esc = curl_easy_escape(NULL, name, 0);
-	char path[512];
-	snprintf(path, sizeof(path), "%s/actions/runners?name=%s&per_page=100", gh->scope_path,
-		 esc ? esc : "");
-	curl_free(esc);
-	struct gh_call c = { .method = "GET", .path = path, .auth = gh->auth };
-	long status;
-	json_t *j;
-	if (gh_json(gh, &c, deadline_ms, &status, &j, err) < 0)
-		return -1;
-	int rc = 0;
+	return !gh->ghes_version || gh->ghes_version >= GHES_NAME_QUERY_SINCE;
+}
+
+/* Looks for the runner called name, page by page (the answer may hold other names: the
+ * spec does not say the filter matches exactly, and without it every runner is listed).
+ * Runner names are unique regardless of case (a 409 says so), so they are compared that way.
+ * found->id is 0 when there is none. */
+static int find_runner_pages(struct github *gh, const char *name, bool filter, uint64_t deadline_ms,
+			     struct found_runner *found, struct rs_err *err)
+{
+	char *esc = filter ? curl_easy_escape(NULL, name, 0) : NULL;
 	found->id = 0;
-	if (status != 200) {
-		rc = unexpected(&c, status, j, err);
-	} else {
-		json_t *r;
-		size_t i;
-		/* The spec does not say the filter matches exactly: compare ourselves. */
-		json_array_foreach(json_object_get(j, "runners"), i, r)
+	size_t seen = 0;
+	int rc = 0;
+	for (unsigned page = 1; page <= MAX_PAGES && !found->id; page++) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/actions/runners?%s%s%sper_page=%d&page=%u",
+			 gh->scope_path, esc ? "name=" : "", esc ? esc : "", esc ? "&" : "",
+			 PER_PAGE, page);
+		struct gh_call c = { .method = "GET", .path = path };
+		long status;
+		json_t *j;
+		if (gh_json(gh, &c, deadline_ms, &status, &j, err) < 0) {
+			rc = -1;
+			break;
+		}
+		if (status != 200) {
+			rc = unexpected(&c, status, j, err);
+			json_decref(j);
+			break;
+		}
+		json_t *runners = json_object_get(j, "runners"), *r;
+		size_t i, total = (size_t)json_number_value(json_object_get(j, "total_count"));
+		json_array_foreach(runners, i, r)
 		{
 			const char *n = json_string_value(json_object_get(r, "name"));
-			if (n && strcmp(n, name) == 0) {
+			if (n && strcasecmp(n, name) == 0) {
 				found->id = json_integer_value(json_object_get(r, "id"));
 				const char *st = json_string_value(json_object_get(r, "status"));
 				found->online = st && strcmp(st, "offline") != 0;
@@ -635,9 +834,27 @@ static int find_runner(struct github *gh, const char *name, uint64_t deadline_ms
 				break;
 			}
 		}
+		seen += json_array_size(runners);
+		bool last = json_array_size(runners) == 0 || seen >= total;
+		json_decref(j);
+		if (last)
+			break;
 	}
-	json_decref(j);
+	curl_free(esc);
 	return rc;
+}
+
+/* After a 409 the name is surely taken: when the filter finds no runner of that name (a
+ * filter that matches case-sensitively, say), every runner is listed once more. */
+static int find_runner(struct github *gh, const char *name, bool surely_taken, uint64_t deadline_ms,
+		       struct found_runner *found, struct rs_err *err)
+{
+	bool filter = name_query_known(gh);
+	if (find_runner_pages(gh, name, filter, deadline_ms, found, err) < 0)
+		return -1;
+	if (!found->id && filter && surely_taken)
+		return find_runner_pages(gh, name, false, deadline_ms, found, err);
+	return 0;
 }
 
 static int delete_runner(struct github *gh, long long id, uint64_t deadline_ms, long *status,
@@ -645,7 +862,7 @@ static int delete_runner(struct github *gh, long long id, uint64_t deadline_ms, 
 {
 	char path[512];
 	snprintf(path, sizeof(path), "%s/actions/runners/%lld", gh->scope_path, id);
-	struct gh_call c = { .method = "DELETE", .path = path, .auth = gh->auth };
+	struct gh_call c = { .method = "DELETE", .path = path };
 	json_t *j;
 	int rc = gh_json(gh, &c, deadline_ms, status, &j, err);
 	json_decref(j);
@@ -668,10 +885,11 @@ static const char *work_folder(const struct rs_config *cfg)
 	return w;
 }
 
-/* generate-jitconfig once; *status tells the caller about 409. */
+/* generate-jitconfig once. Returns 0 with *status 201 (reg filled), or 409 or 422 for the
+ * caller to find out whether the name is taken (why holds GitHub's message); -1 otherwise. */
 static int post_jitconfig(struct github *gh, const char *name, long long group_id,
-			  uint64_t deadline_ms, long *status, struct gh_registration *reg,
-			  struct rs_err *err)
+			  uint64_t deadline_ms, long *status, char why[256],
+			  struct gh_registration *reg, struct rs_err *err)
 {
 	const struct rs_config *cfg = gh->cfg;
 	char path[512];
@@ -690,21 +908,31 @@ static int post_jitconfig(struct github *gh, const char *name, long long group_i
 	struct gh_call c = { .method = "POST",
 			     .path = path,
 			     .body = body,
-			     .auth = gh->auth,
 			     .cancel_grace_ms = grace < 10000 ? (grace ? grace : 1) : 10000 };
 	json_t *j;
 	gh->registration_uncertain = true;
 	*status = 0;
+	*why = '\0';
 	int rc = gh_json(gh, &c, deadline_ms, status, &j, err);
 	free(body);
 	/* A definite answer other than 201 (401, 403, 404, 409, 422, a rate limit) created
 	 * nothing; no answer, a 5xx or a garbled 201 may have. */
 	if (*status >= 400 && *status < 500 && *status != 408)
 		gh->registration_uncertain = false;
+	if (rc < 0 && *status == 403 && err->exit_code == EX_RS_NOPERM && group_id != 1) {
+		/* Refused, not rate limited: GitHub's own words, without our prefix. */
+		const char *said = strstr(err->msg, "credentials rejected: ");
+		char msg[256];
+		snprintf(msg, sizeof(msg), "%.200s",
+			 said ? said + strlen("credentials rejected: ") : err->msg);
+		return refused_group(gh, group_id, 403, msg, deadline_ms, err);
+	}
 	if (rc < 0)
 		return -1;
 	const char *blob = json_string_value(json_object_get(j, "encoded_jit_config"));
 	json_t *id = json_object_get(json_object_get(j, "runner"), "id");
+	const char *msg = json_string_value(json_object_get(j, "message"));
+	snprintf(why, 256, "%s", msg ? msg : "");
 	if (*status == 201 && blob && json_is_integer(id)) {
 		gh->registration_uncertain = false;
 		reg->runner_id = json_integer_value(id);
@@ -715,11 +943,40 @@ static int post_jitconfig(struct github *gh, const char *name, long long group_i
 	} else if (*status == 201) {
 		rc = rs_fail(err, EX_RS_UNAVAILABLE, 0,
 			     "POST %s: 201 without runner.id and encoded_jit_config", path);
-	} else if (*status != 409) {
+	} else if (*status == 404 && gh->ghes_version && gh->ghes_version < GHES_JIT_SINCE) {
+		rc = rs_fail(
+		    err, EX_RS_CONFIG, 0,
+		    "GitHub Enterprise Server %u.%u has no JIT registration "
+		    "(generate-jitconfig came with 3.10): set SUPERVISOR_REGISTRATION=token",
+		    gh->ghes_version / 1000, gh->ghes_version % 1000);
+	} else if (*status == 404 && group_id != 1) {
+		rc = refused_group(gh, group_id, 404, why, deadline_ms, err);
+	} else if (*status == 404 && cfg->target.ghes && !gh->ghes_version) {
+		rc =
+		    rs_fail(err, EX_RS_NOPERM, 0,
+			    "POST %s: HTTP 404: %s (GitHub answers 404 when the URL is wrong or "
+			    "the credentials cannot see it; a GitHub Enterprise Server before 3.10 "
+			    "has no generate-jitconfig: there, set SUPERVISOR_REGISTRATION=token)",
+			    path, *why ? why : "Not Found");
+	} else if (*status != 409 && *status != 422) {
 		rc = unexpected(&c, *status, j, err);
 	}
 	json_decref(j);
 	return rc;
+}
+
+/* The name is taken: 409 (§7.4), or, where 409 is not documented (GHES before 3.17 lists
+ * only 201/404/422, §7.11), a 422 while a runner of that name exists. Fills old. */
+static int name_taken(struct github *gh, const char *name, long status, const char *why,
+		      uint64_t deadline_ms, struct found_runner *old, struct rs_err *err)
+{
+	if (find_runner(gh, name, status == 409, deadline_ms, old, err) < 0)
+		return -1;
+	if (status == 422 && !old->id)
+		return rs_fail(err, EX_RS_CONFIG, 0,
+			       "POST %s/actions/runners/generate-jitconfig: HTTP 422: %s",
+			       gh->scope_path, *why ? why : "unprocessable");
+	return 0;
 }
 
 int gh_register_jit(struct github *gh, const char *name, uint64_t deadline_ms,
@@ -731,15 +988,16 @@ int gh_register_jit(struct github *gh, const char *name, uint64_t deadline_ms,
 	    resolve_group(gh, deadline_ms, &group_id, err) < 0)
 		return -1;
 	long status;
-	if (post_jitconfig(gh, name, group_id, deadline_ms, &status, reg, err) < 0)
+	char why[256];
+	if (post_jitconfig(gh, name, group_id, deadline_ms, &status, why, reg, err) < 0)
 		return -1;
 	if (status == 201)
 		return 0;
-	/* 409: the name is taken (§7.4). An offline, idle holder is a ghost of an earlier pod
-	 * with our name: delete it and take the name back, once. Otherwise someone is using
-	 * it: take a suffixed name. */
+	/* The name is taken. An offline, idle holder is a ghost of an earlier pod with our
+	 * name: delete it and take the name back, once. Otherwise someone is using it: take a
+	 * suffixed name. */
 	struct found_runner old;
-	if (find_runner(gh, name, deadline_ms, &old, err) < 0)
+	if (name_taken(gh, name, status, why, deadline_ms, &old, err) < 0)
 		return -1;
 	if (old.id && !old.online && !old.busy) {
 		long del;
@@ -749,7 +1007,7 @@ int gh_register_jit(struct github *gh, const char *name, uint64_t deadline_ms,
 			  LOG_FIELDS(LOG_STR("runner_name", name), LOG_INT("old_runner_id", old.id),
 				     LOG_INT("status", del)),
 			  "name %s was held by offline runner %lld: deleted it", name, old.id);
-		if (post_jitconfig(gh, name, group_id, deadline_ms, &status, reg, err) < 0)
+		if (post_jitconfig(gh, name, group_id, deadline_ms, &status, why, reg, err) < 0)
 			return -1;
 		if (status == 201)
 			return 0;
@@ -759,10 +1017,12 @@ int gh_register_jit(struct github *gh, const char *name, uint64_t deadline_ms,
 	log_event(LOG_WARN, "runner.renamed",
 		  LOG_FIELDS(LOG_STR("runner_name", name), LOG_STR("new_name", suffixed)),
 		  "name %s is in use by another runner: registering as %s", name, suffixed);
-	if (post_jitconfig(gh, suffixed, group_id, deadline_ms, &status, reg, err) < 0)
+	if (post_jitconfig(gh, suffixed, group_id, deadline_ms, &status, why, reg, err) < 0)
 		return -1;
 	if (status == 201)
 		return 0;
+	if (status == 422 && name_taken(gh, suffixed, status, why, deadline_ms, &old, err) < 0)
+		return -1;
 	return rs_fail(err, EX_RS_TEMPFAIL, 0,
 		       "generate-jitconfig: the names %s and %s are both taken", name, suffixed);
 }
@@ -774,7 +1034,7 @@ int gh_registration_token(struct github *gh, uint64_t deadline_ms, char **token,
 		return -1;
 	char path[512];
 	snprintf(path, sizeof(path), "%s/actions/runners/registration-token", gh->scope_path);
-	struct gh_call c = { .method = "POST", .path = path, .auth = gh->auth };
+	struct gh_call c = { .method = "POST", .path = path };
 	long status;
 	json_t *j;
 	if (gh_json(gh, &c, deadline_ms, &status, &j, err) < 0)
@@ -802,7 +1062,7 @@ int gh_confirm_gone(struct github *gh, long long runner_id, uint64_t deadline_ms
 	char path[512];
 	snprintf(path, sizeof(path), "%s/actions/runners/%lld", gh->scope_path, runner_id);
 	for (unsigned attempt = 0;; attempt++) {
-		struct gh_call get = { .method = "GET", .path = path, .auth = gh->auth };
+		struct gh_call get = { .method = "GET", .path = path };
 		long status;
 		json_t *j;
 		if (gh_json(gh, &get, deadline_ms, &status, &j, err) < 0)
@@ -847,13 +1107,35 @@ static const char *needed_classic_scope(enum gh_scope scope)
 					      : "admin:org";
 }
 
-static bool scope_listed(const char *list, const char *scope)
+/* What a classic scope includes ("Scopes for OAuth apps" in GitHub's docs; reference
+ * §7.14): a token granted the first has the second too. */
+static const struct {
+	const char *scope, *includes;
+} scope_includes[] = {
+	{ "admin:enterprise", "manage_runners:enterprise" },
+	{ "admin:enterprise", "manage_billing:enterprise" },
+	{ "admin:enterprise", "read:enterprise" },
+	{ "admin:org", "write:org" },
+	{ "write:org", "read:org" },
+	{ "repo", "repo:status" },
+	{ "repo", "repo_deployment" },
+	{ "repo", "public_repo" },
+	{ "repo", "repo:invite" },
+	{ "repo", "security_events" },
+};
+
+/* Whether scope, or a scope that includes it, is granted. */
+static bool scope_granted(const char *granted, const char *scope, unsigned depth)
 {
 	char buf[1024];
-	snprintf(buf, sizeof(buf), "%s", list);
+	snprintf(buf, sizeof(buf), "%s", granted);
 	char *save = NULL;
 	for (char *tok = strtok_r(buf, ", ", &save); tok; tok = strtok_r(NULL, ", ", &save))
 		if (strcmp(tok, scope) == 0)
+			return true;
+	for (size_t i = 0; depth < 4 && i < ARRAY_SIZE(scope_includes); i++)
+		if (strcmp(scope_includes[i].includes, scope) == 0 &&
+		    scope_granted(granted, scope_includes[i].scope, depth + 1))
 			return true;
 	return false;
 }
@@ -885,7 +1167,7 @@ static int check_permission(struct github *gh, struct gh_check *check, struct rs
 	}
 	check->auth_kind = "classic PAT";
 	check->permission_verified = true;
-	if (!scope_listed(gh->oauth_scopes, check->permission))
+	if (!scope_granted(gh->oauth_scopes, check->permission, 0))
 		return rs_fail(err, EX_RS_NOPERM, 0,
 			       "the token's scopes (%s) lack %s: registering would fail",
 			       gh->oauth_scopes, check->permission);
@@ -900,7 +1182,7 @@ int gh_check_online(struct github *gh, uint64_t deadline_ms, struct gh_check *ch
 		return -1;
 	char path[512];
 	snprintf(path, sizeof(path), "%s/actions/runners?per_page=1", gh->scope_path);
-	struct gh_call c = { .method = "GET", .path = path, .auth = gh->auth };
+	struct gh_call c = { .method = "GET", .path = path };
 	long status;
 	json_t *j;
 	if (gh_json(gh, &c, deadline_ms, &status, &j, err) < 0)
@@ -911,6 +1193,13 @@ int gh_check_online(struct github *gh, uint64_t deadline_ms, struct gh_check *ch
 		    (long long)json_number_value(json_object_get(j, "total_count"));
 	json_decref(j);
 	check->budget = gh->budget;
+	if (rc == 0 && gh->cfg->registration == REG_JIT && !gh->cfg->has_jitconfig &&
+	    gh->ghes_version && gh->ghes_version < GHES_JIT_SINCE)
+		return rs_fail(
+		    err, EX_RS_CONFIG, 0,
+		    "GitHub Enterprise Server %u.%u has no JIT registration "
+		    "(generate-jitconfig came with 3.10): set SUPERVISOR_REGISTRATION=token",
+		    gh->ghes_version / 1000, gh->ghes_version % 1000);
 	return rc == 0 ? check_permission(gh, check, err) : rc;
 }
 
@@ -928,7 +1217,7 @@ int gh_forget_name(struct github *gh, const char *name, uint64_t deadline_ms, st
 	if (!gh->auth)
 		return 0; /* never authenticated: nothing was sent */
 	struct found_runner old;
-	if (find_runner(gh, name, deadline_ms, &old, err) < 0)
+	if (find_runner(gh, name, false, deadline_ms, &old, err) < 0)
 		return -1;
 	if (!old.id)
 		return 0;

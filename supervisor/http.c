@@ -251,6 +251,22 @@ long long http_retry_after(const char *value, long long now)
 	return when > now ? when - now : 0;
 }
 
+unsigned http_ghes_version(const char *value)
+{
+	const char *at = strchr(value, '@');
+	const char *v = at ? at + 1 : value;
+	char *end;
+	if (!isdigit((unsigned char)*v))
+		return 0;
+	unsigned long major = strtoul(v, &end, 10);
+	if (*end != '.' || !isdigit((unsigned char)end[1]))
+		return 0;
+	unsigned long minor = strtoul(end + 1, &end, 10);
+	if (major == 0 || major > 999 || minor > 999)
+		return 0;
+	return (unsigned)(major * 1000 + minor);
+}
+
 static long long header_number(const char *v)
 {
 	char *end;
@@ -262,6 +278,8 @@ static long long header_number(const char *v)
 static void reset_headers(struct http_response *r)
 {
 	r->retry_after_s = r->ratelimit_remaining = r->ratelimit_limit = r->ratelimit_reset = -1;
+	r->date = -1;
+	r->ghes_version = 0;
 	free(r->link_next);
 	free(r->oauth_scopes);
 	r->link_next = r->oauth_scopes = NULL;
@@ -302,6 +320,11 @@ static size_t on_header(char *buf, size_t size, size_t n, void *userp)
 	} else if (strcasecmp(line, "x-oauth-scopes") == 0) {
 		free(r->oauth_scopes);
 		r->oauth_scopes = strdup(v);
+	} else if (strcasecmp(line, "date") == 0) {
+		time_t when = curl_getdate(v, NULL);
+		r->date = when < 0 ? -1 : (long long)when;
+	} else if (strcasecmp(line, "x-github-enterprise-version") == 0) {
+		r->ghes_version = http_ghes_version(v);
 	}
 	return len;
 }

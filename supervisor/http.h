@@ -42,7 +42,11 @@ struct http_response {
 	long long ratelimit_limit;
 	long long ratelimit_reset; /* epoch seconds */
 	char *link_next;           /* URL of rel="next" in Link, or NULL */
-	char *oauth_scopes;        /* X-OAuth-Scopes (classic tokens), or NULL */
+	char *oauth_scopes;        /* X-OAuth-Scopes (classic tokens; "" for others), or NULL */
+	long long date;            /* Date: the server's clock, epoch seconds */
+	/* X-GitHub-Enterprise-Version as major * 1000 + minor (3.10 -> 3010); 0 when absent
+	 * (github.com, GHE.com). */
+	unsigned ghes_version;
 	uint64_t elapsed_ms;
 };
 
@@ -64,6 +68,9 @@ void http_response_free(struct http_response *resp);
 char *http_link_next(const char *value);
 /* Retry-After: delta-seconds or an HTTP-date; -1 when unparseable. */
 long long http_retry_after(const char *value, long long now);
+/* X-GitHub-Enterprise-Version: "enterprise-server@3.10.2" (or "3.10.2") -> 3010; 0 when
+ * unparseable. */
+unsigned http_ghes_version(const char *value);
 
 /* Runs the loop for ms milliseconds or until *cancel; returns false when canceled. */
 bool http_sleep(struct http_client *c, uint64_t ms, const volatile bool *cancel);

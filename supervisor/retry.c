@@ -2,7 +2,9 @@
  * 1. retry-after present: wait that many seconds;
  * 2. else x-ratelimit-remaining is 0: wait until x-ratelimit-reset;
  * 3. else (a secondary limit without a hint): wait at least one minute;
- * 4. failures that continue: back off exponentially, and give up (the caller's deadline).
+ * 4. secondary-limit failures that continue: wait exponentially longer (the wait of 1. or 3.
+ *    doubled for each secondary-limit answer in a row before this one), and give up (the
+ *    caller's deadline).
  * Server errors and broken connections get exponential backoff with full jitter (AWS
  * Architecture Blog, "Exponential Backoff And Jitter"), so that a fleet of pods that lost
  * GitHub at the same moment does not come back in lockstep. */
@@ -32,8 +34,17 @@ static struct retry_decision decide(enum retry_verdict v, uint64_t wait_ms, cons
 	return (struct retry_decision){ .verdict = v, .wait_ms = wait_ms, .why = why };
 }
 
+/* base_ms doubled `times` times, at most RETRY_MAX_WAIT_S. */
+static uint64_t doubled(uint64_t base_ms, unsigned times)
+{
+	uint64_t cap = (uint64_t)RETRY_MAX_WAIT_S * 1000;
+	for (unsigned i = 0; i < times && base_ms < cap; i++)
+		base_ms *= 2;
+	return base_ms < cap ? base_ms : cap;
+}
+
 struct retry_decision retry_classify(const struct http_response *r, unsigned attempt,
-				     long long now_s, uint32_t rnd)
+				     unsigned secondary_before, long long now_s, uint32_t rnd)
 {
 	uint64_t backoff = retry_backoff_ms(attempt, RETRY_BASE_MS, RETRY_CAP_MS, rnd);
 	if (r->transport_error)
@@ -43,15 +54,25 @@ struct retry_decision retry_classify(const struct http_response *r, unsigned att
 	    s == 429 || (s == 403 && (r->retry_after_s >= 0 || r->ratelimit_remaining == 0 ||
 				      says_rate_limit(r->body)));
 	if (limited) {
+		/* The primary limit is exhausted when x-ratelimit-remaining says 0; anything else
+		 * that limits us is a secondary limit. */
+		bool secondary = r->ratelimit_remaining != 0;
+		unsigned streak = secondary ? secondary_before : 0;
+		struct retry_decision d;
 		/* Capped, so that a broken proxy's huge value cannot overflow; the caller's
 		 * deadline decides long before. */
-		if (r->retry_after_s >= 0)
-			return decide(RETRY_RATE_LIMITED,
-				      (uint64_t)(r->retry_after_s < RETRY_MAX_WAIT_S
-						     ? r->retry_after_s
-						     : RETRY_MAX_WAIT_S) *
-					  1000,
-				      "rate limited: retry-after");
+		if (r->retry_after_s >= 0) {
+			d = decide(RETRY_RATE_LIMITED,
+				   doubled((uint64_t)(r->retry_after_s < RETRY_MAX_WAIT_S
+							  ? r->retry_after_s
+							  : RETRY_MAX_WAIT_S) *
+					       1000,
+					   streak),
+				   streak ? "secondary rate limit again: retry-after, doubled"
+					  : "rate limited: retry-after");
+			d.secondary = secondary;
+			return d;
+		}
 		if (r->ratelimit_remaining == 0 && r->ratelimit_reset > 0) {
 			long long wait = r->ratelimit_reset - now_s;
 			wait = wait < RETRY_MAX_WAIT_S ? wait : RETRY_MAX_WAIT_S;
@@ -60,8 +81,11 @@ struct retry_decision retry_classify(const struct http_response *r, unsigned att
 				      (uint64_t)(wait > 0 ? wait + 1 : 1) * 1000,
 				      "primary rate limit: waiting for x-ratelimit-reset");
 		}
-		return decide(RETRY_RATE_LIMITED, RETRY_SECONDARY_MS + backoff,
-			      "secondary rate limit: waiting at least a minute");
+		d = decide(RETRY_RATE_LIMITED, doubled(RETRY_SECONDARY_MS, streak) + backoff,
+			   streak ? "secondary rate limit again: waiting exponentially longer"
+				  : "secondary rate limit: waiting at least a minute");
+		d.secondary = true;
+		return d;
 	}
 	if (s == 401 || s == 403)
 		return decide(RETRY_AUTH_FAILED, 0, "credentials rejected");

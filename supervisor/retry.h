@@ -2,6 +2,7 @@
 #ifndef RS_RETRY_H
 #define RS_RETRY_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "http.h"
@@ -17,16 +18,19 @@ struct retry_decision {
 	enum retry_verdict verdict;
 	uint64_t wait_ms;
 	const char *why; /* for the log */
+	bool secondary;  /* a secondary rate limit: the caller counts them in a row */
 };
 
 /* Exponential backoff with full jitter: a uniform wait in [0, min(cap, base * 2^attempt)).
  * rnd is a uniform 32-bit random number (a parameter, so that tests are exact). */
 uint64_t retry_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd);
 
-/* attempt counts from 0 for the first retry; now_s is the wall clock (epoch seconds) for
- * x-ratelimit-reset. */
+/* attempt counts from 0 for the first retry; secondary_before is how many secondary
+ * rate-limit answers came in a row just before this one (GitHub: "if your request continues
+ * to fail due to a secondary rate limit, wait for an exponentially increasing amount of time
+ * between retries"); now_s is the wall clock (epoch seconds) for x-ratelimit-reset. */
 struct retry_decision retry_classify(const struct http_response *r, unsigned attempt,
-				     long long now_s, uint32_t rnd);
+				     unsigned secondary_before, long long now_s, uint32_t rnd);
 
 #define RETRY_BASE_MS 500
 #define RETRY_CAP_MS  30000

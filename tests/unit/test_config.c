@@ -717,6 +717,27 @@ static void test_ghes_host_derives_its_api_base(void **state)
 	assert_string_equal(cfg.github_api_url, "https://127.0.0.1:8443/api/v3");
 }
 
+static void test_ghe_com_data_residency_has_its_api_at_api_subdomain(void **state)
+{
+	/* GHE.com with data residency: https://SUB.ghe.com, API https://api.SUB.ghe.com
+	 * (reference §7.12), like github.com otherwise (not a GHES). */
+	load_ok(NO_ARGS, ENVP("GITHUB_URL=https://Octo-Corp.GHE.com/acme/widgets"));
+	assert_false(cfg.target.ghes);
+	assert_int_equal(cfg.target.scope, GH_SCOPE_REPO);
+	assert_string_equal(cfg.target.web_base, "https://octo-corp.ghe.com");
+	assert_string_equal(cfg.target.api_base, "https://api.octo-corp.ghe.com");
+	assert_string_equal(cfg.github_api_url, "https://api.octo-corp.ghe.com");
+
+	load_ok(NO_ARGS, ENVP("GITHUB_URL=https://octocorp.ghe.com/enterprises/octo"));
+	assert_int_equal(cfg.target.scope, GH_SCOPE_ENTERPRISE);
+	assert_string_equal(cfg.github_api_url, "https://api.octocorp.ghe.com");
+
+	/* Only SUB.ghe.com: a deeper name is a GHES host of its own. */
+	load_ok(NO_ARGS, ENVP("GITHUB_URL=https://git.octo.ghe.com/acme"));
+	assert_true(cfg.target.ghes);
+	assert_string_equal(cfg.github_api_url, "https://git.octo.ghe.com/api/v3");
+}
+
 static void test_github_api_url_overrides_the_derived_base(void **state)
 {
 	load_ok(NO_ARGS, ENVP("GITHUB_URL=https://ghe.example.com/acme",
@@ -748,6 +769,7 @@ static const struct value_error url_errors[] = {
 	{ "GITHUB_URL", "https://github.com/orgs/acme",
 	  "for an organization use https://HOST/ORG" },
 	{ "GITHUB_URL", "https://api.github.com/repos/a/b", "this is the API address" },
+	{ "GITHUB_URL", "https://api.octocorp.ghe.com/acme", "this is the API address" },
 	{ "GITHUB_API_URL", "http://ghe.example.com/api/v3",
 	  "GITHUB_API_URL=\"http://ghe.example.com/api/v3\": must be https://" },
 	{ "GITHUB_API_URL", "https://ghe.example.com/api/v3?x=1", "GITHUB_API_URL=" },
@@ -1224,7 +1246,8 @@ static void test_wipe_dir_must_be_absolute_and_not_the_root(void **state)
 /* The README's table, in order: the help column must say exactly the same. */
 static const char *const readme_defaults[][2] = {
 	{ "GITHUB_URL", "required unless a JIT blob is given" },
-	{ "GITHUB_API_URL", "https://api.github.com, or https://HOST/api/v3 for GHES" },
+	{ "GITHUB_API_URL",
+	  "https://api.github.com, https://api.SUB.ghe.com, or https://HOST/api/v3 for GHES" },
 	{ "GITHUB_TOKEN_FILE", "-" },
 	{ "GITHUB_APP_ID", "-" },
 	{ "GITHUB_APP_PRIVATE_KEY_FILE", "-" },
@@ -1368,6 +1391,7 @@ int main(void)
 		T(test_repo_url_with_trailing_slash),
 		T(test_enterprise_url),
 		T(test_ghes_host_derives_its_api_base),
+		T(test_ghe_com_data_residency_has_its_api_at_api_subdomain),
 		T(test_github_api_url_overrides_the_derived_base),
 		T(test_bad_urls_name_the_setting_and_the_expected_form),
 		T(test_userinfo_in_a_url_is_refused_without_echoing_it),

@@ -1,4 +1,5 @@
-/* The response headers a GitHub client reads: Link (pagination) and Retry-After. */
+/* The response headers a GitHub client reads: Link (pagination), Retry-After, and
+ * X-GitHub-Enterprise-Version. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -105,6 +106,29 @@ static void retry_after_http_date_in_the_past_gives_zero(void **state)
 	assert_int_equal(http_retry_after(date, NOW), 0);
 }
 
+static void ghes_version_is_read_in_the_documented_form(void **state)
+{
+	/* "X-GitHub-Enterprise-Version: enterprise-server@3.7.0" (GHES docs, "REST API
+	 * endpoints for GitHub Enterprise administration", Version information). */
+	assert_int_equal(http_ghes_version("enterprise-server@3.7.0"), 3007);
+	assert_int_equal(http_ghes_version("enterprise-server@3.10.2"), 3010);
+	assert_int_equal(http_ghes_version("enterprise-server@3.19.0"), 3019);
+	assert_int_equal(http_ghes_version("3.11.4"), 3011);
+	assert_int_equal(http_ghes_version("3.9"), 3009);
+}
+
+static void ghes_version_that_is_not_one_gives_zero(void **state)
+{
+	assert_int_equal(http_ghes_version(""), 0);
+	assert_int_equal(http_ghes_version("enterprise-server@"), 0);
+	assert_int_equal(http_ghes_version("enterprise-server@latest"), 0);
+	assert_int_equal(http_ghes_version("3"), 0);
+	assert_int_equal(http_ghes_version("3."), 0);
+	assert_int_equal(http_ghes_version("0.9.1"), 0);
+	assert_int_equal(http_ghes_version("3.1000.0"), 0);
+	assert_int_equal(http_ghes_version("99999999999999999999.1"), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -118,6 +142,8 @@ int main(void)
 		cmocka_unit_test(retry_after_that_is_not_a_number_or_date_is_rejected),
 		cmocka_unit_test(retry_after_http_date_in_the_future_gives_the_seconds_until_it),
 		cmocka_unit_test(retry_after_http_date_in_the_past_gives_zero),
+		cmocka_unit_test(ghes_version_is_read_in_the_documented_form),
+		cmocka_unit_test(ghes_version_that_is_not_one_gives_zero),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

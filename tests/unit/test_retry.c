@@ -87,7 +87,7 @@ static void transport_error_is_retried_with_backoff(void **state)
 {
 	struct http_response r = response(0, "");
 	r.transport_error = true;
-	struct retry_decision d = retry_classify(&r, 0, NOW, UINT32_MAX);
+	struct retry_decision d = retry_classify(&r, 0, 0, NOW, UINT32_MAX);
 	assert_int_equal(d.verdict, RETRY_AGAIN);
 	assert_int_equal(d.wait_ms, 499);
 	assert_non_null(d.why);
@@ -98,7 +98,7 @@ static void server_errors_are_retried_with_backoff(void **state)
 	static const long statuses[] = { 500, 502, 503 };
 	for (size_t i = 0; i < 3; i++) {
 		struct http_response r = response(statuses[i], "{\"message\":\"Server Error\"}");
-		struct retry_decision d = retry_classify(&r, 3, NOW, UINT32_MAX);
+		struct retry_decision d = retry_classify(&r, 3, 0, NOW, UINT32_MAX);
 		assert_int_equal(d.verdict, RETRY_AGAIN);
 		assert_int_equal(d.wait_ms, 3999);
 	}
@@ -109,7 +109,7 @@ static void success_and_client_errors_are_done(void **state)
 	static const long statuses[] = { 200, 201, 204, 404, 409, 422 };
 	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
 		struct http_response r = response(statuses[i], "{}");
-		struct retry_decision d = retry_classify(&r, 0, NOW, UINT32_MAX);
+		struct retry_decision d = retry_classify(&r, 0, 0, NOW, UINT32_MAX);
 		assert_int_equal(d.verdict, RETRY_DONE);
 		assert_int_equal(d.wait_ms, 0);
 	}
@@ -118,7 +118,7 @@ static void success_and_client_errors_are_done(void **state)
 static void unauthorized_fails_authentication(void **state)
 {
 	struct http_response r = response(401, "{\"message\":\"Bad credentials\"}");
-	assert_int_equal(retry_classify(&r, 0, NOW, 0).verdict, RETRY_AUTH_FAILED);
+	assert_int_equal(retry_classify(&r, 0, 0, NOW, 0).verdict, RETRY_AUTH_FAILED);
 }
 
 static void forbidden_without_rate_limit_signs_fails_authentication(void **state)
@@ -128,7 +128,7 @@ static void forbidden_without_rate_limit_signs_fails_authentication(void **state
 	r.ratelimit_remaining = 4999;
 	r.ratelimit_limit = 5000;
 	r.ratelimit_reset = NOW + 120;
-	assert_int_equal(retry_classify(&r, 0, NOW, 0).verdict, RETRY_AUTH_FAILED);
+	assert_int_equal(retry_classify(&r, 0, 0, NOW, 0).verdict, RETRY_AUTH_FAILED);
 }
 
 static void forbidden_with_no_remaining_waits_until_one_second_past_the_reset(void **state)
@@ -137,7 +137,7 @@ static void forbidden_with_no_remaining_waits_until_one_second_past_the_reset(vo
 	r.ratelimit_remaining = 0;
 	r.ratelimit_limit = 5000;
 	r.ratelimit_reset = NOW + 120;
-	struct retry_decision d = retry_classify(&r, 0, NOW, UINT32_MAX);
+	struct retry_decision d = retry_classify(&r, 0, 0, NOW, UINT32_MAX);
 	assert_int_equal(d.verdict, RETRY_RATE_LIMITED);
 	assert_int_equal(d.wait_ms, 121000);
 }
@@ -146,7 +146,7 @@ static void too_many_requests_with_retry_after_waits_that_long(void **state)
 {
 	struct http_response r = response(429, "");
 	r.retry_after_s = 7;
-	struct retry_decision d = retry_classify(&r, 0, NOW, UINT32_MAX);
+	struct retry_decision d = retry_classify(&r, 0, 0, NOW, UINT32_MAX);
 	assert_int_equal(d.verdict, RETRY_RATE_LIMITED);
 	assert_int_equal(d.wait_ms, 7000);
 }
@@ -154,10 +154,10 @@ static void too_many_requests_with_retry_after_waits_that_long(void **state)
 static void secondary_limit_without_headers_waits_at_least_a_minute(void **state)
 {
 	struct http_response r = response(403, secondary_body);
-	struct retry_decision d = retry_classify(&r, 0, NOW, 0);
+	struct retry_decision d = retry_classify(&r, 0, 0, NOW, 0);
 	assert_int_equal(d.verdict, RETRY_RATE_LIMITED);
 	assert_true(d.wait_ms >= 60000);
-	d = retry_classify(&r, 4, NOW, UINT32_MAX);
+	d = retry_classify(&r, 4, 0, NOW, UINT32_MAX);
 	assert_int_equal(d.verdict, RETRY_RATE_LIMITED);
 	assert_true(d.wait_ms >= 60000);
 }
@@ -170,7 +170,7 @@ static void secondary_limit_with_remaining_requests_still_waits_a_minute(void **
 	r.ratelimit_remaining = 4000;
 	r.ratelimit_limit = 5000;
 	r.ratelimit_reset = NOW + 1800;
-	struct retry_decision d = retry_classify(&r, 0, NOW, 0);
+	struct retry_decision d = retry_classify(&r, 0, 0, NOW, 0);
 	assert_int_equal(d.verdict, RETRY_RATE_LIMITED);
 	assert_true(d.wait_ms >= 60000);
 }
@@ -178,7 +178,7 @@ static void secondary_limit_with_remaining_requests_still_waits_a_minute(void **
 static void too_many_requests_without_headers_waits_at_least_a_minute(void **state)
 {
 	struct http_response r = response(429, "");
-	struct retry_decision d = retry_classify(&r, 0, NOW, 0);
+	struct retry_decision d = retry_classify(&r, 0, 0, NOW, 0);
 	assert_int_equal(d.verdict, RETRY_RATE_LIMITED);
 	assert_true(d.wait_ms >= 60000);
 }
@@ -189,9 +189,65 @@ static void retry_after_wins_over_ratelimit_reset(void **state)
 	r.retry_after_s = 7;
 	r.ratelimit_remaining = 0;
 	r.ratelimit_reset = NOW + 120;
-	struct retry_decision d = retry_classify(&r, 0, NOW, UINT32_MAX);
+	struct retry_decision d = retry_classify(&r, 0, 0, NOW, UINT32_MAX);
 	assert_int_equal(d.verdict, RETRY_RATE_LIMITED);
 	assert_int_equal(d.wait_ms, 7000);
+}
+
+static void repeated_secondary_limits_wait_exponentially_longer(void **state)
+{
+	/* "If your request continues to fail due to a secondary rate limit, wait for an
+	 * exponentially increasing amount of time between retries" (reference §6, §7.16). */
+	struct http_response r = response(403, secondary_body);
+	uint64_t floor_ms = 60000;
+	for (unsigned before = 0; before < 5; before++, floor_ms *= 2) {
+		struct retry_decision d = retry_classify(&r, before, before, NOW, 0);
+		assert_int_equal(d.verdict, RETRY_RATE_LIMITED);
+		assert_true(d.secondary);
+		assert_int_equal(d.wait_ms, floor_ms);
+		d = retry_classify(&r, before, before, NOW, UINT32_MAX);
+		assert_true(d.wait_ms >= floor_ms && d.wait_ms < floor_ms + RETRY_CAP_MS);
+	}
+}
+
+static void repeated_retry_after_is_doubled_for_each_secondary_limit_before(void **state)
+{
+	struct http_response r = response(429, secondary_body);
+	r.retry_after_s = 7;
+	assert_int_equal(retry_classify(&r, 0, 0, NOW, UINT32_MAX).wait_ms, 7000);
+	assert_int_equal(retry_classify(&r, 1, 1, NOW, UINT32_MAX).wait_ms, 14000);
+	assert_int_equal(retry_classify(&r, 2, 2, NOW, UINT32_MAX).wait_ms, 28000);
+	assert_true(retry_classify(&r, 2, 2, NOW, UINT32_MAX).secondary);
+}
+
+static void exponential_secondary_waits_stop_at_an_hour(void **state)
+{
+	struct http_response r = response(403, secondary_body);
+	for (unsigned before = 6; before < 70; before += 7)
+		assert_true(retry_classify(&r, 0, before, NOW, 0).wait_ms ==
+			    (uint64_t)RETRY_MAX_WAIT_S * 1000);
+	r.retry_after_s = 3000;
+	assert_int_equal(retry_classify(&r, 0, 1, NOW, 0).wait_ms,
+			 (uint64_t)RETRY_MAX_WAIT_S * 1000);
+}
+
+static void primary_limit_is_not_secondary_and_never_doubled(void **state)
+{
+	struct http_response r = response(403, "{\"message\":\"API rate limit exceeded\"}");
+	r.ratelimit_remaining = 0;
+	r.ratelimit_reset = NOW + 120;
+	struct retry_decision d = retry_classify(&r, 3, 3, NOW, UINT32_MAX);
+	assert_false(d.secondary);
+	assert_int_equal(d.wait_ms, 121000);
+}
+
+static void other_answers_are_not_secondary_limits(void **state)
+{
+	static const long statuses[] = { 200, 201, 401, 404, 422, 500, 502 };
+	for (size_t i = 0; i < sizeof(statuses) / sizeof(statuses[0]); i++) {
+		struct http_response r = response(statuses[i], "{}");
+		assert_false(retry_classify(&r, 0, 3, NOW, UINT32_MAX).secondary);
+	}
 }
 
 int main(void)
@@ -215,6 +271,11 @@ int main(void)
 		cmocka_unit_test(secondary_limit_with_remaining_requests_still_waits_a_minute),
 		cmocka_unit_test(too_many_requests_without_headers_waits_at_least_a_minute),
 		cmocka_unit_test(retry_after_wins_over_ratelimit_reset),
+		cmocka_unit_test(repeated_secondary_limits_wait_exponentially_longer),
+		cmocka_unit_test(repeated_retry_after_is_doubled_for_each_secondary_limit_before),
+		cmocka_unit_test(exponential_secondary_waits_stop_at_an_hour),
+		cmocka_unit_test(primary_limit_is_not_secondary_and_never_doubled),
+		cmocka_unit_test(other_answers_are_not_secondary_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
