@@ -19,7 +19,8 @@ As a process (demos, container tests)::
 
     /usr/bin/python3 tests/fakes/fake_github.py --dir DIR [--port N] [--bind 127.0.0.1]
         [--org acme]... [--repo acme/app]... [--enterprise ent]... [--pat TOKEN[=SCOPE,...]]...
-        [--pat-file PATH]... [--app] [--installation-token-format long] [--verbose]
+        [--pat-file PATH]... [--app] [--installation-token-format long] [--ghes 3.10]
+        [--verbose]
 
 prints one JSON line {"url","api_url","ca_file","port","pid","pats","apps"} when it is ready and
 serves until SIGTERM/SIGINT. Everything the Python API does is then done through the
@@ -31,8 +32,9 @@ Python API (scopes are named as in GITHUB_URL's path: "acme", "acme/app", "enter
   FakeGitHub(directory, host="127.0.0.1", port=0, url_host=None, extra_names=(), verbose=False)
   .start() .stop() (context manager too)   .url .api_url .ca_file .port .tls_errors
   .add_org(name) .add_repo(owner, name) .add_enterprise(name) → scope name
-  .add_runner_group(scope, name) → id
-  .add_pat(token=None, scopes=("admin:org","repo","manage_runners:enterprise")) → token
+  .add_runner_group(scope, name, usable=True) → id
+  .add_pat(token=None, scopes=("admin:org","repo","manage_runners:enterprise"),
+      fine_grained=False, permissions=None) → token
   .add_app(app_id=None, client_id=None, permissions=None) → App: .app_id .client_id .slug
       .private_key_pem (PKCS#1) .private_key_pkcs8_pem .install(org=|repo=) → installation id
       .make_jwt(iat=, exp=, iss=, alg=, key=, header=, claims=) → a JWT (for tests)
@@ -51,8 +53,10 @@ Python API (scopes are named as in GITHUB_URL's path: "acme", "acme/app", "enter
       .cancel_job(id)   .state() (= GET /_fake/state)
   settings (attributes): installation_token_format "short"|"long", installation_token_ttl 3600,
       max_runner_name 64, link_style "id"|"name", clock_offset 0 (s added to the fake's clock),
-      jwt_exp_slack 5, strict_content_type True; the runner service's: latest_runner_version
-      None, min_runner_version None, session_delete_seconds 0, job_abandon_seconds 600
+      jwt_exp_slack 5, strict_content_type True, ghes None (github.com) | "3.8" ... "3.19"
+      (that GitHub Enterprise Server: "GHES profiles" below); the runner service's:
+      latest_runner_version None, min_runner_version None, session_delete_seconds 0,
+      job_abandon_seconds 600
   .hold_session(runner_id) .release_session(runner_id)   another process's session (409s)
 RSA keys (2048 bits, ~0.3 s each to make) come from a process-wide cache: distinct within an
 instance, the same n-th key in every instance.
@@ -80,7 +84,7 @@ What is real (ref section → behaviour)
 - §2.3-2.5 list (exact `name` filter, per_page ≤ 100, page, Link rel=prev/next/first/last only
   when there is more than one page), get, delete (204; 422 `Bad request - Runner "NAME" is still
   running a job` when busy; 404 when absent), runner groups (org and enterprise; a group named
-  "Default" with id 1 and default true in each; no repo endpoint).
+  "Default" with id 1 and default true in each; no repo endpoint; no Link).
 - §2.6-2.7, §5 App auth: RS256 JWT verified with the app's public key; header alg must be RS256;
   iss = app id (int or numeric string) or client id; iat and exp must be integers; iat at most
   60 s in the future; exp in the future and at most 600 s (+ jwt_exp_slack, 5 s) ahead. JWT only
@@ -100,6 +104,24 @@ What is real (ref section → behaviour)
   lose the 201 of a jitconfig that did register), 422 on busy delete, ephemeral runners deleted
   by the service after their one job (the broker below).
 
+- §7.10 installation tokens expire installation_token_ttl (3600) s after they are minted; a
+  request with one after that is 401 Bad credentials. Every answer's Date is on the fake's own
+  clock (clock_offset included), as expires_at is.
+- GHES profiles (ghes = "3.10" ...; reference §7.11, from the GHES descriptions in
+  @octokit/openapi): every answer carries X-GitHub-Enterprise-Version: enterprise-server@V.0
+  (GHES docs, "REST API endpoints for GitHub Enterprise administration"); before 3.10
+  generate-jitconfig does not exist (404, actions/generate-runner-jitconfig-for-*); before 3.11
+  list-runners ignores `name` (actions/list-self-hosted-runners-for-*); before 3.17 a taken
+  name is 422 (those versions document no 409).
+- §2.5 runner groups page by number and send no Link (actions/list-self-hosted-runner-groups-
+  for-{org,enterprise} declare none). generate-jitconfig with an unknown runner_group_id → 404,
+  with a group created usable=False → 403 (§7.13, 3p: crate runner-manager-github).
+- §7.14 fine-grained PATs (add_pat(fine_grained=True)): authorized by permissions like an
+  App's installation token, never at an enterprise, and answered with an empty X-OAuth-Scopes.
+- With $RS_GITHUB_CALL_LOG set, every API request is appended to calls-<pid>.jsonl in that
+  directory (method, path, query, body, User-Agent, GHES version, pytest test) for the contract
+  test (tests/contract/).
+
 What is simplified
 ------------------
 - Users, org membership and admin roles do not exist: a PAT with the scope may act on any scope.
@@ -107,8 +129,7 @@ What is simplified
 - Messages of JWT, version, and validation errors follow GitHub's style where known; JWT 401s
   carry an extra "fake_reason" field saying exactly what was wrong. A valid JWT on a runner
   endpoint → 403 "Resource not accessible by integration" (GitHub's exact answer is unverified).
-- An unknown runner_group_id in generate-jitconfig → 422 (GitHub may answer 404). Runner names
-  over max_runner_name (64, a limit reported by third parties) and labels that are empty or over
+- Runner names over max_runner_name (64, a limit reported by third parties) and labels that are empty or over
   256 characters (the runner's own config.sh rule) → 422; set max_runner_name=None to lift it.
 - Stricter than GitHub: a request body with a Content-Type other than application/json → 415
   (strict_content_type=True; GitHub itself is lenient here).
@@ -172,7 +193,7 @@ ADMIN ENDPOINTS (JSON in and out; errors {"message"} with 400/404)
   GET /_fake/state                      GET|DELETE /_fake/calls (?path_regex=&method=)
   POST /_fake/orgs {"name"}             POST /_fake/repos {"full_name"} | {"owner","name"}
   POST /_fake/enterprises {"name"}      POST /_fake/runner_groups {"scope","name"} → {"id"}
-  POST /_fake/pats {"token"?,"scopes"?} → {"token","scopes"}
+  POST /_fake/pats {"token"?,"scopes"?,"fine_grained"?,"permissions"?} → {"token","scopes"}
   GET|POST /_fake/apps {"app_id"?,"client_id"?,"permissions"?} → {"app_id","client_id","slug",
       "private_key_pem","private_key_pkcs8_pem"}
   POST /_fake/apps/{id}/install {"org"} | {"repo":"o/r"} [+"permissions"] → {"installation_id"}
@@ -181,7 +202,7 @@ ADMIN ENDPOINTS (JSON in and out; errors {"message"} with 400/404)
   POST /_fake/down {"down","mode"?,"status"?}
   GET|POST /_fake/rate_limit {"limit"?,"remaining"?,"reset_in"?,"status"?,"credential"?}
   POST /_fake/settings {installation_token_format, installation_token_ttl, max_runner_name,
-      link_style, clock_offset, jwt_exp_slack, strict_content_type, verbose}
+      link_style, clock_offset, jwt_exp_slack, strict_content_type, verbose, ghes, ...}
   GET|POST /_fake/runners (POST: {"scope","name","status"?,"busy"?,"labels"?,
       "runner_group_id"?,"ephemeral"?})   PATCH|DELETE /_fake/runners/{id}
   GET|POST /_fake/jobs (POST: {"name","steps","runner_labels"?,"scope"?})
@@ -252,7 +273,16 @@ UA_MISSING_TEXT = (
 SETTINGS = ("installation_token_format", "installation_token_ttl", "max_runner_name",
             "link_style", "clock_offset", "jwt_exp_slack", "strict_content_type", "verbose",
             "latest_runner_version", "min_runner_version", "session_delete_seconds",
-            "job_abandon_seconds")
+            "job_abandon_seconds", "ghes")
+# What each GHES version lacks, from its description in @octokit/openapi (ghes-3.9 ...
+# ghes-3.19, reference §7.11); the fake emulates these with `ghes = "3.10"` and so on.
+GHES_JIT_SINCE = (3, 10)          # actions/generate-runner-jitconfig-for-{org,repo,enterprise}
+GHES_NAME_FILTER_SINCE = (3, 11)  # the `name` query of actions/list-self-hosted-runners-for-*
+GHES_409_SINCE = (3, 17)          # 409 among generate-runner-jitconfig-*'s responses
+GHES_VERSIONS = ("3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15", "3.16",
+                 "3.17", "3.18", "3.19")
+# Where the contract test writes down every request (tests/contract/, `make integration`).
+CALL_LOG_ENV = "RS_GITHUB_CALL_LOG"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -490,6 +520,11 @@ class Pat:
     token: str
     scopes: list
     user_id: int
+    permissions: dict = None  # a fine-grained PAT's (then scopes is empty), else None
+
+    @property
+    def fine_grained(self):
+        return self.permissions is not None
 
     def has(self, scope):
         granted = set(self.scopes)
@@ -668,6 +703,9 @@ class FakeGitHub:
         self.min_runner_version = None     # older runners are refused (AccessDenied, code 1)
         self.session_delete_seconds = 0.0  # how long DELETE of a session takes (≤ 30 s real)
         self.job_abandon_seconds = 600.0   # a running job nobody renews is failed after this
+        # None: github.com (and GHE.com). "3.10" and so on: that GitHub Enterprise Server
+        # version, with what its REST API lacks (GHES_* above) and its version header.
+        self.ghes = None
 
         names = ["127.0.0.1", "localhost", self.url_host, *extra_names]
         if host not in ("", "0.0.0.0", "::"):
@@ -752,6 +790,10 @@ class FakeGitHub:
     def _now(self):
         return time.time() + self.clock_offset
 
+    def ghes_before(self, version):
+        """True when emulating a GHES older than version ((3, 10) ...)."""
+        return self.ghes is not None and _version(self.ghes)[:2] < tuple(version)
+
     def _next(self, kind):
         with self._lock:
             self._ids[kind] += 1
@@ -799,15 +841,16 @@ class FakeGitHub:
             raise KeyError(f"no such scope {scope!r} (add_org/add_repo/add_enterprise first)")
         return found
 
-    def add_runner_group(self, scope, name, visibility="all"):
-        """Add a runner group to an org or enterprise; → its id."""
+    def add_runner_group(self, scope, name, visibility="all", usable=True):
+        """Add a runner group to an org or enterprise; → its id. usable=False: a group the
+        scope may see but not register runners in (generate-jitconfig answers 403)."""
         sc = self._scope(scope)
         if sc.kind == "repo":
             raise ValueError("repositories have no runner groups")
         with self._lock:
             gid = self._next("group")
             sc.groups.append({"id": gid, "name": name, "default": False,
-                              "visibility": visibility})
+                              "visibility": visibility, "usable": usable})
             return gid
 
     def _group_json(self, sc, group):
@@ -825,8 +868,18 @@ class FakeGitHub:
 
     # -- credentials ------------------------------------------------------------------------
 
-    def add_pat(self, token=None, scopes=DEFAULT_PAT_SCOPES):
-        """A classic PAT with these scopes (default: all three runner scopes); → the token."""
+    def add_pat(self, token=None, scopes=DEFAULT_PAT_SCOPES, fine_grained=False,
+                permissions=None):
+        """A classic PAT with these scopes (default: all three runner scopes), or with
+        fine_grained a fine-grained PAT with these permissions (default: organization
+        self-hosted runners and repository administration, write); → the token."""
+        if fine_grained:
+            token = token or "github_pat_" + _rand(82)
+            perms = dict(permissions or {"organization_self_hosted_runners": "write",
+                                         "administration": "write"})
+            with self._lock:
+                self._pats[token] = Pat(token, [], self._next("user"), perms)
+            return token
         token = token or "ghp_" + _rand(36)
         with self._lock:
             self._pats[token] = Pat(token, list(scopes), self._next("user"))
@@ -1090,8 +1143,13 @@ class FakeGitHub:
     def _create_runner(self, sc, name, labels, group_id=1, ephemeral=True, work_folder="_work"):
         with self._lock:
             if self._find_runner(sc, name):
-                raise ApiError(409, f"Already exists - A runner with the name {name} already "
-                                    f"exists.", doc=DOCS_RUNNERS)
+                message = f"Already exists - A runner with the name {name} already exists."
+                # generate-runner-jitconfig-for-*: 409 is among its responses from GHES 3.17
+                # (and on api.github.com); the older descriptions list 201/404/422 only, so
+                # an older GHES answers the one client error it documents.
+                if self.ghes_before(GHES_409_SINCE):
+                    raise ApiError(422, message, errors=[message], doc=DOCS_RUNNERS)
+                raise ApiError(409, message, doc=DOCS_RUNNERS)
             r = Runner(id=self._next("runner"), name=name, scope=sc.key, group_id=group_id,
                        labels=list(labels), ephemeral=ephemeral, client_id=str(uuid.uuid4()),
                        work_folder=work_folder)
@@ -1278,6 +1336,25 @@ class FakeGitHub:
     def _record(self, entry):
         with self._lock:
             self._calls.append(entry)
+            self._log_call(entry)
+
+    def _log_call(self, entry):
+        """With $RS_GITHUB_CALL_LOG (a directory) set, every request is also appended to
+        calls-<pid>.jsonl there, with the GHES version emulated and the test that ran
+        (PYTEST_CURRENT_TEST): the contract test checks them against GitHub's OpenAPI
+        descriptions (tests/contract/)."""
+        where = os.environ.get(CALL_LOG_ENV)
+        if not where:
+            return
+        line = json.dumps({
+            "method": entry["method"], "path": entry["path"], "raw_query": entry["raw_query"],
+            "body": entry["body"], "status": entry["status"], "fault": entry["fault"],
+            "user_agent": entry["headers"].get("user-agent", ""), "ghes": self.ghes,
+            "test": os.environ.get("PYTEST_CURRENT_TEST", ""),
+        })
+        os.makedirs(where, exist_ok=True)
+        with open(os.path.join(where, f"calls-{os.getpid()}.jsonl"), "a") as f:
+            f.write(line + "\n")
 
     # -- jobs and broker --------------------------------------------------------------------
 
@@ -1448,10 +1525,11 @@ class Route:
     handler: object
     auth: str = "runner"  # runner | jwt | public (API); admin | broker (/_fake/)
     counts: bool = True  # against the primary rate limit
+    since: tuple = None  # the first GHES version that has it (None: every one)
 
 
-def _route(method, regex, handler, auth="runner", counts=True):
-    return Route(method, re.compile(regex), handler, auth, counts)
+def _route(method, regex, handler, auth="runner", counts=True, since=None):
+    return Route(method, re.compile(regex), handler, auth, counts, since)
 
 
 SCOPE_RE = (r"/(?P<scope>orgs/(?P<org>[^/]+)|repos/(?P<owner>[^/]+)/(?P<repo>[^/]+)"
@@ -1481,7 +1559,8 @@ class _Api:
                    "jwt"),
             _route("GET", r"/enterprises/(?P<ent>[^/]+)/installation",
                    self.enterprise_installation, "jwt"),
-            _route("POST", runners + r"/generate-jitconfig", self.generate_jitconfig),
+            _route("POST", runners + r"/generate-jitconfig", self.generate_jitconfig,
+                   since=GHES_JIT_SINCE),
             _route("POST", runners + r"/registration-token", self.registration_token),
             _route("POST", runners + r"/remove-token", self.remove_token),
             _route("GET", runners, self.list_runners),
@@ -1573,6 +1652,8 @@ class _Api:
         for route in self.routes:
             m = route.pattern.fullmatch(req.path)
             if m and route.method == req.method:
+                if route.since and self.gh.ghes_before(route.since):
+                    break  # not in this GHES version's API: 404 like any unknown path
                 return route, m
         raise _not_found()
 
@@ -1642,7 +1723,14 @@ class _Api:
         h.setdefault("x-github-media-type", "github.v3; format=json")
         h.setdefault("x-github-api-version-selected", API_VERSION)
         if req.cred is not None and req.cred.kind == "pat":
+            # A classic token's granted scopes; empty for a fine-grained one (reference
+            # §7.14: it has no scopes).
             h.setdefault("x-oauth-scopes", ", ".join(req.cred.pat.scopes))
+        if self.gh.ghes:
+            # "The current version of your enterprise is returned in the REST API response
+            # header: X-GitHub-Enterprise-Version: enterprise-server@3.7.0" (GHES docs, REST
+            # API endpoints for GitHub Enterprise administration).
+            h.setdefault("x-github-enterprise-version", f"enterprise-server@{self.gh.ghes}.0")
         resp.headers = h
 
     # -- authorization ----------------------------------------------------------------------
@@ -1679,6 +1767,18 @@ class _Api:
                                "an installation access token"})
         permission = {"org": "organization_self_hosted_runners",
                       "repo": "administration"}.get(sc.kind)
+        if cred.kind == "pat" and cred.pat.fine_grained:
+            # Fine-grained PATs: the same permissions as an App's; not for enterprises
+            # (reference §4).
+            if sc.kind == "enterprise":
+                raise ApiError(403, "Resource not accessible by personal access token",
+                               extra={"fake_reason": "fine-grained tokens cannot manage "
+                                                     "enterprise runners"})
+            if LEVELS.get(cred.pat.permissions.get(permission), 0) < LEVELS[need]:
+                raise ApiError(403, "Resource not accessible by personal access token",
+                               headers={"x-accepted-github-permissions":
+                                        f"{permission}={need}"})
+            return
         if cred.kind == "pat":
             scope = {"org": "admin:org", "repo": "repo",
                      "enterprise": "manage_runners:enterprise"}[sc.kind]
@@ -1874,11 +1974,14 @@ class _Api:
         if not isinstance(work_folder, str):
             raise _validation("work_folder", f"{_json_repr(work_folder)} is not a string.")
         with gh._lock:
-            if gh._group(sc, group_id) is None:
-                raise _validation("runner_group_id",
-                                  f"{group_id} is not a runner group of {sc.key}"
-                                  + (" (a repository's runners are in group 1)."
-                                     if sc.kind == "repo" else "."))
+            # An unknown group id is answered 404, one the scope may not use 403 (reference
+            # §7.13, 3p: crate runner-manager-github), not 422.
+            group = gh._group(sc, group_id)
+            if group is None:
+                raise _not_found()
+            if not group.get("usable", True):
+                raise ApiError(403, "Resource not accessible by integration", extra={
+                    "fake_reason": f"runner group {group_id} may not be used by {sc.key}"})
             r = gh._create_runner(sc, name, labels, group_id, True, work_folder)
             return Response(201, {"runner": gh._runner_json(r),
                                   "encoded_jit_config": gh._encoded_jit_config(r)})
@@ -1893,7 +1996,10 @@ class _Api:
 
     def list_runners(self, req, sc):
         gh = self.gh
-        name = req.query.get("name")
+        # actions/list-self-hosted-runners-for-*: `name` from GHES 3.11 (an older one ignores
+        # the unknown parameter and lists every runner). Whether it matches regardless of
+        # case is not documented: exactly, here, the less helpful of the two.
+        name = None if gh.ghes_before(GHES_NAME_FILTER_SINCE) else req.query.get("name")
         with gh._lock:
             items = [gh._runner_json(r) for r in sorted(gh._runners.values(), key=lambda r: r.id)
                      if r.scope == sc.key and (name is None or r.name == name)]
@@ -1925,8 +2031,10 @@ class _Api:
         gh = self.gh
         with gh._lock:
             items = [gh._group_json(sc, g) for g in sc.groups]
-        chunk, headers = self._paginate(req, items, self._link_path(req, sc))
-        return Response(200, {"total_count": len(items), "runner_groups": chunk}, headers)
+        chunk, _ = self._paginate(req, items, self._link_path(req, sc))
+        # actions/list-self-hosted-runner-groups-for-{org,enterprise} declare no Link header
+        # (every description from ghes-3.9 to api.github.com): pages by number only.
+        return Response(200, {"total_count": len(items), "runner_groups": chunk})
 
 
 class _Admin:
@@ -2038,8 +2146,9 @@ class _Admin:
     def add_pat(self, req):
         body = self._body(req)
         scopes = body.get("scopes", list(DEFAULT_PAT_SCOPES))
-        return Response(201, {"token": self.gh.add_pat(body.get("token"), scopes),
-                              "scopes": scopes})
+        fine = bool(body.get("fine_grained"))
+        token = self.gh.add_pat(body.get("token"), scopes, fine, body.get("permissions"))
+        return Response(201, {"token": token, "scopes": [] if fine else scopes})
 
     def list_apps(self, req):
         with self.gh._lock:
@@ -2101,6 +2210,8 @@ class _Admin:
         unknown = set(body) - set(SETTINGS)
         if unknown:
             raise ApiError(400, f"unknown settings {sorted(unknown)}; known: {list(SETTINGS)}")
+        if body.get("ghes") is not None and body["ghes"] not in GHES_VERSIONS:
+            raise ApiError(400, f"ghes must be null or one of {list(GHES_VERSIONS)}")
         for k, v in body.items():
             setattr(self.gh, k, v)
         return Response(200, {k: getattr(self.gh, k) for k in SETTINGS})
@@ -2295,6 +2406,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     def version_string(self):
         return "GitHub.com"
 
+    def date_time_string(self, timestamp=None):
+        """Date on the fake's clock (clock_offset), as expires_at is: a client that reads a
+        token's lifetime as expires_at minus Date gets it right (RFC 9110 §6.6.1)."""
+        return super().date_time_string(self.server.gh._now() if timestamp is None
+                                        else timestamp)
+
     def log_message(self, fmt, *args):
         if self.server.gh.verbose:
             sys.stderr.write(f"fake_github {self.address_string()} {fmt % args}\n")
@@ -2470,6 +2587,8 @@ def main(argv=None):
                     help="create an app installed on every --org and --repo; its key goes to "
                          "DIR/app-<id>.pem")
     ap.add_argument("--installation-token-format", choices=("short", "long"), default="short")
+    ap.add_argument("--ghes", choices=GHES_VERSIONS,
+                    help="emulate this GitHub Enterprise Server version (default: github.com)")
     ap.add_argument("--verbose", action="store_true")
     args = ap.parse_args(argv)
 
@@ -2479,6 +2598,7 @@ def main(argv=None):
     gh = FakeGitHub(args.dir, host=args.bind, port=args.port, url_host=args.url_host,
                     extra_names=args.san, verbose=args.verbose)
     gh.installation_token_format = args.installation_token_format
+    gh.ghes = args.ghes
     for org in args.org:
         gh.add_org(org)
     for repo in args.repo:

@@ -3,6 +3,8 @@
 Run: /usr/bin/python3 -m pytest -q tests/fakes
 """
 import base64
+import datetime
+import email.utils
 import functools
 import http.client
 import json
@@ -480,7 +482,7 @@ def test_preregistered_runner_conflicts(gh, pat):
     ({"name": None}, "name"), ({"name": 5}, "name"), ({"name": ""}, "name"),
     ({"name": "x" * 65}, "name"),
     ({"runner_group_id": None}, "runner_group_id"), ({"runner_group_id": "1"}, "runner_group_id"),
-    ({"runner_group_id": 99}, "runner_group_id"), ({"runner_group_id": True}, "runner_group_id"),
+    ({"runner_group_id": True}, "runner_group_id"),
     ({"labels": None}, "labels"), ({"labels": []}, "labels"), ({"labels": "a,b"}, "labels"),
     ({"labels": ["l"] * 101}, "labels"), ({"labels": ["ok", 3]}, "labels"),
     ({"labels": ["x" * 257]}, "labels"), ({"work_folder": 1}, "work_folder"),
@@ -507,7 +509,19 @@ def test_jitconfig_groups_per_scope(gh, pat):
     assert _decode_jit(r.json["encoded_jit_config"])[".runner"]["PoolName"] == "gpu"
     r = call(gh, "POST", "/repos/acme/app/actions/runners/generate-jitconfig", token=pat,
              body=dict(JIT, runner_group_id=gid))
-    assert r.status == 422 and "runner_group_id" in r.json["message"]
+    assert r.status == 404  # a repository has only the default group
+
+
+def test_jitconfig_with_an_unknown_group_is_404_and_an_unusable_one_403(gh, pat):
+    """Reference §7.13: not 422."""
+    refused = gh.add_runner_group("acme", "locked", usable=False)
+    r = call(gh, "POST", "/orgs/acme/actions/runners/generate-jitconfig", token=pat,
+             body=dict(JIT, runner_group_id=9999))
+    assert r.status == 404 and r.json["message"] == "Not Found"
+    r = call(gh, "POST", "/orgs/acme/actions/runners/generate-jitconfig", token=pat,
+             body=dict(JIT, runner_group_id=refused))
+    assert r.status == 403
+    assert gh.runners() == []
 
 
 def test_registration_and_remove_tokens(gh, pat):
@@ -589,7 +603,7 @@ def test_runner_groups_pagination_and_scopes(gh, pat):
     assert (first["id"], first["name"], first["default"]) == (1, "Default", True)
     for key in ("visibility", "runners_url", "inherited", "allows_public_repositories"):
         assert key in first
-    assert 'rel="next"' in r.headers["link"]
+    assert "link" not in r.headers  # the spec declares none: pages by number
     r = call(gh, "GET", "/orgs/acme/actions/runner-groups?per_page=3&page=2", token=pat)
     assert [g["name"] for g in r.json["runner_groups"]] == ["c"]
     r = call(gh, "GET", "/enterprises/ent/actions/runner-groups", token=pat)
@@ -1047,3 +1061,93 @@ def test_deleting_a_session_takes_session_delete_seconds(gh):
     started = time.monotonic()
     assert _broker_call(gh, "DELETE", f"sessions/{sid}", client)[0] == 204
     assert time.monotonic() - started >= 0.5
+
+
+# ---------------------------------------------------------------------------------------------
+# GHES profiles, token expiry, fine-grained PATs, the call log (issue 11)
+
+
+def test_github_com_sends_no_enterprise_version(gh, pat):
+    r = call(gh, "GET", "/orgs/acme/actions/runners", token=pat)
+    assert r.status == 200 and "x-github-enterprise-version" not in r.headers
+
+
+def test_ghes_3_9_has_no_jit_and_says_its_version(gh, pat):
+    gh.ghes = "3.9"
+    r = call(gh, "POST", "/api/v3/orgs/acme/actions/runners/generate-jitconfig", token=pat,
+             body=JIT)
+    assert r.status == 404
+    assert r.headers["x-github-enterprise-version"] == "enterprise-server@3.9.0"
+    r = call(gh, "POST", "/api/v3/orgs/acme/actions/runners/registration-token", token=pat)
+    assert r.status == 201
+    assert gh.runners() == []
+
+
+def test_ghes_3_10_ignores_the_name_filter_and_answers_422_for_a_taken_name(gh, pat):
+    gh.ghes = "3.10"
+    gh.register_runner("acme", "taken")
+    gh.register_runner("acme", "other")
+    r = call(gh, "GET", "/orgs/acme/actions/runners?name=taken", token=pat)
+    assert r.json["total_count"] == 2  # every runner: 3.10 has no `name`
+    r = call(gh, "POST", "/orgs/acme/actions/runners/generate-jitconfig", token=pat,
+             body=dict(JIT, name="TAKEN"))
+    assert r.status == 422 and "Already exists" in r.json["message"]
+    gh.ghes = "3.17"
+    r = call(gh, "GET", "/orgs/acme/actions/runners?name=taken", token=pat)
+    assert [x["name"] for x in r.json["runners"]] == ["taken"]
+    r = call(gh, "POST", "/orgs/acme/actions/runners/generate-jitconfig", token=pat,
+             body=dict(JIT, name="TAKEN"))
+    assert r.status == 409
+
+
+def test_ghes_profile_is_a_setting_with_known_versions_only(gh):
+    conn = connect(gh)
+    try:
+        conn.request("POST", "/_fake/settings", body=json.dumps({"ghes": "2.0"}))
+        assert conn.getresponse().status == 400
+    finally:
+        conn.close()
+
+
+def test_installation_tokens_expire_after_their_ttl_and_date_is_the_fakes_clock(gh):
+    gh.installation_token_ttl = 120
+    gh.clock_offset = 1000.0
+    app = gh.add_app()
+    iid = app.install(org="acme")
+    r = call(gh, "POST", f"/app/installations/{iid}/access_tokens", token=app.make_jwt(
+        now=time.time() + 1000))
+    assert r.status == 201
+    expires = datetime.datetime.strptime(
+        r.json["expires_at"], "%Y-%m-%dT%H:%M:%SZ").replace(
+        tzinfo=datetime.timezone.utc).timestamp()
+    date = email.utils.parsedate_to_datetime(r.headers["date"]).timestamp()
+    assert expires - date == 120
+    token = r.json["token"]
+    assert call(gh, "GET", "/orgs/acme/actions/runners", token=token).status == 200
+    gh.clock_offset += 121
+    assert call(gh, "GET", "/orgs/acme/actions/runners", token=token).status == 401
+
+
+def test_fine_grained_pat_has_an_empty_scopes_header_and_permissions(gh):
+    token = gh.add_pat(fine_grained=True)
+    r = call(gh, "GET", "/orgs/acme/actions/runners", token=token)
+    assert r.status == 200 and r.headers["x-oauth-scopes"] == ""
+    assert call(gh, "GET", "/enterprises/ent/actions/runners", token=token).status == 403
+    read_only = gh.add_pat(fine_grained=True,
+                           permissions={"organization_self_hosted_runners": "read"})
+    assert call(gh, "GET", "/orgs/acme/actions/runners", token=read_only).status == 200
+    r = call(gh, "POST", "/orgs/acme/actions/runners/generate-jitconfig", token=read_only,
+             body=JIT)
+    assert r.status == 403
+
+
+def test_calls_are_logged_for_the_contract_test_when_asked(gh, pat, tmp_path, monkeypatch):
+    monkeypatch.setenv(fake_github.CALL_LOG_ENV, str(tmp_path / "log"))
+    gh.ghes = "3.12"
+    call(gh, "GET", "/api/v3/orgs/acme/actions/runners?per_page=1", token=pat)
+    (log,) = (tmp_path / "log").iterdir()
+    (entry,) = [json.loads(line) for line in log.read_text().splitlines()]
+    assert entry["method"] == "GET" and entry["path"] == "/api/v3/orgs/acme/actions/runners"
+    assert entry["raw_query"] == "per_page=1" and entry["ghes"] == "3.12"
+    assert entry["user_agent"] == HEADERS["User-Agent"] and entry["status"] == 200
+    assert "test_calls_are_logged" in entry["test"]
