@@ -143,6 +143,18 @@ static int make_readonly(const struct sbx_plan *p, const char **step)
 	return 0;
 }
 
+/* A fresh /dev/shm (the pod's size), and the pod's /dev/mqueue covered: what the job leaves
+ * there dies with the sandbox, not in the pod. */
+static int fresh_ipc(const struct sbx_plan *p, const char **step)
+{
+	if (p->fresh_shm &&
+	    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, p->shm_size) < 0)
+		return *step = "a fresh /dev/shm", errno;
+	if (p->cover_mqueue && cover_dir("/dev/mqueue") != 0)
+		return *step = "covering /dev/mqueue", errno;
+	return 0;
+}
+
 int sbx_child_mounts(const struct sbx_plan *p, const char **step)
 {
 	int e;
@@ -151,6 +163,8 @@ int sbx_child_mounts(const struct sbx_plan *p, const char **step)
 	if (p->proc && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
 		return *step = "a fresh /proc", errno;
 	if (p->tmp && (e = mount_tmp(p, step)) != 0)
+		return e;
+	if ((e = fresh_ipc(p, step)) != 0)
 		return e;
 	if ((e = hide_paths(p, step)) != 0)
 		return e;

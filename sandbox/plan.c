@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
@@ -205,8 +206,35 @@ unsigned long sbx_locked_mount_flags(const char *path)
 	return ms;
 }
 
+#ifndef MQUEUE_MAGIC
+#define MQUEUE_MAGIC 0x19800202 /* ipc/mqueue.c */
+#endif
+
+static bool is_fs(const char *path, unsigned long magic)
+{
+	struct statfs fs;
+	return statfs(path, &fs) == 0 && (unsigned long)fs.f_type == magic;
+}
+
+/* Shared memory and message queues the job creates must not outlive it: SysV objects and
+ * POSIX queues live in the IPC namespace; /dev/shm is a tmpfs of the pod, and /dev/mqueue a
+ * view of the pod's queues. */
+static void plan_ipc_mounts(struct sbx_plan *p)
+{
+	struct statvfs v;
+	if (is_fs("/dev/shm", TMPFS_MAGIC) && statvfs("/dev/shm", &v) == 0) {
+		p->fresh_shm = true;
+		snprintf(p->shm_size, sizeof(p->shm_size), "mode=1777,size=%llu",
+			 (unsigned long long)v.f_blocks * v.f_frsize);
+	}
+	/* mq_open works in the sandbox's own IPC namespace whatever is mounted; the pod's
+	 * queues, visible (and creatable) through /dev/mqueue, are covered. */
+	p->cover_mqueue = is_fs("/dev/mqueue", MQUEUE_MAGIC);
+}
+
 static int plan_mounts(struct sbx_plan *p, const struct sbx_policy *pol)
 {
+	plan_ipc_mounts(p);
 	for (const char *const *k = pol->keep; k && *k; k++) {
 		bool inside_another = false;
 		for (const char *const *o = pol->keep; *o; o++)
@@ -227,7 +255,8 @@ static int plan_mounts(struct sbx_plan *p, const struct sbx_policy *pol)
 	}
 	for (const char *const *d = pol->readonly; d && *d; d++) {
 		struct stat st;
-		if (stat(*d, &st) < 0 || !S_ISDIR(st.st_mode) || p->n_ro >= SBX_MAX_PATHS)
+		if (lstat(*d, &st) < 0 || !(S_ISDIR(st.st_mode) || S_ISREG(st.st_mode)) ||
+		    p->n_ro >= SBX_MAX_PATHS)
 			continue;
 		if (!(p->ro[p->n_ro].path = strdup(*d)))
 			return -1;
@@ -304,6 +333,10 @@ static void plan_namespaces(struct sbx_plan *p, const struct sbx_policy *pol,
 		set_errno(r, SBX_L_USERNS, pr->userns_map, "writing uid_map/gid_map");
 	}
 	report_namespaces(p, pr, r);
+	if (p->userns && (p->clone_flags & CLONE_NEWIPC)) {
+		p->clone_flags &= ~(unsigned long)CLONE_NEWIPC;
+		p->unshare_ipc = true;
+	}
 	p->mounts = (p->clone_flags & CLONE_NEWNS) && pr->tmpfs == 0 && pr->bind_ro == 0;
 	if (!p->mounts) {
 		int e = pr->mntns ? pr->mntns : pr->tmpfs ? pr->tmpfs : pr->bind_ro;
@@ -319,7 +352,8 @@ static void plan_namespaces(struct sbx_plan *p, const struct sbx_policy *pol,
 	p->tmp = true;
 	set(r, SBX_L_TMP, SBX_APPLIED, "a fresh tmpfs");
 	if (pol->readonly && pol->readonly[0])
-		set(r, SBX_L_RO_INSTALL, SBX_APPLIED, "bin/ and externals/ bound read-only");
+		set(r, SBX_L_RO_INSTALL, SBX_APPLIED,
+		    "the runner's installation bound read-only (bin/, externals/, scripts)");
 	else
 		set(r, SBX_L_RO_INSTALL, SBX_DISABLED, "no runner installation (exec)");
 	p->proc = p->pidns;

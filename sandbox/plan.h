@@ -26,6 +26,10 @@ struct sbx_plan {
 	unsigned long clone_flags; /* CLONE_NEW* for the sandbox child */
 	bool userns;
 	bool pidns; /* the child is the sandbox init and forks the runner */
+	/* The IPC namespace is made after the user namespace's ids are taken: the namespace's
+	 * POSIX queue filesystem belongs to who creates it, and one created by the pod's root is
+	 * unusable inside a user namespace that does not map root (mq_open: EACCES). */
+	bool unshare_ipc;
 	enum sbx_profile profile;
 	uid_t outer_uid; /* what the inner ids map to, outside */
 	gid_t outer_gid;
@@ -50,6 +54,11 @@ struct sbx_plan {
 	size_t n_hide;
 	struct sbx_ro_mount ro[SBX_MAX_PATHS];
 	size_t n_ro;
+	/* The pod's /dev/shm and /dev/mqueue outlive the job (and a Deployment's next container
+	 * sees them): fresh ones. shm_size is the pod's /dev/shm size, as a tmpfs option. */
+	bool fresh_shm;
+	char shm_size[40];
+	bool cover_mqueue; /* the pod's queues, reachable by path, covered */
 
 	/* The runner process itself. */
 	bool drop_caps;     /* inheritable, permitted, effective and ambient emptied */

@@ -237,6 +237,8 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 		if ((e = sbx_child_enter_userns(sbx)) != 0)
 			child_fail_step(plan, e, CANDIDATE_SETUP, "entering the user namespace");
 	}
+	if (sbx->unshare_ipc && unshare(CLONE_NEWIPC) < 0)
+		child_fail_step(plan, errno, CANDIDATE_SETUP, "the IPC namespace");
 	if (sbx->hostname && (sbx->clone_flags & CLONE_NEWUTS) &&
 	    sethostname(sbx->hostname, strlen(sbx->hostname)) < 0)
 		child_fail_step(plan, errno, CANDIDATE_SETUP, "the hostname");

@@ -2,8 +2,10 @@
  * credential files and Kubernetes' service-account directory (DESIGN.md, "Settings"). */
 #include "isolate.h"
 
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,7 +17,7 @@
 struct paths {
 	const char *v[64];
 	size_t n;
-	char *owned[8];
+	char *owned[64];
 	size_t n_owned;
 };
 
@@ -48,6 +50,35 @@ static char *joined(const char *dir, const char *name)
 	return asprintf(&s, "%s/%s", dir, name) < 0 ? NULL : s;
 }
 
+/* The runner's installation, read-only in the sandbox: every top-level entry of the root but
+ * the dotfiles (the runner user's home in the official image: HOME=/home/runner; what a job
+ * writes there is put back by the wipe, manifest.c), the work folder and _diag, which the
+ * runner writes. A job can then neither change the scripts nor make the pod exit 74 by
+ * touching one (in the official image the runner user owns them). */
+static void push_installation(struct paths *ro, const struct rs_config *cfg)
+{
+	DIR *d = opendir(cfg->runner_root);
+	if (!d)
+		return;
+	size_t root_len = strlen(cfg->runner_root);
+	for (struct dirent *e; (e = readdir(d));) {
+		if (e->d_name[0] == '.' || strcmp(e->d_name, "_work") == 0 ||
+		    strcmp(e->d_name, "_diag") == 0)
+			continue;
+		char *path = joined(cfg->runner_root, e->d_name);
+		/* RUNNER_WORKDIR inside the root, or above it. */
+		bool work = path && strncmp(cfg->runner_workdir, path, strlen(path)) == 0 &&
+			    (cfg->runner_workdir[strlen(path)] == '/' ||
+			     cfg->runner_workdir[strlen(path)] == '\0');
+		if (!path || work || root_len == 0) {
+			free(path);
+			continue;
+		}
+		push_owned(ro, path);
+	}
+	closedir(d);
+}
+
 struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostname,
 				 struct sbx_report *report, struct rs_err *err)
 {
@@ -70,8 +101,7 @@ struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostna
 	} else {
 		push(&keep, cfg->runner_root);
 		push(&keep, cfg->runner_workdir);
-		push_owned(&ro, joined(cfg->runner_root, "bin"));
-		push_owned(&ro, joined(cfg->runner_root, "externals"));
+		push_installation(&ro, cfg);
 	}
 	bool switch_ids = !exec || cfg->runner_user_given;
 	struct sbx_policy pol = {

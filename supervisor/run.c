@@ -18,6 +18,7 @@
 #include <uv.h>
 
 #include "github.h"
+#include "ipcclean.h"
 #include "jit.h"
 #include "lifecycle.h"
 #include "manifest.h"
@@ -781,6 +782,10 @@ static bool wipe_everything(struct run *r)
 	if (cfg->runner_user_resolved && cfg->runner_uid != 0 && cfg->runner_uid != getuid()) {
 		wipe_tmp_of_user(r, "/tmp", cfg->runner_uid);
 		wipe_tmp_of_user(r, "/var/tmp", cfg->runner_uid);
+		struct ipc_cleanup ipc;
+		ipc_remove_of_uid(cfg->runner_uid, &ipc);
+		r->report.wipe_files += ipc.removed;
+		r->report.wipe_left += ipc.left;
 	}
 	log_event(
 	    r->report.wipe_left || !intact ? LOG_ERROR : LOG_INFO, "workspace.wiped",

@@ -108,3 +108,114 @@ def test_no_process_the_job_can_reach_holds_the_pat(lc_github, lifecycle, profil
     else:
         assert len(from_init) <= 1 and all("pipe:" in f for f in from_init), findings
     assert_deregistered(run)
+
+
+# ---------------------------------------------------------------------------------------------
+# 1. one job cannot stop the fleet
+
+
+def test_a_job_touching_the_runners_scripts_does_not_fail_the_pod(lc_github, lifecycle):
+    # In the official image the runner user owns the installation's top-level files: a
+    # changed env.sh used to be "installation changed", exit 74.
+    inst = lifecycle.install(chown_all=True)
+    before = (inst.root / "env.sh").stat()
+    lc_github.queue_job("touch", steps=[
+        'touch "$HOME/env.sh" && echo touched || echo refused',
+        'echo "#tampered" >> "$HOME/run.sh" && echo appended || echo refused'])
+    run = lifecycle.start(installation=inst)
+
+    assert run.wait() == EX_OK, run.output()
+    # Read-only in the sandbox: the job cannot change them at all.
+    assert [o.strip().splitlines()[-1] for o in inst.step_outputs()] == ["refused", "refused"]
+    after = (inst.root / "env.sh").stat()
+    assert (after.st_mtime_ns, after.st_ctime_ns) == (before.st_mtime_ns, before.st_ctime_ns)
+    assert "tampered" not in (inst.root / "run.sh").read_text()
+    assert not run.events("installation.changed")
+
+
+def test_without_a_mount_namespace_the_changed_scripts_are_put_back(lc_github, lifecycle):
+    inst = lifecycle.install(chown_all=True)
+    original = (inst.root / "run.sh").read_bytes()
+    lc_github.queue_job("touch", steps=['touch "$HOME/env.sh"',
+                                        'echo "#tampered" >> "$HOME/run.sh"'])
+    run = lifecycle.start(installation=inst, SUPERVISOR_SANDBOX="off")
+
+    assert run.wait() == EX_OK, run.output()
+    assert (inst.root / "run.sh").read_bytes() == original
+    assert run.event("workspace.wiped").field("restored") == 2
+
+
+def test_a_job_that_makes_the_listener_exit_as_outdated_cannot_stop_the_fleet(lc_github,
+                                                                             lifecycle):
+    # The job shares the Listener's uid: it can ptrace it and make it exit 4 ("self-update"),
+    # which used to be 76 and the Job's FailJob. Now a job ran: 0.
+    attack = ("listener=$(pgrep -u $(id -u) -f 'bin/Runner.Listener run' | head -1); "
+              "gdb -p $listener -batch -ex 'call (void)_exit(4)' >/dev/null 2>&1; "
+              "sleep 5")
+    lc_github.queue_job("attack", steps=[attack])
+    # The killed Listener never reported its job: GitHub keeps the runner busy until it gives
+    # the job up (here after 3 s), and the deregistration waits for that.
+    lc_github.job_abandon_seconds = 3
+    inst = lifecycle.install()
+    run = lifecycle.start(installation=inst, SUPERVISOR_DEREGISTER_DEADLINE=30)
+
+    assert run.wait() == EX_OK, run.output()
+    assert run.summary["exit"]["listener_code"] == 4  # the attack did reach the Listener
+    assert run.summary["exit"]["reason"].startswith("job ran")
+
+
+# ---------------------------------------------------------------------------------------------
+# 3. what survives the job
+
+
+IPC_LEFTOVERS = (
+    "echo left > /dev/shm/rs-job-shm; ipcmk -M 4096; ipcmk -S 1; ipcmk -Q; "
+    "python3 -c 'import ctypes, os; rt = ctypes.CDLL(\"librt.so.1\", use_errno=True); "
+    "print(\"mq\", rt.mq_open(b\"/rs-job-mq\", os.O_CREAT | os.O_RDWR, 0o600, None), ctypes.get_errno())'")
+
+
+def sysv_objects_of(uid):
+    found = []
+    for kind in ("shm", "sem", "msg"):
+        with open(f"/proc/sysvipc/{kind}") as f:
+            header = f.readline().split()
+            col = header.index("uid")
+            found += [f"{kind} {line.split()[1]}" for line in f if int(line.split()[col]) == uid]
+    return found
+
+
+@contextlib.contextmanager
+def pod_mqueues():
+    """The pod's POSIX message queues at /dev/mqueue, where container runtimes mount them
+    (this machine has none: mounted for the test, as a pod has it, and unmounted after)."""
+    import subprocess
+    mounted = subprocess.run(["mountpoint", "-q", "/dev/mqueue"]).returncode == 0
+    made = not os.path.isdir("/dev/mqueue")
+    if not mounted:
+        os.makedirs("/dev/mqueue", exist_ok=True)
+        subprocess.run(["mount", "-t", "mqueue", "mqueue", "/dev/mqueue"], check=True)
+    try:
+        yield lambda uid: sorted(n for n in os.listdir("/dev/mqueue")
+                                 if os.lstat(f"/dev/mqueue/{n}").st_uid == uid)
+    finally:
+        if not mounted:
+            subprocess.run(["umount", "/dev/mqueue"], check=False)
+        if made:
+            os.rmdir("/dev/mqueue")
+
+
+@pytest.mark.parametrize("sandbox", ["auto", "off"])
+def test_shared_memory_and_queues_of_the_job_do_not_outlive_it(lc_github, lifecycle, sandbox):
+    from lifecycle_fixtures import RUNNER_UID
+    lc_github.queue_job("ipc", steps=[IPC_LEFTOVERS])
+    inst = lifecycle.install()
+    with pod_mqueues() as mqueues:
+        run = lifecycle.start(installation=inst, SUPERVISOR_SANDBOX=sandbox)
+        assert run.wait() == EX_OK, run.output()
+        assert "mq -1" not in inst.step_outputs()[0], inst.step_outputs()
+        assert lc_github.jobs()[0]["result"] == "Succeeded", inst.step_outputs()
+        assert sysv_objects_of(RUNNER_UID) == []
+        assert not [n for n in os.listdir("/dev/shm")
+                    if os.lstat(f"/dev/shm/{n}").st_uid == RUNNER_UID]
+        assert mqueues(RUNNER_UID) == []
+    assert run.summary["wipe"]["left"] == 0
