@@ -198,8 +198,10 @@ def test_runner_group_name_is_resolved_through_every_page_of_runner_groups(fake_
 
     assert run.code == EXIT_OK, run.output()
     pages = fake_github.api_calls(r"/actions/runner-groups$", "GET")
-    assert len(pages) == 2
-    assert pages[1]["path"].startswith("/api/v3/organizations/")  # Link followed verbatim
+    # The list declares no Link header (§7.13): pages are asked for by number.
+    assert [(p["path"], p["query"].get("page")) for p in pages] == [
+        ("/api/v3/orgs/acme/actions/runner-groups", "1"),
+        ("/api/v3/orgs/acme/actions/runner-groups", "2")]
     assert all(int(p["query"].get("per_page", 30)) == 100 for p in pages)
     (jit,) = fake_github.api_calls(JIT_PATH, "POST")
     assert jit["body"]["runner_group_id"] == ids["pool-129"]
@@ -593,13 +595,13 @@ def test_every_request_completes_when_github_answers_at_once(fake_github, superv
     # wait() watches for): a request on a kept-alive connection after a wait, answered by a
     # nearby server before curl's first look at the socket.
     fake_github.inject("POST", JIT_PATH, kind="secondary_limit", status=429, retry_after=1,
-                       times=4)
+                       times=3)
     job_in(fake_github)
 
-    run = supervisor.run(SUPERVISOR_REGISTER_DEADLINE=10)
+    run = supervisor.run(SUPERVISOR_REGISTER_DEADLINE=15)
 
     assert run.code == EXIT_OK, run.output()
-    assert statuses(fake_github.api_calls(JIT_PATH, "POST")) == [429] * 4 + [201]
+    assert statuses(fake_github.api_calls(JIT_PATH, "POST")) == [429] * 3 + [201]
 
 
 @pytest.mark.parametrize("reset", [False, True], ids=["fin", "rst"])
@@ -900,3 +902,423 @@ def test_secret_cut_by_a_truncated_error_message_is_not_printed_in_part(fake_git
     assert run.code == EXIT_NOPERM, run.output()
     pieces = {token[i:i + 12] for i in range(len(token) - 11)}
     assert not [p for p in pieces if p in run.stderr]
+
+
+# ---------------------------------------------------------------------------------------------
+# 15. installation tokens that expire (§2.7, §7.10)
+
+MINT_PATH = r"/access_tokens$"
+SHORT_TTL = 4  # seconds: the fake's installation tokens, in the tests that outlive them
+
+
+def app_pod(fake_github, supervisor, scope="acme", with_id=True):
+    app = fake_github.add_app()
+    installation = app.install(repo=scope) if "/" in scope else app.install(org=scope)
+    return supervisor.app_env(app, installation_id=installation if with_id else None)
+
+
+def refused(calls):
+    return [(c["method"], c["path"]) for c in calls if c["status"] == 401]
+
+
+def token_has_expired(fake_github):
+    return lambda: all(t.expires <= fake_github._now()
+                       for t in fake_github._inst_tokens.values())
+
+
+def test_idle_runner_past_its_token_lifetime_is_deregistered_with_a_fresh_token(fake_github,
+                                                                                supervisor):
+    fake_github.installation_token_ttl = SHORT_TTL
+    run = supervisor.start(FAKE_LISTENER_MODE="sleep", **app_pod(fake_github, supervisor))
+    run.wait_for_listener("run")
+    wait_until(token_has_expired(fake_github), timeout=SHORT_TTL + 5, interval=0.1,
+               what="the first installation token to expire")
+
+    run.send_signal(signal.SIGTERM)
+
+    assert run.wait() == EXIT_OK, run.output()
+    assert run.event("runner.deregistered").field("confirmed") is True
+    # renewed ahead of expiry, not after a refusal: mint, JIT, mint, GET, DELETE
+    assert [(c["method"], c["status"]) for c in fake_github.calls] == [
+        ("POST", 201), ("POST", 201), ("POST", 201), ("GET", 200), ("DELETE", 204)]
+    assert len(fake_github.api_calls(MINT_PATH, "POST")) == 2
+    assert refused(fake_github.calls) == []
+    assert run.summary()["github"]["deregistered"] == "confirmed"
+
+
+def test_job_longer_than_the_token_lifetime_ends_with_a_confirmed_deregistration(fake_github,
+                                                                                 supervisor):
+    fake_github.installation_token_ttl = SHORT_TTL
+    job = job_in(fake_github)
+
+    run = supervisor.run(FAKE_LISTENER_JOB_SECONDS=SHORT_TTL + 1,
+                         **app_pod(fake_github, supervisor))
+
+    assert run.code == EXIT_OK, run.output()
+    assert job.result == "Succeeded"
+    assert run.event("runner.deregistered").field("confirmed") is True
+    mints = fake_github.api_calls(MINT_PATH, "POST")
+    assert len(mints) == 2 and refused(fake_github.calls) == []
+    (confirm,) = fake_github.api_calls(RUNNER_PATH, "GET")
+    assert confirm["status"] == 404 and confirm["ts"] > mints[1]["ts"]
+    assert confirm["headers"]["authorization"] == f"Bearer {fake_github.installation_tokens()[1]}"
+
+
+def test_token_refused_before_its_time_is_reminted_once(fake_github, supervisor):
+    run = supervisor.start(FAKE_LISTENER_MODE="sleep", **app_pod(fake_github, supervisor))
+    run.wait_for_listener("run")
+    fake_github.expire_tokens()  # revoked, or a clock that lied: the pod cannot know
+
+    run.send_signal(signal.SIGTERM)
+
+    assert run.wait() == EXIT_OK, run.output()
+    assert run.event("runner.deregistered").field("confirmed") is True
+    assert [(c["method"], c["status"]) for c in fake_github.calls[2:]] == [
+        ("GET", 401), ("POST", 201), ("GET", 200), ("DELETE", 204)]
+
+
+def test_token_refused_twice_is_not_reminted_again(fake_github, supervisor):
+    fake_github.inject("POST", JIT_PATH, kind="unauthorized", times=None)
+
+    run = supervisor.run(**app_pod(fake_github, supervisor))
+
+    assert run.code == EXIT_NOPERM, run.output()
+    assert statuses(fake_github.api_calls(JIT_PATH, "POST")) == [401, 401]
+    assert len(fake_github.api_calls(MINT_PATH, "POST")) == 2
+
+
+def test_check_online_remints_a_refused_token(fake_github, supervisor):
+    fake_github.inject("GET", r"/actions/runners$", kind="unauthorized")
+
+    run = supervisor.run("check", "--online", **app_pod(fake_github, supervisor))
+
+    assert run.code == EXIT_OK, run.output()
+    assert statuses(fake_github.api_calls(r"/actions/runners$", "GET")) == [401, 200]
+    assert len(fake_github.api_calls(MINT_PATH, "POST")) == 2
+
+
+@pytest.mark.parametrize("credential, budget", [("pat", 2), ("app", 3), ("arc", 0)])
+def test_rest_budget_of_a_pod_whose_token_does_not_expire(fake_github, supervisor, credential,
+                                                          budget):
+    job_in(fake_github)
+    settings = {}
+    if credential == "app":
+        settings = app_pod(fake_github, supervisor)
+    elif credential == "arc":
+        blob, _ = fake_github.jit_config_for("/orgs/acme", "arc-runner-9", supervisor.default_pat)
+        fake_github.reset_calls()
+        settings = {"ACTIONS_RUNNER_INPUT_JITCONFIG": blob, "GITHUB_URL": None,
+                    "GITHUB_TOKEN_FILE": None, "RUNNER_NAME": None, "HOSTNAME": "arc-runner-9"}
+
+    run = supervisor.run(**settings)
+
+    assert run.code == EXIT_OK, run.output()
+    assert len(fake_github.calls) <= budget, [(c["method"], c["path"]) for c in fake_github.calls]
+    assert run.summary()["github"]["calls"] == len(fake_github.calls)
+
+
+# ---------------------------------------------------------------------------------------------
+# 16. every supported GitHub Enterprise Server (§7.11)
+
+
+def test_ghes_without_jit_says_in_one_line_to_use_registration_tokens(fake_github, supervisor):
+    fake_github.ghes = "3.9"
+
+    run = supervisor.run()
+
+    assert run.code == EXIT_CONFIG, run.output()
+    error = run.event("supervisor.error")["msg"]
+    assert "SUPERVISOR_REGISTRATION=token" in error and "3.9" in error and "\n" not in error
+    assert [(c["method"], c["status"]) for c in fake_github.calls] == [("POST", 404)]
+    assert run.listener("run") is None
+
+
+def test_ghes_without_jit_registers_with_a_registration_token(fake_github, supervisor):
+    fake_github.ghes = "3.9"
+    job = job_in(fake_github)
+
+    run = supervisor.run(SUPERVISOR_REGISTRATION="token")
+
+    assert run.code == EXIT_OK, run.output()
+    assert job.result == "Succeeded"
+    assert run.event("runner.deregistered").field("confirmed") is True
+
+
+def test_check_online_on_a_ghes_without_jit_names_the_setting(fake_github, supervisor):
+    fake_github.ghes = "3.9"
+
+    run = supervisor.run("check", "--online")
+
+    assert run.code == EXIT_CONFIG, run.output()
+    assert "SUPERVISOR_REGISTRATION=token" in run.event("supervisor.error")["msg"]
+    assert supervisor.run("check", "--online", SUPERVISOR_REGISTRATION="token").code == EXIT_OK
+
+
+def test_ghost_on_ghes_3_10_is_found_without_a_name_filter_and_without_409(fake_github,
+                                                                           supervisor):
+    fake_github.ghes = "3.10"
+    for i in range(120):  # the ghost is on the second page of 100
+        fake_github.register_runner("acme", f"other-{i}", status="online")
+    ghost = fake_github.register_runner("acme", supervisor.runner_name, status="offline")
+    fake_github.expect_runners(120)
+    job_in(fake_github)
+
+    run = supervisor.run()
+
+    assert run.code == EXIT_OK, run.output()
+    assert statuses(fake_github.api_calls(JIT_PATH, "POST")) == [422, 201]
+    lists = fake_github.api_calls(r"/actions/runners$", "GET")
+    assert [c["query"].get("page") for c in lists] == ["1", "2"]
+    assert all("name" not in c["query"] for c in lists)  # 3.10 has no `name`
+    (delete,) = fake_github.api_calls(RUNNER_PATH, "DELETE")
+    assert delete["path"].endswith(f"/{ghost['id']}") and delete["status"] == 204
+    assert run.event("runner.registered").field("runner_name") == supervisor.runner_name
+
+
+def test_ghost_whose_name_differs_in_case_is_found_though_the_filter_misses_it(fake_github,
+                                                                               supervisor):
+    ghost = fake_github.register_runner("acme", supervisor.runner_name.upper())
+    job_in(fake_github)
+
+    run = supervisor.run()
+
+    assert run.code == EXIT_OK, run.output()
+    assert statuses(fake_github.api_calls(JIT_PATH, "POST")) == [409, 201]
+    filtered, unfiltered = fake_github.api_calls(r"/actions/runners$", "GET")
+    assert filtered["query"]["name"] == supervisor.runner_name
+    assert "name" not in unfiltered["query"]
+    (delete,) = fake_github.api_calls(RUNNER_PATH, "DELETE")
+    assert delete["path"].endswith(f"/{ghost['id']}")
+
+
+def test_genuine_422_from_generate_jitconfig_is_a_configuration_error(fake_github, supervisor):
+    message = "Invalid request.\n\nFor 'properties/labels', item 7 is not allowed."
+    fake_github.inject("POST", JIT_PATH, kind="status", status=422,
+                       body={"message": message, "documentation_url": "https://docs.github.com",
+                             "errors": [message]})
+
+    run = supervisor.run()
+
+    assert run.code == EXIT_CONFIG, run.output()
+    assert "422" in run.event("supervisor.error")["msg"]
+    assert fake_github.api_calls(RUNNER_PATH, "DELETE") == []
+
+
+@pytest.mark.parametrize("ghes", [None, "3.10", "3.19"], ids=["github.com", "ghes-3.10",
+                                                              "ghes-3.19"])
+@pytest.mark.parametrize("url_path, scope", [("/acme", "acme"), ("/acme/app", "acme/app"),
+                                             ("/enterprises/ent", "enterprises/ent")])
+def test_every_supported_version_recovers_a_ghost_runs_and_deregisters(fake_github, supervisor,
+                                                                      ghes, url_path, scope):
+    fake_github.ghes = ghes
+    fake_github.register_runner(scope, supervisor.runner_name, status="offline")
+    settings = {"GITHUB_URL": fake_github.url + url_path, "FAKE_LISTENER_MODE": "sleep"}
+    if scope == "acme":
+        settings.update(app_pod(fake_github, supervisor, with_id=False))
+        fake_github.add_runner_group("acme", "pool")
+        settings["RUNNER_GROUP"] = "pool"
+    elif scope == "acme/app":
+        settings.update(app_pod(fake_github, supervisor, scope="acme/app", with_id=False))
+    run = supervisor.start(**settings)
+    run.wait_for_listener("run")
+
+    run.send_signal(signal.SIGTERM)
+
+    assert run.wait() == EXIT_OK, run.output()
+    assert run.event("runner.deregistered").field("confirmed") is True
+    assert statuses(fake_github.api_calls(JIT_PATH, "POST")) == [
+        422 if ghes == "3.10" else 409, 201]
+    assert statuses(fake_github.api_calls(RUNNER_PATH, "DELETE")) == [204, 204]
+
+
+@pytest.mark.parametrize("ghes", [None, "3.10", "3.19"], ids=["github.com", "ghes-3.10",
+                                                              "ghes-3.19"])
+def test_every_supported_version_registers_with_a_token_and_checks_online(fake_github,
+                                                                         supervisor, ghes):
+    fake_github.ghes = ghes
+    gid = fake_github.add_runner_group("acme", "pool")
+    job_in(fake_github)
+
+    run = supervisor.run(SUPERVISOR_REGISTRATION="token", RUNNER_GROUP=str(gid))
+    check = supervisor.run("check", "--online", **app_pod(fake_github, supervisor,
+                                                          scope="acme/app"),
+                           GITHUB_URL=fake_github.url + "/acme/app")
+
+    assert run.code == EXIT_OK, run.output()
+    assert check.code == EXIT_OK, check.output()
+
+
+# ---------------------------------------------------------------------------------------------
+# 17. runner groups GitHub refuses (§7.13)
+
+
+def test_unknown_runner_group_id_exits_78_naming_runner_group(fake_github, supervisor):
+    run = supervisor.run(RUNNER_GROUP="9999")
+
+    assert run.code == EXIT_CONFIG, run.output()
+    error = run.event("supervisor.error")["msg"]
+    assert "RUNNER_GROUP=9999" in error and "no runner group" in error
+    assert statuses(fake_github.api_calls(JIT_PATH, "POST")) == [404]
+
+
+@pytest.mark.parametrize("by", ["name", "id"])
+def test_runner_group_github_refuses_exits_78_naming_runner_group(fake_github, supervisor, by):
+    gid = fake_github.add_runner_group("acme", "locked", usable=False)
+
+    run = supervisor.run(RUNNER_GROUP="locked" if by == "name" else str(gid))
+
+    assert run.code == EXIT_CONFIG, run.output()
+    error = run.event("supervisor.error")["msg"]
+    assert "RUNNER_GROUP=" in error and "locked" in error
+    assert statuses(fake_github.api_calls(JIT_PATH, "POST")) == [403]
+    assert fake_github.runners() == []
+
+
+def test_credentials_refused_with_a_runner_group_are_still_77(fake_github, supervisor):
+    gid = fake_github.add_runner_group("acme", "gpu")
+    token = fake_github.add_pat(scopes=["repo"])
+
+    run = supervisor.run(RUNNER_GROUP=str(gid), GITHUB_TOKEN_FILE=supervisor.pat_file(token))
+
+    assert run.code == EXIT_NOPERM, run.output()
+
+
+def test_runner_group_id_at_repository_scope_is_a_configuration_error(fake_github, supervisor):
+    run = supervisor.run(GITHUB_URL=fake_github.url + "/acme/app", RUNNER_GROUP="7")
+
+    assert run.code == EXIT_CONFIG, run.output()
+    assert "RUNNER_GROUP=7" in run.event("supervisor.error")["msg"]
+    assert fake_github.calls == []
+
+
+# ---------------------------------------------------------------------------------------------
+# 18. check --online tells the truth about scopes (§7.14)
+
+
+@pytest.mark.parametrize("url_path, scopes", [
+    ("/enterprises/ent", ["admin:enterprise"]),
+    ("/acme", ["admin:org", "repo"]),
+    ("/acme/app", ["repo", "admin:enterprise"]),
+])
+def test_check_online_counts_scopes_that_include_the_needed_one(fake_github, supervisor,
+                                                                url_path, scopes):
+    token = fake_github.add_pat(scopes=scopes)
+
+    run = supervisor.run("check", "--online", GITHUB_URL=fake_github.url + url_path,
+                         GITHUB_TOKEN_FILE=supervisor.pat_file(token))
+
+    assert run.code == EXIT_OK, run.output()
+    assert "(granted)" in run.stdout
+
+
+def test_check_online_treats_an_empty_scopes_header_as_a_fine_grained_token(fake_github,
+                                                                            supervisor):
+    token = fake_github.add_pat(fine_grained=True)
+
+    run = supervisor.run("check", "--online", GITHUB_TOKEN_FILE=supervisor.pat_file(token))
+
+    assert run.code == EXIT_OK, run.output()
+    assert "fine-grained PAT" in run.stdout and "cannot be verified" in run.stdout
+
+
+def test_fine_grained_pat_registers_and_deregisters(fake_github, supervisor):
+    token = fake_github.add_pat(fine_grained=True)
+    job = job_in(fake_github)
+
+    run = supervisor.run(GITHUB_TOKEN_FILE=supervisor.pat_file(token))
+
+    assert run.code == EXIT_OK, run.output()
+    assert job.result == "Succeeded"
+
+
+# ---------------------------------------------------------------------------------------------
+# 19. least privilege for repository App tokens (§7.15)
+
+
+def test_app_token_at_a_repository_is_narrowed_to_that_repository(fake_github, supervisor):
+    fake_github.add_repo("acme/other")
+    app = fake_github.add_app()
+    app.install(org="acme")  # the installation covers every repository of acme
+    job_in(fake_github)
+
+    run = supervisor.run(GITHUB_URL=fake_github.url + "/acme/app", **supervisor.app_env(app))
+
+    assert run.code == EXIT_OK, run.output()
+    (mint,) = fake_github.api_calls(MINT_PATH, "POST")
+    assert mint["body"] == {"permissions": {"administration": "write"}, "repositories": ["app"]}
+    (token,) = fake_github._inst_tokens.values()
+    assert token.repos == {"app"} and token.permissions == {"administration": "write"}
+    status, _ = fake_github.call_api("GET", "/repos/acme/other/actions/runners", token.token)
+    assert status == 403
+
+
+def test_app_token_at_an_organization_asks_for_the_runner_permission_only(fake_github,
+                                                                          supervisor):
+    job_in(fake_github)
+
+    run = supervisor.run(**app_pod(fake_github, supervisor))
+
+    assert run.code == EXIT_OK, run.output()
+    (mint,) = fake_github.api_calls(MINT_PATH, "POST")
+    assert mint["body"] == {"permissions": {"organization_self_hosted_runners": "write"}}
+
+
+# ---------------------------------------------------------------------------------------------
+# 20. GitHub's best practices for mutating requests (§7.16)
+
+
+def mutations(fake_github):
+    return [c for c in fake_github.calls if c["method"] in ("POST", "DELETE", "PATCH", "PUT")]
+
+
+def assert_a_second_apart(sent):
+    for before, after in zip(sent, sent[1:]):
+        assert after["ts"] - before["ts"] >= 1.0 - 0.02, (before["path"], after["path"])
+
+
+def test_mutating_requests_are_at_least_a_second_apart(fake_github, supervisor):
+    fake_github.inject("POST", JIT_PATH, kind="drop", after=True)  # registered, answer lost
+    job_in(fake_github)
+
+    run = supervisor.run(SUPERVISOR_REGISTER_DEADLINE=12)
+
+    assert run.code == EXIT_OK, run.output()
+    sent = mutations(fake_github)
+    # JIT (answer lost), JIT (taken), DELETE of the ghost, JIT
+    assert [c["method"] for c in sent] == ["POST", "POST", "DELETE", "POST"]
+    assert_a_second_apart(sent)
+
+
+def test_app_token_and_registration_are_a_second_apart(fake_github, supervisor):
+    job_in(fake_github)
+
+    run = supervisor.run(**app_pod(fake_github, supervisor))
+
+    assert run.code == EXIT_OK, run.output()
+    sent = mutations(fake_github)
+    assert [c["path"].rsplit("/", 1)[1] for c in sent] == ["access_tokens", "generate-jitconfig"]
+    assert_a_second_apart(sent)
+
+
+def test_repeated_secondary_limits_wait_exponentially_longer(fake_github, supervisor):
+    fake_github.inject("POST", JIT_PATH, kind="secondary_limit", retry_after=1, times=3)
+    job_in(fake_github)
+
+    run = supervisor.run(SUPERVISOR_REGISTER_DEADLINE=15)
+
+    assert run.code == EXIT_OK, run.output()
+    assert [e.field("wait_ms") for e in run.events("github.retry")] == [1000, 2000, 4000]
+    posts = fake_github.api_calls(JIT_PATH, "POST")
+    for before, after, wait in zip(posts, posts[1:], (1, 2, 4)):
+        assert after["ts"] - before["ts"] >= wait - 0.05
+
+
+def test_repeated_secondary_limits_give_up_at_the_deadline(fake_github, supervisor):
+    fake_github.inject("POST", JIT_PATH, kind="secondary_limit", retry_after=1, times=None)
+
+    run = supervisor.run(SUPERVISOR_REGISTER_DEADLINE=5)
+
+    assert run.code == EXIT_TEMPFAIL, run.output()
+    # 1 s, then 2 s; 4 s more would cross the deadline: no third retry
+    assert statuses(fake_github.api_calls(JIT_PATH, "POST")) == [403, 403, 403]
+    assert run.elapsed < 5 + 1.5

@@ -16,7 +16,8 @@ and writes the .runner, .credentials and .credentials_rsaparams files it gets ba
     exit    print $FAKE_LISTENER_STDOUT on stdout and $FAKE_LISTENER_STDERR on stderr (each a
             line, when set), then exit with $FAKE_LISTENER_EXIT (default 0)
     job     open a broker session with the clientId of .credentials, take one job
-            (waiting up to $FAKE_LISTENER_WAIT s, default 20), report $FAKE_LISTENER_RESULT
+            (waiting up to $FAKE_LISTENER_WAIT s, default 20), run it for
+            $FAKE_LISTENER_JOB_SECONDS (default 0), report $FAKE_LISTENER_RESULT
             (default Succeeded), exit 100 + the result's index when
             ACTIONS_RUNNER_RETURN_JOB_RESULT_FOR_HOSTED=true (as the real runner), else 0;
             with no job in time, exit 0 as a runner that was stopped does
@@ -135,6 +136,7 @@ def take_one_job():
         print(f"no job: HTTP {status}: {job}", file=sys.stderr)
         return 1
     print(f"Running job: {job['name']}", flush=True)
+    time.sleep(float(os.environ.get("FAKE_LISTENER_JOB_SECONDS", "0")))  # the job's steps
     result = os.environ.get("FAKE_LISTENER_RESULT", "Succeeded")
     status, _ = call("POST", f"{broker}/jobs/{job['id']}/result", {"result": result}, client)
     print(f"Job {job['name']} completed with result: {result}", flush=True)
