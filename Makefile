@@ -85,7 +85,7 @@ deps:
 # The README's test command. Installs, builds (release and ASan+UBSan), runs every test.
 test: deps
 	$(MAKE) all asan
-	$(MAKE) unit integration manifest-test image-test
+	$(MAKE) unit integration contract manifest-test image-test
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
@@ -114,6 +114,16 @@ image-test: manifest-deps
 
 manifest-test: manifest-deps
 	$(PYTHON) -m pytest -q -p no:cacheprovider tests/manifests $(PYTEST_ARGS)
+
+# The contract test (tests/contract/): every request the supervisor made to the fake GitHub
+# during `make integration` (written down there), checked offline against GitHub's OpenAPI
+# descriptions (npm's @octokit/openapi, installed with npm ci into build/contract-node).
+integration: export RS_GITHUB_CALL_LOG = $(CURDIR)/build/contract/calls
+.PHONY: contract
+contract: manifest-deps build/asan/runner-supervisor build/runner-supervisor
+	RS_BIN=$(CURDIR)/build/asan/runner-supervisor RS_RELEASE_BIN=$(CURDIR)/build/runner-supervisor \
+		RS_GITHUB_CALL_LOG=$(CURDIR)/build/contract/calls \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/contract $(PYTEST_ARGS)
 
 check: deps
 	clang-format --dry-run -Werror $(SRCS) $(HDRS) $(UNIT_SRCS)
