@@ -32,8 +32,8 @@
 #define MUTATION_GAP_MS 1000
 /* Installation tokens last an hour (§2.7, §7.10): re-minted this long before expires_at, or
  * a twelfth of a shorter lifetime (never less than a second). */
-#define TOKEN_RENEW_AHEAD_MS (5 * 60 * 1000)
-#define TOKEN_LIFETIME_S     3600 /* what GitHub documents, when expires_at is unreadable */
+#define TOKEN_RENEW_AHEAD_MS 300000ULL /* 5 minutes */
+#define TOKEN_LIFETIME_S     3600      /* what GitHub documents, when expires_at is unreadable */
 /* generate-jitconfig arrived in GHES 3.10, the list-runners `name` filter in 3.11 (the GHES
  * descriptions of @octokit/openapi; reference §7.11). */
 #define GHES_JIT_SINCE        3010

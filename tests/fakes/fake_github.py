@@ -1350,7 +1350,7 @@ class FakeGitHub:
             "method": entry["method"], "path": entry["path"], "raw_query": entry["raw_query"],
             "body": entry["body"], "status": entry["status"], "fault": entry["fault"],
             "user_agent": entry["headers"].get("user-agent", ""), "ghes": self.ghes,
-            "test": os.environ.get("PYTEST_CURRENT_TEST", ""),
+            "test": os.environ.get("PYTEST_CURRENT_TEST", ""), "ts": entry["ts"],
         })
         os.makedirs(where, exist_ok=True)
         with open(os.path.join(where, f"calls-{os.getpid()}.jsonl"), "a") as f:
