@@ -87,18 +87,45 @@ static int write_all(int fd, const char *buf, size_t len)
 int sbx_handoff_create(const struct exec_plan *plan, struct rs_err *err)
 {
 	const struct sbx_plan *s = plan->sbx;
-	json_t *j = json_pack(
-	    "{s:o,s:o,s:o,s:s,s:i,s:b,s:i,s:i,s:i,s:i,s:i,s:i,s:o,s:o,s:o,s:b,s:b,s:i,s:b,s:i,s:o,"
-	    "s:b}",
-	    "paths", strings(plan->paths), "argv", strings(plan->argv), "envp", strings(plan->envp),
-	    "cwd", plan->cwd_path ? plan->cwd_path : "/", "umask", (int)plan->umask, "own_pgrp",
-	    plan->own_pgrp, "tty_fd", plan->tty_fd, "max_fd", plan->max_fd, "stdout_fd",
-	    plan->stdout_fd, "stderr_fd", plan->stderr_fd, "report_fd", plan->report_fd,
-	    "teardown_fd", plan->teardown_fd, "ids", ids_json(s), "nofile",
-	    rlimit_json(s->rlimit_nofile, &s->nofile), "nproc",
-	    rlimit_json(s->rlimit_nproc, &s->nproc), "drop_caps", s->drop_caps, "drop_bounding",
-	    s->drop_bounding, "cap_last_cap", s->cap_last_cap, "nnp", s->nnp, "landlock_fd",
-	    s->landlock_fd, "seccomp", filter_json(s), "prestaged", s->userns);
+	/* One key at a time: a long pack format and its arguments drift apart unseen. */
+	json_t *j = json_object();
+	const struct {
+		const char *key;
+		json_t *value;
+	} fields[] = {
+		{ "paths", strings(plan->paths) },
+		{ "argv", strings(plan->argv) },
+		{ "envp", strings(plan->envp) },
+		{ "cwd", json_string(plan->cwd_path ? plan->cwd_path : "/") },
+		{ "umask", json_integer(plan->umask) },
+		{ "own_pgrp", json_boolean(plan->own_pgrp) },
+		{ "tty_fd", json_integer(plan->tty_fd) },
+		{ "max_fd", json_integer(plan->max_fd) },
+		{ "stdout_fd", json_integer(plan->stdout_fd) },
+		{ "stderr_fd", json_integer(plan->stderr_fd) },
+		{ "report_fd", json_integer(plan->report_fd) },
+		{ "teardown_fd", json_integer(plan->teardown_fd) },
+		{ "ids", ids_json(s) },
+		{ "nofile", rlimit_json(s->rlimit_nofile, &s->nofile) },
+		{ "nproc", rlimit_json(s->rlimit_nproc, &s->nproc) },
+		{ "drop_caps", json_boolean(s->drop_caps) },
+		{ "drop_bounding", json_boolean(s->drop_bounding) },
+		{ "cap_last_cap", json_integer(s->cap_last_cap) },
+		{ "nnp", json_boolean(s->nnp) },
+		{ "landlock_fd", json_integer(s->landlock_fd) },
+		{ "seccomp", filter_json(s) },
+		{ "prestaged", json_boolean(s->userns) },
+	};
+	bool complete = j != NULL;
+	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+		if (!fields[i].value || !j ||
+		    json_object_set_new(j, fields[i].key, fields[i].value))
+			complete = false;
+	}
+	if (!complete) {
+		json_decref(j);
+		j = NULL;
+	}
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (!text)

@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -35,6 +36,8 @@
 #define SYS_landlock_add_rule       445
 #define SYS_landlock_restrict_self  446
 #endif
+
+#define MQUEUE_FS_MAGIC 0x19800202UL /* ipc/mqueue.c */
 
 /* The kernel's struct as of ABI 6; older kernels take a prefix of it. */
 struct ruleset_attr {
@@ -151,7 +154,13 @@ int sbx_landlock_build(int abi, const char *const *hide, struct rs_err *err)
 	if (fd < 0)
 		return rs_fail(err, EX_RS_SANDBOX, errno, "Landlock ruleset (ABI %d)", abi);
 	struct walk w = { .ruleset = fd, .all = attr.handled_access_fs, .hide = hide, .err = err };
-	if (walk_towards(&w, "/") < 0) {
+	/* mq_open creates its queue through the IPC namespace's internal mount, whose root has
+	 * no parent to inherit a rule from: the job's queues need a rule of their own, on the
+	 * queue filesystem's root (the same inode as /dev/mqueue's). */
+	struct statfs fs;
+	if (walk_towards(&w, "/") < 0 ||
+	    (statfs("/dev/mqueue", &fs) == 0 && (unsigned long)fs.f_type == MQUEUE_FS_MAGIC &&
+	     relation(&w, "/dev/mqueue") == 0 && add_rule(&w, "/dev/mqueue", w.all) < 0)) {
 		close(fd);
 		return -1;
 	}

@@ -143,13 +143,16 @@ static int make_readonly(const struct sbx_plan *p, const char **step)
 	return 0;
 }
 
-/* A fresh /dev/shm (the pod's size), and the pod's /dev/mqueue covered: what the job leaves
- * there dies with the sandbox, not in the pod. */
+/* A fresh /dev/shm (the pod's size), and the sandbox's own queues at /dev/mqueue (or the
+ * pod's covered): what the job leaves there dies with the sandbox, not in the pod. */
 static int fresh_ipc(const struct sbx_plan *p, const char **step)
 {
 	if (p->fresh_shm &&
 	    mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, p->shm_size) < 0)
 		return *step = "a fresh /dev/shm", errno;
+	if (p->fresh_mqueue &&
+	    mount("mqueue", "/dev/mqueue", "mqueue", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+		return *step = "the sandbox's queues at /dev/mqueue", errno;
 	if (p->cover_mqueue && cover_dir("/dev/mqueue") != 0)
 		return *step = "covering /dev/mqueue", errno;
 	return 0;

@@ -227,9 +227,13 @@ static void plan_ipc_mounts(struct sbx_plan *p)
 		snprintf(p->shm_size, sizeof(p->shm_size), "mode=1777,size=%llu",
 			 (unsigned long long)v.f_blocks * v.f_frsize);
 	}
-	/* mq_open works in the sandbox's own IPC namespace whatever is mounted; the pod's
-	 * queues, visible (and creatable) through /dev/mqueue, are covered. */
-	p->cover_mqueue = is_fs("/dev/mqueue", MQUEUE_MAGIC);
+	/* The pod's queues are visible (and creatable) through /dev/mqueue: with an IPC
+	 * namespace, the sandbox's own queues are mounted there instead (Landlock, which also
+	 * governs mq_open, then has a path to grant them by: initexec.c); without one, covered. */
+	if (is_fs("/dev/mqueue", MQUEUE_MAGIC)) {
+		p->fresh_mqueue = (p->clone_flags & CLONE_NEWIPC) || p->unshare_ipc;
+		p->cover_mqueue = !p->fresh_mqueue;
+	}
 }
 
 static int plan_mounts(struct sbx_plan *p, const struct sbx_policy *pol)
@@ -419,13 +423,15 @@ static int plan_process(struct sbx_plan *p, const struct sbx_policy *pol,
 	}
 
 	if (p->nnp && pr->seccomp == 0) {
-		if (sbx_seccomp_build(&p->filter, err) < 0)
+		if (sbx_seccomp_build(&p->filter, root_inside, err) < 0)
 			return -1;
 		p->seccomp = true;
-		size_t n;
-		sbx_seccomp_rules(&n);
+		size_t n, count = 0;
+		const struct sbx_sc_rule *rules = sbx_seccomp_rules(&n);
+		for (size_t i = 0; i < n; i++)
+			count += root_inside || !rules[i].root_inside_only;
 		set(r, SBX_L_SECCOMP, SBX_APPLIED, "%zu rules, default allow, other ABIs refused",
-		    n);
+		    count);
 	} else {
 		set_errno(r, SBX_L_SECCOMP, p->nnp ? pr->seccomp : pr->nnp, "seccomp filter");
 	}
@@ -455,15 +461,11 @@ static int plan_hiding(struct sbx_plan *p, const struct sbx_policy *pol, const s
 	if (p->mounts)
 		set(r, SBX_L_HIDDEN, SBX_APPLIED, "%zu paths covered in the mount namespace",
 		    p->n_hide);
-	if (p->mounts && p->pidns) {
-		set(r, SBX_L_LANDLOCK, SBX_DISABLED,
-		    "not needed: the mount and PID namespaces hide the paths and the supervisor");
-		return 0;
-	}
-	/* Without a PID namespace the supervisor's processes are in the job's: Landlock's signal
-	 * scoping, where it exists. The mount namespace hides the paths: rules on paths made
-	 * here would not reach the sandbox's fresh mounts (Landlock skips a mount point's own
-	 * rule), so only the scopes. */
+	/* In a mount namespace the covers hide the paths; Landlock adds its scopes (the job's
+	 * signals and abstract sockets stay in its domain, and a landlocked job cannot trace
+	 * the unconfined sandbox init). Not path rules: made here they would not reach the
+	 * sandbox's fresh mounts (Landlock skips a mount point's own rule), and would leave
+	 * every directory above a hidden path list-only. */
 	if (p->mounts) {
 		if (pr->landlock_abi < 6 || !p->nnp) {
 			set_errno(r, SBX_L_LANDLOCK,

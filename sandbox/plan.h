@@ -58,7 +58,8 @@ struct sbx_plan {
 	 * sees them): fresh ones. shm_size is the pod's /dev/shm size, as a tmpfs option. */
 	bool fresh_shm;
 	char shm_size[40];
-	bool cover_mqueue; /* the pod's queues, reachable by path, covered */
+	bool fresh_mqueue; /* with an IPC namespace: that namespace's queues at /dev/mqueue */
+	bool cover_mqueue; /* without one: the pod's queues covered */
 
 	/* The runner process itself. */
 	bool drop_caps;     /* inheritable, permitted, effective and ambient emptied */

@@ -9,6 +9,7 @@
 #define RS_SBX_SECCOMP_H
 
 #include <linux/filter.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -26,6 +27,8 @@ enum sbx_sc_arg_kind {
 	SBX_SC_ARG0_ANY_BIT, /* arg0 has any bit of .value set (one rule per bit: rules are ORed) */
 	SBX_SC_ARG0_EQ32,    /* (arg0 & 0xffffffff) == .value */
 	SBX_SC_ARG1_EQ32,    /* (arg1 & 0xffffffff) == .value */
+	SBX_SC_OTHER_PID_SET, /* arg0 (a pid) != 0 and arg2 (a new value) != NULL: a change made
+			       * to another process (prlimit64) */
 };
 
 struct sbx_sc_rule {
@@ -34,8 +37,9 @@ struct sbx_sc_rule {
 	int arg_kind;             /* enum sbx_sc_arg_kind */
 	unsigned long long value; /* the argument value or bits arg_kind compares with */
 	uint32_t only_arch;       /* SCMP_ARCH_*: the syscall exists only there; 0: everywhere */
-	int nr;          /* its number when this libseccomp does not know the name; 0: none */
-	const char *why; /* the reason, one line: the attack it stops */
+	int nr;                /* its number when this libseccomp does not know the name; 0: none */
+	const char *why;       /* the reason, one line: the attack it stops */
+	bool root_inside_only; /* only where the job is root of its user namespace (userns-root) */
 };
 
 /* The policy table. */
@@ -49,10 +53,11 @@ struct sbx_filter {
 	uint32_t badarch_action;
 };
 
-/* Compiles the table for the native architecture. A name this libseccomp does not know for
- * this architecture is skipped (unless the rule gives its number); a known one that cannot be
+/* Compiles the table for the native architecture (with the rows for a job that is root of its
+ * user namespace when root_inside). A name this libseccomp does not know for this
+ * architecture is skipped (unless the rule gives its number); a known one that cannot be
  * added is an error naming it. Returns 0, or -1 with err filled (EX_RS_SANDBOX). */
-int sbx_seccomp_build(struct sbx_filter *out, struct rs_err *err);
+int sbx_seccomp_build(struct sbx_filter *out, bool root_inside, struct rs_err *err);
 
 /* The same for any table (tests). */
 int sbx_seccomp_build_rules(const struct sbx_sc_rule *rules, size_t n, struct sbx_filter *out,

@@ -127,6 +127,24 @@ static const struct sbx_sc_rule rules[] = {
 	    "the clock is not namespaced: moves the node's time (certificate, token expiry)"),
 	ALL("clock_settime", SBX_SC_EPERM,
 	    "the clock is not namespaced: moves the node's time (certificate, token expiry)"),
+	ALL("clock_adjtime", SBX_SC_EPERM,
+	    "the clock is not namespaced: slews the node's time; its read-only form (modes 0) "
+	    "is in memory the filter cannot read"),
+	ALL("adjtimex", SBX_SC_EPERM, "as clock_adjtime, on CLOCK_REALTIME"),
+	ALL("syslog", SBX_SC_EPERM,
+	    "the kernel log is not namespaced: other pods' traces and kernel addresses (KASLR), "
+	    "and clearing it hides an attack"),
+	{ .name = "prlimit64",
+	  .action = SBX_SC_EPERM,
+	  .arg_kind = SBX_SC_OTHER_PID_SET,
+	  .why = "lowers another process's limits: where the job shares the supervisor's uid "
+		 "(runAsNonRoot) it would starve PID 1 of files or memory; its own and reading "
+		 "others' stay" },
+	{ .name = "setgroups",
+	  .action = SBX_SC_EPERM,
+	  .root_inside_only = true,
+	  .why = "userns-root: dropping supplementary groups opens files whose group is denied "
+		 "access (mode 0604); the job keeps the groups the runner has" },
 	{ .name = "iopl",
 	  .action = SBX_SC_EPERM,
 	  .only_arch = SCMP_ARCH_X86_64,
@@ -204,6 +222,12 @@ static int add_rule(scmp_filter_ctx ctx, uint32_t arch, const struct sbx_sc_rule
 	case SBX_SC_ARG1_EQ32:
 		rc = seccomp_rule_add_exact(ctx, action, nr, 1,
 					    SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffULL, r->value));
+		break;
+	case SBX_SC_OTHER_PID_SET:
+		/* On all 64 bits: a pid with high bits set is refused even when the kernel would
+		 * read it as 0 (the job's own), never the other way round. */
+		rc = seccomp_rule_add_exact(ctx, action, nr, 2, SCMP_A0(SCMP_CMP_NE, 0),
+					    SCMP_A2(SCMP_CMP_NE, 0));
 		break;
 	default:
 		rc = -EINVAL;
@@ -311,9 +335,14 @@ int sbx_seccomp_build_rules(const struct sbx_sc_rule *table, size_t n, struct sb
 	return rc;
 }
 
-int sbx_seccomp_build(struct sbx_filter *out, struct rs_err *err)
+int sbx_seccomp_build(struct sbx_filter *out, bool root_inside, struct rs_err *err)
 {
-	return sbx_seccomp_build_rules(rules, ARRAY_SIZE(rules), out, err);
+	struct sbx_sc_rule chosen[ARRAY_SIZE(rules)];
+	size_t n = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
+		if (root_inside || !rules[i].root_inside_only)
+			chosen[n++] = rules[i];
+	return sbx_seccomp_build_rules(chosen, n, out, err);
 }
 
 void sbx_seccomp_free(struct sbx_filter *f)

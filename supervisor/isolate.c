@@ -3,6 +3,7 @@
 #include "isolate.h"
 
 #include <dirent.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,30 @@ struct paths {
 	char *owned[64];
 	size_t n_owned;
 };
+
+static void push_owned(struct paths *p, char *path);
+
+/* A file in a Kubernetes Secret or ConfigMap volume is a symlink through ..data, which the
+ * kubelet swaps to rotate the content: a cover over (or a Landlock rule for) today's file
+ * would leave tomorrow's readable. Such a file is hidden with its whole volume directory. */
+static void push_hidden(struct paths *p, const char *path)
+{
+	if (!path || !*path)
+		return;
+	const char *slash = strrchr(path, '/');
+	char *dir = slash && slash != path ? strndup(path, (size_t)(slash - path)) : NULL;
+	char *data = NULL;
+	struct stat st;
+	if (dir && asprintf(&data, "%s/..data", dir) >= 0 && lstat(data, &st) == 0 &&
+	    S_ISLNK(st.st_mode)) {
+		free(data);
+		push_owned(p, dir);
+		return;
+	}
+	free(data);
+	free(dir);
+	push_owned(p, strdup(path));
+}
 
 static void push(struct paths *p, const char *path)
 {
@@ -84,13 +109,13 @@ struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostna
 {
 	bool exec = cfg->command == CMD_EXEC;
 	struct paths hide = { .n = 0 }, ro = { .n = 0 }, keep = { .n = 0 };
-	push(&hide, cfg->token_file);
-	push(&hide, cfg->app_key_file);
+	push_hidden(&hide, cfg->token_file);
+	push_hidden(&hide, cfg->app_key_file);
 	push(&hide, SERVICE_ACCOUNT_DIR);
 	/* The job must not write the pod's termination message either. */
 	push(&hide, cfg->termination_log);
 	for (size_t i = 0; i < cfg->n_hide_paths; i++)
-		push(&hide, cfg->hide_paths[i]);
+		push_hidden(&hide, cfg->hide_paths[i]);
 	if (exec) {
 		/* The command starts in --workdir, or where we were started: that stays visible
 		 * even under the fresh /tmp. */
@@ -134,6 +159,7 @@ struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostna
 	report->took_us = (t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000;
 	sbx_report_log(report);
 out:
+	paths_free(&hide);
 	paths_free(&ro);
 	paths_free(&keep);
 	return plan;

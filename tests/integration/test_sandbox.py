@@ -11,9 +11,14 @@
 
 import http.server
 import os
+import shutil
+import tempfile
 import threading
+from pathlib import Path
 
 import pytest
+
+import conftest
 
 from sandbox_fixtures import *  # noqa: F401,F403  (fixtures)
 from sandbox_fixtures import ENVIRONMENTS, RUNNER_UID
@@ -36,6 +41,8 @@ SECCOMP_ERRNO = {
     "perf_event_open": "EPERM", "userfaultfd": "EPERM", "io_uring_setup": "EPERM",
     "keyctl": "EPERM", "add_key": "EPERM", "request_key": "EPERM", "af_vsock": "EPERM",
     "tiocsti": "EPERM", "tiocsti_high": "EPERM", "tioclinux": "EPERM",
+    "clock_adjtime": "EPERM", "adjtimex": "EPERM", "syslog": "EPERM",
+    "prlimit_supervisor": "EPERM", "setgroups_drop": "EPERM",
 }
 
 SUPERVISOR_VECTORS = ["proc_environ", "proc_mem", "proc_root", "ptrace_attach",
@@ -124,10 +131,13 @@ def test_every_escape_vector_is_blocked_under_strict(sandbox_run, profile):
     for name, errno in SECCOMP_ERRNO.items():
         assert blocked(vectors, name) == errno, (name, vectors[name])
     # The sandbox init is PID 1 here: undumpable, so not even the same uid reads it. Under
-    # userns-root the job is root of the user namespace the init was exec'd in: it may open
-    # /proc/1/ns, and seccomp refuses the setns (the init holds no secret, and the job's
-    # seccomp table binds it too).
-    assert blocked(vectors, "setns_pid1") == ("EACCES" if profile == "nnp" else "EPERM")
+    # userns-root the job is root of the user namespace the init was exec'd in: Landlock's
+    # domain keeps it from tracing (opening /proc/1/ns) the unconfined init; without
+    # Landlock it may open them, and seccomp refuses the setns (the init holds no secret,
+    # and the job's seccomp table binds it too).
+    landlocked = r.state("landlock") == "applied"
+    assert blocked(vectors, "setns_pid1") == (
+        "EACCES" if profile == "nnp" or landlocked else "EPERM")
     assert blocked(vectors, "proc_sys_write") == "EACCES"
     assert not vectors["setuid_binary"]["ok"]
     assert not vectors["leaked_fds"]["ok"], vectors["leaked_fds"]
@@ -174,7 +184,7 @@ def test_report_matches_what_the_escape_suite_finds(sandbox_run, env_name):
 EXPECTED_STATES = {
     # layer: states expected in each simulated environment (applied / unavailable)
     "no-sys-admin": {"user_namespace": "applied", "pid_namespace": "applied",
-                     "proc": "applied", "landlock": "disabled"},
+                     "proc": "applied", "landlock": "applied"},
     # No PID namespace without its own /proc (the runner kills orphans by pid); the other
     # namespaces stand, and Landlock scopes signals in the pod's PID namespace.
     "masked-proc": {"user_namespace": "applied", "pid_namespace": "unavailable",
@@ -409,3 +419,56 @@ def test_the_sandbox_init_is_unreadable_from_inside_under_nnp(sandbox_run):
         assert blocked(v, name) == "EACCES", (name, v[name])
     for name in ["ptrace_attach", "process_vm_readv", "pidfd_open_getfd"]:
         assert blocked(v, name) == "EPERM", (name, v[name])
+
+
+def make_secret_volume(base, content):
+    """A Kubernetes Secret volume as the kubelet writes it (atomic_writer.go): the key is a
+    link through ..data to a timestamped directory, swapped on each update."""
+    base.mkdir(mode=0o755)
+    first = base / "..2026_12_07_10_00_00.000000001"
+    first.mkdir(mode=0o755)
+    (first / "token").write_text(content)
+    (first / "token").chmod(0o644)  # readable by all: only the sandbox hides it
+    (base / "..data").symlink_to(first.name)
+    (base / "token").symlink_to("..data/token")
+    return base / "token"
+
+
+def rotate_secret_volume(base, content):
+    second = base / "..2026_12_07_11_00_00.000000002"
+    second.mkdir(mode=0o755)
+    (second / "token").write_text(content)
+    (second / "token").chmod(0o644)
+    tmp = base / "..data_tmp"
+    tmp.symlink_to(second.name)
+    os.rename(tmp, base / "..data")
+
+
+@pytest.mark.parametrize("env_name", ["full", "runtime-default"])
+def test_a_rotated_secret_stays_hidden(sandbox_run, env_name):
+    # The cover (or Landlock rule) used to be on the file ..data pointed to at the start: the
+    # kubelet swapped ..data and the new content was readable in the running sandbox.
+    base = Path(tempfile.mkdtemp(prefix="rs-secret-", dir="/var/tmp"))
+    os.chmod(base, 0o755)
+    try:
+        token = make_secret_volume(base / "vol", "old-secret")
+        flag = base / "flags"
+        flag.mkdir(mode=0o777)
+        flag.chmod(0o777)
+        script = (f"touch {flag}/started; while [ ! -e {flag}/rotated ]; do sleep 0.02; done; "
+                  f"cat {token} && echo READ || echo REFUSED")
+
+        def rotate():
+            conftest.wait_until(lambda: (flag / "started").exists(), what="the job started")
+            rotate_secret_volume(base / "vol", "new-secret")
+            (flag / "rotated").touch()
+
+        rotator = threading.Thread(target=rotate, daemon=True)
+        rotator.start()
+        r = sandbox_run(["sh", "-c", script], env_name=env_name, mode="auto",
+                        env={"SUPERVISOR_HIDE_PATHS": str(token)})
+        rotator.join(10)
+        assert r.returncode == 0, r.stderr
+        assert "secret" not in r.stdout and r.stdout.strip().endswith("REFUSED"), r.stdout
+    finally:
+        shutil.rmtree(base, ignore_errors=True)

@@ -43,6 +43,8 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/timex.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -51,6 +53,7 @@
 #include <sys/types.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <linux/bpf.h>
@@ -809,6 +812,56 @@ static int probe_request_key(struct result *r)
 }
 
 /* ---------------------------------------------------------------------------
+ * The node's clock and kernel log, and other processes' limits
+ * ------------------------------------------------------------------------- */
+/* Read-only forms (modes 0, SIZE_BUFFER): harmless when they get through. */
+static int probe_clock_adjtime(struct result *r)
+{
+	struct timex tx;
+	memset(&tx, 0, sizeof(tx));
+	if (syscall(SYS_clock_adjtime, CLOCK_REALTIME, &tx) < 0)
+		return res_fail(r, errno, "clock_adjtime(CLOCK_REALTIME, modes 0)");
+	return res_ok(r, "clock_adjtime reachable");
+}
+
+static int probe_adjtimex(struct result *r)
+{
+	struct timex tx;
+	memset(&tx, 0, sizeof(tx));
+	if (syscall(SYS_adjtimex, &tx) < 0)
+		return res_fail(r, errno, "adjtimex(modes 0)");
+	return res_ok(r, "adjtimex reachable");
+}
+
+static int probe_syslog(struct result *r)
+{
+	long n = syscall(SYS_syslog, 10 /* SYSLOG_ACTION_SIZE_BUFFER */, NULL, 0);
+	if (n < 0)
+		return res_fail(r, errno, "syslog(SIZE_BUFFER)");
+	return res_ok(r, "syslog reachable: a %ld byte kernel log", n);
+}
+
+/* The supervisor's RLIMIT_CORE set to what it is (harmless when it gets through): where the
+ * job shares its uid, a lower RLIMIT_NOFILE would starve it. */
+static int probe_prlimit_supervisor(struct result *r)
+{
+	pid_t target = g_sup > 0 ? g_sup : 1;
+	struct rlimit cur;
+	if (syscall(SYS_prlimit64, target, RLIMIT_CORE, NULL, &cur) < 0)
+		cur = (struct rlimit){ 0, 0 };
+	if (syscall(SYS_prlimit64, target, RLIMIT_CORE, &cur, NULL) < 0)
+		return res_fail(r, errno, "prlimit64(%d, RLIMIT_CORE, set)", (int)target);
+	return res_ok(r, "set RLIMIT_CORE of pid %d", (int)target);
+}
+
+static int probe_setgroups_drop(struct result *r)
+{
+	if (syscall(SYS_setgroups, 0, NULL) < 0)
+		return res_fail(r, errno, "setgroups(0, NULL)");
+	return res_ok(r, "dropped every supplementary group");
+}
+
+/* ---------------------------------------------------------------------------
  * Sockets and terminals
  * ------------------------------------------------------------------------- */
 static int probe_af_vsock(struct result *r)
@@ -1057,6 +1110,11 @@ static const struct vector vectors[] = {
 	{"tiocsti", probe_tiocsti},
 	{"tiocsti_high", probe_tiocsti_high},
 	{"tioclinux", probe_tioclinux},
+	{"clock_adjtime", probe_clock_adjtime},
+	{"adjtimex", probe_adjtimex},
+	{"syslog", probe_syslog},
+	{"prlimit_supervisor", probe_prlimit_supervisor},
+	{"setgroups_drop", probe_setgroups_drop},
 	{"proc_sys_write", probe_proc_sys_write},
 	{"sysrq_trigger", probe_sysrq_trigger},
 	{"setuid_binary", probe_setuid_binary},
