@@ -309,13 +309,32 @@ static char *format_text(enum log_level level, const char *event, const struct l
 	return buf;
 }
 
-/* One event, one line: a message with newlines would forge extra lines. Done after the
- * redaction, which must see a multi-line secret (a PEM key) as it was registered. */
-static void flatten_newlines(char *line)
+/* One event, one line, and nothing a terminal would act on: a message with newlines would
+ * forge extra lines, and escape sequences, carriage returns and backspaces (a job's output)
+ * would rewrite what a person sees in `kubectl logs`. Control characters become \xNN. Done
+ * after the redaction, which must see a multi-line secret (a PEM key) as it was registered. */
+static char *escape_controls(char *line)
 {
-	for (char *p = line; *p; p++)
-		if (*p == '\n' || *p == '\r')
-			*p = ' ';
+	size_t extra = 0;
+	for (const unsigned char *p = (const unsigned char *)line; *p; p++)
+		extra += (*p < 0x20 && *p != '\t') || *p == 0x7f ? 3 : 0;
+	if (!extra)
+		return line;
+	char *out = malloc(strlen(line) + extra + 1);
+	if (!out) {
+		free(line);
+		return NULL;
+	}
+	char *o = out;
+	for (const unsigned char *p = (const unsigned char *)line; *p; p++) {
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			o += sprintf(o, "\\x%02x", *p);
+		else
+			*o++ = (char)*p;
+	}
+	*o = '\0';
+	free(line);
+	return out;
 }
 
 char *log_format_line(enum log_level level, const char *event, const struct log_field *fields,
@@ -326,7 +345,7 @@ char *log_format_line(enum log_level level, const char *event, const struct log_
 	    json ? format_json(level, event, fields, msg) : format_text(level, event, fields, msg);
 	line = line ? redact_owned(line) : NULL;
 	if (line && !json)
-		flatten_newlines(line);
+		line = escape_controls(line);
 	return line;
 }
 
@@ -348,14 +367,24 @@ void log_event(enum log_level level, const char *event, const struct log_field *
 {
 	if (level < log_min_level)
 		return;
-	char msg[1024];
+	char small[1024], *big = NULL, *msg = small;
 	va_list ap;
 	va_start(ap, fmt);
-	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	int n = vsnprintf(small, sizeof(small), fmt, ap);
 	va_end(ap);
-	if (n < 0)
-		msg[0] = '\0';
+	if (n < 0) {
+		small[0] = '\0';
+	} else if ((size_t)n >= sizeof(small)) {
+		/* A long message (a runner's line of up to 64 KiB) is logged whole. */
+		va_start(ap, fmt);
+		if (vasprintf(&big, fmt, ap) >= 0)
+			msg = big;
+		else
+			big = NULL;
+		va_end(ap);
+	}
 	char *line = log_format_line(level, event, fields, msg);
+	free(big);
 	if (!line) {
 		static const char oom[] = "{\"level\":\"error\",\"event\":\"log.lost\"}\n";
 		write_all(log_fd, oom, sizeof(oom) - 1);

@@ -34,7 +34,7 @@ static json_t *build(const struct report *r, size_t name_max)
 		json_object_set_new(iso, r->layers[i].name, json_string(r->layers[i].state));
 	return json_pack(
 	    "{s:{s:o,s:o},s:{s:o,s:o},s:{s:i,s:s,s:o},s:o,s:{s:i},s:{s:I,s:I,s:I,s:I},"
-	    "s:{s:i,s:s},s:o}",
+	    "s:{s:i,s:s},s:o,s:{s:I,s:I}}",
 	    "runner", "name", text(r->runner_name, name_max), "id",
 	    r->runner_id ? json_integer(r->runner_id) : json_null(), "job", "name",
 	    text(r->job_name, name_max), "result", text(r->job_result, 32), "exit", "code",
@@ -43,7 +43,8 @@ static json_t *build(const struct report *r, size_t name_max)
 	    phases, "teardown", "killed", r->killed, "wipe", "files", (json_int_t)r->wipe_files,
 	    "dirs", (json_int_t)r->wipe_dirs, "bytes", (json_int_t)r->wipe_bytes, "left",
 	    (json_int_t)r->wipe_left, "github", "calls", r->github_calls, "deregistered",
-	    r->deregistered ? r->deregistered : "none", "isolation", iso);
+	    r->deregistered ? r->deregistered : "none", "isolation", iso, "output", "lines",
+	    (json_int_t)r->output_lines, "dropped", (json_int_t)r->output_dropped);
 }
 
 char *report_json(const struct report *r)

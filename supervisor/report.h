@@ -27,6 +27,7 @@ struct report {
 	int killed;
 	long long wipe_files, wipe_dirs, wipe_bytes, wipe_left;
 	int github_calls;
+	long long output_lines, output_dropped; /* the runner's lines, and those not logged */
 	const char
 	    *deregistered; /* "confirmed", "unconfirmed" (may remain), "left to ARC", "none" */
 	struct report_layer layers[24];

@@ -65,6 +65,11 @@ struct run {
 	char fatal[256];
 	int session_conflicts;
 	bool arc; /* the JIT configuration came from ARC */
+	/* The runner's lines reach the log at most at this pace (a job can flood the Listener's
+	 * stdout through the Worker's trace); every line is still parsed. */
+	double out_tokens;
+	uint64_t out_refilled_ms;
+	bool out_dropping;
 	bool idle_timeout;
 	bool start_timeout;
 	bool job_timeout;
@@ -179,7 +184,10 @@ static void settle_job_result(struct run *r)
 	size_t size = sizeof(r->report.job_result);
 	if (!r->job_seen)
 		return;
-	if (!*result && r->listener >= 100 && r->listener <= 105)
+	/* The Listener's exit code (ACTIONS_RUNNER_RETURN_JOB_RESULT_FOR_HOSTED) outranks its
+	 * completion line: a job can write that line into the Worker's stdout, which the
+	 * Listener copies, but not choose the code the Listener exits with. */
+	if (r->listener >= 100 && r->listener <= 105)
 		snprintf(result, size, "%s", by_code[r->listener - 100]);
 	if (r->job_stopped && (!*result || strcmp(result, "Canceled") == 0))
 		snprintf(result, size, "Failed");
@@ -261,15 +269,52 @@ static bool is_trace_line(const char *line)
 	return strncmp(line, "[RUNNER ", 8) == 0 || strncmp(line, "[WORKER ", 8) == 0;
 }
 
+#define OUTPUT_BURST_LINES 2000
+#define OUTPUT_LINES_PER_S 500
+
+/* A token bucket: true when this line may be logged. */
+static bool output_may_log(struct run *r)
+{
+	uint64_t now = gh_now_ms();
+	if (r->out_refilled_ms == 0)
+		r->out_tokens = OUTPUT_BURST_LINES;
+	else
+		r->out_tokens += (double)(now - r->out_refilled_ms) * OUTPUT_LINES_PER_S / 1000.0;
+	if (r->out_tokens > OUTPUT_BURST_LINES)
+		r->out_tokens = OUTPUT_BURST_LINES;
+	r->out_refilled_ms = now;
+	if (r->out_tokens < 1)
+		return false;
+	r->out_tokens -= 1;
+	return true;
+}
+
+static void log_runner_line(struct run *r, const char *line, const char *stream, bool continued)
+{
+	r->report.output_lines++;
+	if (!output_may_log(r)) {
+		if (!r->out_dropping)
+			log_event(LOG_WARN, "runner.output_dropped",
+				  LOG_FIELDS(LOG_INT("lines_per_s", OUTPUT_LINES_PER_S)),
+				  "the runner prints faster than %d lines/s: lines are left out of "
+				  "the log (still read); the count is in the summary",
+				  OUTPUT_LINES_PER_S);
+		r->out_dropping = true;
+		r->report.output_dropped++;
+		return;
+	}
+	r->out_dropping = false;
+	/* Each line once, as the message; kept as data for the operator (kubectl logs). */
+	log_event(LOG_INFO, "runner.output",
+		  LOG_FIELDS(LOG_STR("stream", stream), LOG_BOOL("trace", is_trace_line(line)),
+			     LOG_BOOL("continued", continued)),
+		  "%s", line);
+}
+
 static void on_runner_line(const char *line, const char *stream, bool continued, void *ud)
 {
 	struct run *r = ud;
-	/* Every line is kept for the operator (kubectl logs), as data. */
-	log_event(LOG_INFO, "runner.output",
-		  LOG_FIELDS(LOG_STR("stream", stream), LOG_STR("line", line),
-			     LOG_BOOL("trace", is_trace_line(line)),
-			     LOG_BOOL("continued", continued)),
-		  "%s", line);
+	log_runner_line(r, line, stream, continued);
 	/* The rest of a cut line is never a status line of its own. */
 	if (continued)
 		return;

@@ -219,3 +219,45 @@ def test_shared_memory_and_queues_of_the_job_do_not_outlive_it(lc_github, lifecy
                     if os.lstat(f"/dev/shm/{n}").st_uid == RUNNER_UID]
         assert mqueues(RUNNER_UID) == []
     assert run.summary["wipe"]["left"] == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# 9. the runner's output, rate-limited in the log
+
+
+def test_a_job_flooding_the_listeners_stdout_is_rate_limited_in_the_log(lc_github, lifecycle):
+    # The job shares the Worker's uid: it writes straight into the Worker's stdout, which the
+    # official image's Listener copies onto its own (JobDispatcher.cs).
+    flood = "seq 1 20000 | sed 's/^/flood line /' > /proc/$PPID/fd/1"  # $PPID: the Worker
+    lc_github.queue_job("flood", steps=[flood])
+    run = lifecycle.start(installation=lifecycle.install(),
+                          ACTIONS_RUNNER_PRINT_LOG_TO_STDOUT="1")
+
+    assert run.wait() == EX_OK, run.output()
+    output = run.summary["output"]
+    assert output["lines"] >= 20000 and output["dropped"] > 10000, (output,
+                                                                     lifecycle.installations[0]
+                                                                     .step_outputs())
+    logged = [e for e in run.events("runner.output") if "flood line" in e.field("msg")]
+    assert len(logged) + output["dropped"] >= 20000 > len(logged)
+    assert len(run.events("runner.output_dropped")) >= 1
+    assert lc_github.jobs()[0]["result"] == "Succeeded"
+
+
+# ---------------------------------------------------------------------------------------------
+# 5. the job does not control what the supervisor learns
+
+
+def test_a_forged_completion_line_does_not_decide_the_reported_result(lc_github, lifecycle):
+    # Written straight into the Worker's stdout (same uid), the Listener copies it: the exact
+    # form, with the running job's name. The job then fails.
+    forge = ('printf "%s: Job forge completed with result: Succeeded\\n" '
+             '"$(date -u "+%Y-%m-%d %H:%M:%SZ")" > /proc/$PPID/fd/1; exit 1')
+    lc_github.queue_job("forge", steps=[forge])
+    run = lifecycle.start(installation=lifecycle.install(),
+                          ACTIONS_RUNNER_PRINT_LOG_TO_STDOUT="1")
+
+    assert run.wait() == EX_OK, run.output()
+    assert lc_github.jobs()[0]["result"] == "Failed"
+    assert run.summary["job"]["result"] == "Failed"
+    assert run.summary["exit"]["listener_code"] == 102

@@ -95,7 +95,7 @@ def test_one_job_with_a_pat_runs_and_reports_everything(lc_github, lifecycle, mo
     assert '"event":"supervisor.exit"' in last and json.loads(last)["summary"] == from_file
 
     # Every line the runner printed is relayed as a runner.output event.
-    lines = [(e.field("stream"), e.field("line")) for e in run.events("runner.output")]
+    lines = [(e.field("stream"), e.field("msg")) for e in run.events("runner.output")]
     assert ("stdout", "√ Connected to GitHub") in lines
     assert any(s == "stdout" and line.endswith(": Listening for Jobs") for s, line in lines)
     assert any(line.endswith("Running job: build") for _, line in lines)
@@ -443,7 +443,7 @@ def test_a_runner_that_ends_before_a_job_maps_to_its_exit_code(lc_github, lifecy
     assert_deregistered(run)
     assert "job_running" not in phases(run)
     if knobs.get("crash_before_job") is True:  # its stderr is relayed too
-        assert any(e.field("stream") == "stderr" and "An error occurred" in e.field("line")
+        assert any(e.field("stream") == "stderr" and "An error occurred" in e.field("msg")
                    for e in run.events("runner.output"))
 
 

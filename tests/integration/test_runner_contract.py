@@ -64,8 +64,8 @@ def test_a_job_printing_the_runners_phrases_runs_to_its_end_and_is_reported_trut
     assert_deregistered(run)
     # The phrases did reach the supervisor, inside the runner's trace lines, kept as data.
     traced = [e for e in run.events("runner.output") if e.field("trace")]
-    assert any("Registration 42 was not found" in e.field("line") for e in traced)
-    assert any(f"{TS}: Job build completed with result: Succeeded" in e.field("line")
+    assert any("Registration 42 was not found" in e.field("msg") for e in traced)
+    assert any(f"{TS}: Job build completed with result: Succeeded" in e.field("msg")
                for e in traced)
 
 
@@ -79,7 +79,7 @@ def test_the_runner_always_prefixes_its_trace_lines(lc_github, lifecycle):
 
     assert run.wait() == EX_OK, run.output()
     assert "ACTIONS_RUNNER_DISABLE_STDOUT_MULTILINE_LOG_PREFIXING" not in listener_start(inst)["env"]
-    lines = [e.field("line") for e in run.events("runner.output")]
+    lines = [e.field("msg") for e in run.events("runner.output")]
     message = [line for line in lines if '"steps"' in line]
     assert message and all(line.startswith("[WORKER ") for line in message)
 

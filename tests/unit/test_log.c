@@ -86,9 +86,42 @@ static void text_line_is_one_line_with_fields(void **state)
 	char *line = log_format_line(LOG_ERROR, "child.exec_failed",
 				     LOG_FIELDS(LOG_STR("path", "/x"), LOG_INT("errno", 2)),
 				     "cannot run\n/x");
-	assert_non_null(strstr(line, " error child.exec_failed: cannot run /x path=/x errno=2"));
+	assert_non_null(
+	    strstr(line, " error child.exec_failed: cannot run\\x0a/x path=/x errno=2"));
 	assert_null(strchr(line, '\n'));
 	free(line);
+}
+
+static void text_line_escapes_what_a_terminal_would_act_on(void **state)
+{
+	/* A job's output: an escape sequence that clears the screen, a carriage return and a
+	 * backspace that would rewrite the line a person reads in kubectl logs. */
+	log_set_format(LOG_FORMAT_TEXT);
+	char *line = log_format_line(LOG_INFO, "runner.output", LOG_FIELDS(LOG_STR("s", "a\bb")),
+				     "\x1b[2Jok\rforged\ttab\x7f");
+	assert_non_null(strstr(line, "\\x1b[2Jok\\x0dforged\ttab\\x7f s=a\\x08b"));
+	for (const char *p = line; *p; p++)
+		assert_true((unsigned char)*p >= 0x20 || *p == '\t');
+	free(line);
+}
+
+static void a_long_message_is_logged_whole(void **state)
+{
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	log_set_fd(fds[1]);
+	char big[5000];
+	memset(big, 'x', sizeof(big) - 2);
+	big[sizeof(big) - 2] = 'E';
+	big[sizeof(big) - 1] = '\0';
+	log_event(LOG_INFO, "runner.output", NULL, "%s", big);
+	close(fds[1]);
+	char buf[8192] = { 0 };
+	ssize_t n = 0, r;
+	while ((r = read(fds[0], buf + n, sizeof(buf) - 1 - (size_t)n)) > 0)
+		n += r;
+	close(fds[0]);
+	assert_non_null(strstr(buf, "xxE\""));
 }
 
 static void secret_inside_a_longer_message_is_redacted(void **state)
@@ -174,6 +207,8 @@ int main(void)
 		cmocka_unit_test_teardown(json_line_survives_invalid_utf8_and_quotes, teardown),
 		cmocka_unit_test_teardown(raw_json_field_is_embedded_as_an_object, teardown),
 		cmocka_unit_test_teardown(text_line_is_one_line_with_fields, teardown),
+		cmocka_unit_test_teardown(text_line_escapes_what_a_terminal_would_act_on, teardown),
+		cmocka_unit_test_teardown(a_long_message_is_logged_whole, teardown),
 		cmocka_unit_test_teardown(secret_inside_a_longer_message_is_redacted, teardown),
 		cmocka_unit_test_teardown(secret_in_a_field_and_in_text_mode_is_redacted, teardown),
 		cmocka_unit_test_teardown(secret_with_newlines_is_redacted_in_its_json_escaped_form,
