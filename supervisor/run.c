@@ -824,7 +824,9 @@ static bool wipe_everything(struct run *r)
 			intact = mr.changed == 0;
 		}
 	}
-	if (cfg->runner_user_resolved && cfg->runner_uid != 0 && cfg->runner_uid != getuid()) {
+	/* Also when the supervisor shares the runner's uid (runAsNonRoot): it leaves nothing of
+	 * its own in these places. */
+	if (cfg->runner_user_resolved && cfg->runner_uid != 0) {
 		wipe_tmp_of_user(r, "/tmp", cfg->runner_uid);
 		wipe_tmp_of_user(r, "/var/tmp", cfg->runner_uid);
 		struct ipc_cleanup ipc;

@@ -110,11 +110,11 @@ class SupervisorRun(SupervisorProcess):
     subreaper) or as PID 1 of a new PID namespace (mode "pid1", under unshare, which does not
     forward signals: signals go to the supervisor itself)."""
 
-    def __init__(self, mode, env, installation, termination_log):
+    def __init__(self, mode, env, installation, termination_log, prefix=()):
         self.mode = mode
         self.installation = installation
         self.termination_log = Path(termination_log)
-        super().__init__([RS_BIN, "run"], env, pid1=mode == "pid1",
+        super().__init__([*prefix, RS_BIN, "run"], env, pid1=mode == "pid1",
                          title=f"runner-supervisor ({mode})")
 
     @property
@@ -157,10 +157,11 @@ class Lifecycle:
         self.installations.append(inst)
         return inst
 
-    def start(self, mode="subreaper", installation=None, **settings):
+    def start(self, mode="subreaper", installation=None, as_runner=False, **settings):
         """Starts `runner-supervisor run` in mode with the base environment, RUNNER_ROOT of
         installation (a new default one when None), a fresh RUNNER_NAME and termination log,
-        updated by settings (None unsets). → SupervisorRun."""
+        updated by settings (None unsets). as_runner: the supervisor itself runs as the runner
+        uid (a runAsNonRoot pod), its files given to that uid. → SupervisorRun."""
         assert mode in MODES, mode
         inst = installation or self.install()
         env = dict(self.base_env)
@@ -170,7 +171,14 @@ class Lifecycle:
         os.close(fd)
         env["SUPERVISOR_TERMINATION_LOG"] = term
         apply_settings(env, settings)
-        run = SupervisorRun(mode, env, inst, term)
+        prefix = ()
+        if as_runner:
+            for path in (term, env.get("GITHUB_TOKEN_FILE")):
+                if path:
+                    os.chown(path, RUNNER_UID, RUNNER_GID)
+            prefix = ("setpriv", f"--reuid={RUNNER_UID}", f"--regid={RUNNER_GID}",
+                      "--clear-groups")
+        run = SupervisorRun(mode, env, inst, term, prefix)
         self.runs.append(run)
         return run
 

@@ -261,3 +261,21 @@ def test_a_forged_completion_line_does_not_decide_the_reported_result(lc_github,
     assert lc_github.jobs()[0]["result"] == "Failed"
     assert run.summary["job"]["result"] == "Failed"
     assert run.summary["exit"]["listener_code"] == 102
+
+
+# ---------------------------------------------------------------------------------------------
+# 8. same-uid pods (runAsNonRoot)
+
+
+def test_a_supervisor_running_as_the_runner_uid_runs_a_job(lc_github, lifecycle):
+    # runAsNonRoot with the runner's uid: setgroups failed with EPERM, and every pod exited 75.
+    inst = lifecycle.install(chown_all=True)
+    job = lc_github.queue_job("same-uid", steps=["id -u", "echo left > /dev/shm/rs-same-uid"])
+    run = lifecycle.start(installation=inst, as_runner=True)
+
+    assert run.wait() == EX_OK, run.output()
+    assert lc_github.job(job.id).result == "Succeeded"
+    assert run.summary["isolation"]["separate_uid"] == "unavailable"
+    assert run.summary["isolation"]["seccomp"] == "applied"
+    assert not os.path.exists("/dev/shm/rs-same-uid")
+    assert_deregistered(run)
