@@ -1,5 +1,5 @@
-/* The lifecycle table (DESIGN.md, "Process model" and "Exit codes"; issue: every exit path
- * after registration passes through stopping -> wiping -> deregistering -> reporting). */
+/* The lifecycle table (DESIGN.md, "Process model" and "Exit codes"): every exit path after
+ * registration passes through stopping -> deregistering -> wiping -> reporting. */
 #include "lifecycle.h"
 
 #include <stddef.h>
@@ -40,9 +40,11 @@ const struct lc_transition lc_table[] = {
 	T(JOB_RUNNING, RUNNER_EXITED, STOPPING, NONE),
 
 	T(STOPPING, STOP, STOPPING, KILL_NOW),
-	T(STOPPING, TORN_DOWN, WIPING, NONE),
-	T(WIPING, WIPED, DEREGISTERING, NONE),
-	T(DEREGISTERING, DEREGISTERED, REPORTING, NONE),
+	/* The deregistration before the wipe: the job decides how long the wipe takes (1M files,
+	 * a slow disk), and a stop must not run out of the kubelet's grace before GitHub is told. */
+	T(STOPPING, TORN_DOWN, DEREGISTERING, NONE),
+	T(DEREGISTERING, DEREGISTERED, WIPING, NONE),
+	T(WIPING, WIPED, REPORTING, NONE),
 	T(REPORTING, REPORTED, DONE, NONE),
 };
 const unsigned lc_table_len = sizeof(lc_table) / sizeof(lc_table[0]);
@@ -58,8 +60,8 @@ const struct lc_transition *lc_next(enum lc_phase phase, enum lc_event event)
 const char *lc_phase_name(enum lc_phase phase)
 {
 	static const char *const names[PH_COUNT] = {
-		"configured", "registering", "starting",      "listening", "job_running",
-		"stopping",   "wiping",      "deregistering", "reporting", "done",
+		"configured", "registering",   "starting", "listening", "job_running",
+		"stopping",   "deregistering", "wiping",   "reporting", "done",
 	};
 	return phase < PH_COUNT ? names[phase] : "?";
 }

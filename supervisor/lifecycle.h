@@ -10,8 +10,8 @@ enum lc_phase {
 	PH_LISTENING,
 	PH_JOB_RUNNING,
 	PH_STOPPING, /* the runner was asked to stop, or exited: tearing down */
+	PH_DEREGISTERING, /* first: on a stop, the kubelet's grace may not outlast a long wipe */
 	PH_WIPING,
-	PH_DEREGISTERING,
 	PH_REPORTING,
 	PH_DONE,
 	PH_COUNT

@@ -1077,11 +1077,11 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 	log_event(LOG_INFO, "sandbox.teardown", LOG_FIELDS(LOG_INT("killed", r.report.killed)),
 		  "no process of the runner is left (%d killed)", r.report.killed);
 	fire(&r, EV_TORN_DOWN);
-	bool wiped = wipe_everything(&r);
-	fire(&r, EV_WIPED);
 	bool gone = deregister(&r);
 	r.report.deregistered = !r.gh ? "left to ARC" : gone ? "confirmed" : "unconfirmed";
 	fire(&r, EV_DEREGISTERED);
+	bool wiped = wipe_everything(&r);
+	fire(&r, EV_WIPED);
 	settle_job_result(&r);
 	code = exit_code_for(&r, wiped, &reason);
 	finish_report(&r, code, reason);

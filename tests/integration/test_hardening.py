@@ -9,6 +9,8 @@ import signal
 
 import pytest
 
+import conftest
+
 from test_lifecycle import EX_OK, STOP_GRACE, assert_deregistered, wait_step_running
 
 # A job step that scans the memory of every process it can read for a needle given in hex
@@ -278,4 +280,27 @@ def test_a_supervisor_running_as_the_runner_uid_runs_a_job(lc_github, lifecycle)
     assert run.summary["isolation"]["separate_uid"] == "unavailable"
     assert run.summary["isolation"]["seccomp"] == "applied"
     assert not os.path.exists("/dev/shm/rs-same-uid")
+    assert_deregistered(run)
+
+
+# ---------------------------------------------------------------------------------------------
+# 7. stops that outrun the kubelet
+
+
+def test_on_a_stop_github_is_told_before_the_wipe(lc_github, lifecycle):
+    # The job decides how long the wipe takes (many files, a slow disk): the kubelet's grace
+    # must not run out before the runner is deregistered.
+    job = lc_github.queue_job("many-files", steps=[
+        "mkdir -p junk && cd junk && seq 1 20000 | xargs touch && sleep 600"])
+    inst = lifecycle.install()
+    run = lifecycle.start(installation=inst)
+    inst.wait_event("step_started", "worker")
+    conftest.wait_until(lambda: len(os.listdir(inst.work)) > 0, what="the job's files")
+    run.send_signal(signal.SIGTERM)
+
+    assert run.wait(STOP_GRACE + 30) == EX_OK, run.output()
+    names = run.names()
+    assert names.index("runner.deregistered") < names.index("workspace.wiped"), names
+    assert run.summary["wipe"]["files"] >= 1
+    assert lc_github.job(job.id).result == "Failed"
     assert_deregistered(run)

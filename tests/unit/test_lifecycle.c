@@ -26,8 +26,8 @@ static enum lc_phase walk(enum lc_phase from, const enum lc_event *events, size_
 static void every_path_after_registration_ends_through_wipe_deregister_report(void **state)
 {
 	/* From each phase where the runner can be, every event that leaves it must reach DONE
-	 * through stopping -> wiping -> deregistering -> reporting. */
-	const enum lc_event tail[] = { EV_TORN_DOWN, EV_WIPED, EV_DEREGISTERED, EV_REPORTED };
+	 * through stopping -> deregistering -> wiping -> reporting. */
+	const enum lc_event tail[] = { EV_TORN_DOWN, EV_DEREGISTERED, EV_WIPED, EV_REPORTED };
 	const enum lc_phase running[] = { PH_STARTING, PH_LISTENING, PH_JOB_RUNNING };
 	for (size_t p = 0; p < sizeof(running) / sizeof(*running); p++) {
 		for (int ev = 0; ev < EV_COUNT; ev++) {
@@ -46,10 +46,10 @@ static void happy_path_visits_every_phase_in_order(void **state)
 {
 	const enum lc_event evs[] = { EV_BEGIN,       EV_REGISTERED,    EV_LISTENING,
 				      EV_JOB_STARTED, EV_JOB_COMPLETED, EV_RUNNER_EXITED,
-				      EV_TORN_DOWN,   EV_WIPED,         EV_DEREGISTERED,
+				      EV_TORN_DOWN,   EV_DEREGISTERED,  EV_WIPED,
 				      EV_REPORTED };
-	enum lc_phase expect[] = { PH_REGISTERING, PH_STARTING, PH_LISTENING, PH_JOB_RUNNING,
-				   PH_STOPPING,    PH_STOPPING, PH_WIPING,    PH_DEREGISTERING,
+	enum lc_phase expect[] = { PH_REGISTERING, PH_STARTING, PH_LISTENING,     PH_JOB_RUNNING,
+				   PH_STOPPING,    PH_STOPPING, PH_DEREGISTERING, PH_WIPING,
 				   PH_REPORTING,   PH_DONE };
 	enum lc_phase ph = PH_CONFIGURED;
 	for (size_t i = 0; i < sizeof(evs) / sizeof(*evs); i++) {
