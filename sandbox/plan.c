@@ -47,6 +47,7 @@ static const char *const layer_names[SBX_L_COUNT] = {
 	[SBX_L_LANDLOCK] = "landlock",
 	[SBX_L_RLIMITS] = "rlimits",
 	[SBX_L_DUMPABLE] = "supervisor_undumpable",
+	[SBX_L_JOB_MEMORY] = "job_memory",
 };
 
 /* What to change in the pod so that a missing layer becomes possible (strict's message). */
@@ -76,6 +77,9 @@ static const char *const layer_hints[SBX_L_COUNT] = {
 	[SBX_L_LANDLOCK] = "needs a kernel with Landlock enabled (lsm=landlock)",
 	[SBX_L_RLIMITS] = "",
 	[SBX_L_DUMPABLE] = "",
+	[SBX_L_JOB_MEMORY] = "a delegated cgroup: writable by the supervisor (cgroup v2 with the "
+			     "memory controller, or v1's memory hierarchy), and a memory limit on "
+			     "the container",
 };
 
 const char *sbx_layer_name(enum sbx_layer l)
@@ -509,6 +513,27 @@ static int plan_hiding(struct sbx_plan *p, const struct sbx_policy *pol, const s
 	return 0;
 }
 
+static void plan_job_memory(struct sbx_plan *p, const struct sbx_policy *pol, struct sbx_report *r)
+{
+	char why[200];
+	int e = sbx_cgroup_prepare(&p->cgroup, pol->job_memory_max, why, sizeof(why));
+	if (e == 0)
+		set(r, SBX_L_JOB_MEMORY, SBX_APPLIED, "%s: the job's OOM stays the job's", why);
+	else
+		set(r, SBX_L_JOB_MEMORY, SBX_UNAVAILABLE,
+		    "%s: an OOM of the job may take the supervisor with it", why);
+}
+
+long long sbx_job_oom_kills(const struct sbx_plan *p)
+{
+	return p ? sbx_cgroup_oom_kills(&p->cgroup) : -1;
+}
+
+long long sbx_job_memory_peak(const struct sbx_plan *p)
+{
+	return p ? sbx_cgroup_peak(&p->cgroup) : -1;
+}
+
 static void disable_all(struct sbx_report *r)
 {
 	for (int l = 0; l < SBX_L_COUNT; l++)
@@ -516,11 +541,13 @@ static void disable_all(struct sbx_report *r)
 			set(r, (enum sbx_layer)l, SBX_DISABLED, "SUPERVISOR_SANDBOX=off");
 }
 
-/* strict: every layer but Landlock (a fallback for pods without namespaces). */
+/* strict: every layer but Landlock (a fallback for pods without namespaces) and the job's
+ * memory cgroup (Kubernetes rarely delegates cgroups: the OOM report tells). */
 static int check_strict(const struct sbx_report *r, struct rs_err *err)
 {
 	for (int l = 0; l < SBX_L_COUNT; l++) {
-		if (l == SBX_L_LANDLOCK || r->layer[l].state != SBX_UNAVAILABLE)
+		if (l == SBX_L_LANDLOCK || l == SBX_L_JOB_MEMORY ||
+		    r->layer[l].state != SBX_UNAVAILABLE)
 			continue;
 		return rs_fail(err, EX_RS_SANDBOX, 0,
 			       "SUPERVISOR_SANDBOX=strict: layer %s is unavailable (%s); %s",
@@ -551,6 +578,7 @@ struct sbx_plan *sbx_plan_prepare(const struct sbx_policy *pol, const struct sbx
 	plan_namespaces(p, pol, pr, r);
 	if (plan_ids(p, pol) < 0 || (p->mounts && plan_mounts(p, pol) < 0))
 		goto oom;
+	plan_job_memory(p, pol, r);
 	if (plan_process(p, pol, pr, r, err) < 0 || plan_hiding(p, pol, pr, r, err) < 0 ||
 	    (pol->mode == SBX_STRICT && check_strict(r, err) < 0)) {
 		sbx_plan_free(p);
@@ -587,5 +615,6 @@ void sbx_plan_free(struct sbx_plan *p)
 	sbx_seccomp_free(&p->filter);
 	if (p->landlock_fd >= 0)
 		close(p->landlock_fd);
+	sbx_cgroup_remove(&p->cgroup);
 	free(p);
 }

@@ -7,6 +7,7 @@
 #include <sys/resource.h>
 #include <sys/types.h>
 
+#include "cgroup.h"
 #include "sandbox.h"
 #include "sbx_seccomp.h"
 
@@ -72,6 +73,8 @@ struct sbx_plan {
 	int landlock_fd; /* -1: none */
 	bool rlimit_nofile, rlimit_nproc;
 	struct rlimit nofile, nproc;
+
+	struct sbx_cgroup cgroup; /* the job's own memory cgroup (cgroup.dir "" when none) */
 };
 
 /* The flags a read-only bind remount of path must repeat (a user namespace locks them). */

@@ -40,6 +40,7 @@ enum sbx_layer {
 	SBX_L_LANDLOCK,
 	SBX_L_RLIMITS,
 	SBX_L_DUMPABLE,
+	SBX_L_JOB_MEMORY,
 	SBX_L_COUNT
 };
 
@@ -97,6 +98,7 @@ struct sbx_policy {
 	const char *const *hide;     /* files and directories made unreadable (NULL-term.) */
 	long long rlimit_nofile;     /* 0: keep */
 	long long rlimit_nproc;      /* 0: keep */
+	long long job_memory_max; /* the job cgroup's limit; 0: the container's minus a reserve */
 };
 
 struct sbx_plan;
@@ -107,6 +109,11 @@ struct sbx_plan;
 struct sbx_plan *sbx_plan_prepare(const struct sbx_policy *policy, const struct sbx_probe *probe,
 				  struct sbx_report *report, struct rs_err *err);
 void sbx_plan_free(struct sbx_plan *plan);
+
+/* After the sandbox is gone: what the kernel killed for memory in the job's own cgroup, and
+ * the job's peak memory; -1 when the job has no cgroup of its own (report: job_memory). */
+long long sbx_job_oom_kills(const struct sbx_plan *plan);
+long long sbx_job_memory_peak(const struct sbx_plan *plan);
 
 /* mkdir -p, mode 0755, components that exist are fine: 0 or an errno value. Raw system
  * calls and string copies only, so the child may call it between clone and execve. */

@@ -382,10 +382,14 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	struct timespec t0;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	int pidfd = -1;
+	/* Born inside the job's own cgroup, with everything it will fork (cgroup.c). */
+	int cg_err = sbx_cgroup_enter(&plan.sbx->cgroup);
 	pid_t pid = clone_child(plan.sbx->clone_flags, &pidfd);
 	if (pid == 0)
 		child_main(&plan);
 	int clone_errno = errno;
+	if (!cg_err)
+		sbx_cgroup_leave(&plan.sbx->cgroup);
 	close_if_open(plan.self_fd);
 	close_if_open(plan.handoff_fd);
 	close(report[1]);

@@ -272,6 +272,31 @@ static int parse_seconds(struct rs_config *cfg, const struct setting *s, const c
 	return parse_number(cfg, s, value, " of seconds", err);
 }
 
+/* Bytes, as Kubernetes writes quantities: 536870912, 512Mi, 2Gi, 1G (decimal), 0. */
+static int parse_bytes(struct rs_config *cfg, const struct setting *s, const char *value,
+		       struct rs_err *err)
+{
+	static const struct {
+		const char *suffix;
+		long long factor;
+	} units[] = { { "Ki", 1LL << 10 },   { "Mi", 1LL << 20 },      { "Gi", 1LL << 30 },
+		      { "Ti", 1LL << 40 },   { "k", 1000LL },          { "M", 1000000LL },
+		      { "G", 1000000000LL }, { "T", 1000000000000LL }, { "", 1 } };
+	size_t digits = strspn(value, "0123456789");
+	for (size_t i = 0; digits > 0 && digits <= 15 && i < ARRAY_SIZE(units); i++) {
+		if (strcmp(value + digits, units[i].suffix) != 0)
+			continue;
+		long long n = strtoll(value, NULL, 10);
+		if (n > s->max / units[i].factor)
+			break;
+		*number_field(cfg, s) = n * units[i].factor;
+		return 0;
+	}
+	return rs_fail(err, EX_RS_CONFIG, 0,
+		       "%s=%s: not a size in bytes (a whole number, or with Ki, Mi, Gi, k, M, G)",
+		       s->env, cfg_quote(value).s);
+}
+
 static int parse_id(struct rs_config *cfg, const struct setting *s, const char *value,
 		    struct rs_err *err)
 {
@@ -682,6 +707,11 @@ static const struct setting settings[] = {
 	{ "SUPERVISOR_RLIMIT_NOFILE", "--supervisor-rlimit-nofile", NULL, "0",
 	  "open-files limit for the runner and the job (0 = the pod's)", .parse = parse_limit,
 	  FIELD(rlimit_nofile), .max = 1 << 20, .fallback = "0" },
+	{ "SUPERVISOR_JOB_MEMORY_MAX", "--supervisor-job-memory-max", NULL,
+	  "the container's limit minus 64Mi",
+	  "memory limit of the job's own cgroup (e.g. 3Gi), where the cgroup is delegated: the "
+	  "job's OOM then stays the job's",
+	  .parse = parse_bytes, FIELD(job_memory_max), .max = 1LL << 50, .fallback = "0" },
 	{ "SUPERVISOR_RLIMIT_NPROC", "--supervisor-rlimit-nproc", NULL, "0",
 	  "process limit for the runner uid (0 = the pod's)", .parse = parse_limit,
 	  FIELD(rlimit_nproc), .max = 1 << 22, .fallback = "0" },

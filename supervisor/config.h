@@ -57,10 +57,11 @@ struct rs_config {
 
 	/* Supervisor */
 	enum sbx_mode sandbox;
-	int sandbox_profile;     /* enum sbx_profile (sandbox.h) */
-	long long rlimit_nofile; /* 0: keep */
-	long long rlimit_nproc;  /* 0: keep */
-	char **hide_paths;       /* NULL-terminated */
+	int sandbox_profile;      /* enum sbx_profile (sandbox.h) */
+	long long rlimit_nofile;  /* 0: keep */
+	long long job_memory_max; /* bytes; 0: the container's limit minus the supervisor's */
+	long long rlimit_nproc;   /* 0: keep */
+	char **hide_paths;        /* NULL-terminated */
 	size_t n_hide_paths;
 	enum reg_mode registration;
 	long long idle_timeout_s;

@@ -141,6 +141,7 @@ struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostna
 		.hide = hide.v,
 		.rlimit_nofile = cfg->rlimit_nofile,
 		.rlimit_nproc = cfg->rlimit_nproc,
+		.job_memory_max = cfg->job_memory_max,
 	};
 	*report = (struct sbx_report){ 0 };
 	struct timespec t0, t1;

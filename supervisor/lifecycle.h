@@ -9,7 +9,7 @@ enum lc_phase {
 	PH_STARTING, /* the runner is starting: not yet "Listening for Jobs" */
 	PH_LISTENING,
 	PH_JOB_RUNNING,
-	PH_STOPPING, /* the runner was asked to stop, or exited: tearing down */
+	PH_STOPPING,      /* the runner was asked to stop, or exited: tearing down */
 	PH_DEREGISTERING, /* first: on a stop, the kubelet's grace may not outlast a long wipe */
 	PH_WIPING,
 	PH_REPORTING,

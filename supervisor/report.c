@@ -33,11 +33,13 @@ static json_t *build(const struct report *r, size_t name_max)
 	for (unsigned i = 0; i < r->n_layers; i++)
 		json_object_set_new(iso, r->layers[i].name, json_string(r->layers[i].state));
 	return json_pack(
-	    "{s:{s:o,s:o},s:{s:o,s:o},s:{s:i,s:s,s:o},s:o,s:{s:i},s:{s:I,s:I,s:I,s:I},"
+	    "{s:{s:o,s:o},s:{s:o,s:o,s:o,s:o},s:{s:i,s:s,s:o},s:o,s:{s:i},s:{s:I,s:I,s:I,s:I},"
 	    "s:{s:i,s:s},s:o,s:{s:I,s:I}}",
 	    "runner", "name", text(r->runner_name, name_max), "id",
 	    r->runner_id ? json_integer(r->runner_id) : json_null(), "job", "name",
-	    text(r->job_name, name_max), "result", text(r->job_result, 32), "exit", "code",
+	    text(r->job_name, name_max), "result", text(r->job_result, 32), "oom_kills",
+	    r->oom_kills >= 0 ? json_integer(r->oom_kills) : json_null(), "memory_peak_bytes",
+	    r->memory_peak >= 0 ? json_integer(r->memory_peak) : json_null(), "exit", "code",
 	    r->exit_code, "reason", r->reason ? r->reason : "", "listener_code",
 	    r->listener_code >= 0 ? json_integer(r->listener_code) : json_null(), "phases_ms",
 	    phases, "teardown", "killed", r->killed, "wipe", "files", (json_int_t)r->wipe_files,

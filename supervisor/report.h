@@ -20,6 +20,8 @@ struct report {
 	long long runner_id;
 	char job_name[256];
 	char job_result[32];
+	long long oom_kills;   /* in the job's own cgroup; -1: no such cgroup */
+	long long memory_peak; /* bytes, the job's own cgroup; -1: unknown */
 	int exit_code;
 	const char *reason;
 	int listener_code; /* -1 when the runner never ran */

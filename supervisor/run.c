@@ -681,6 +681,19 @@ static void remove_credentials(const struct rs_config *cfg)
 	}
 }
 
+/* What the job's own cgroup saw (sandbox/cgroup.c): an OOM there is the job's, and reported. */
+static void note_job_memory(struct run *r)
+{
+	r->report.oom_kills = sbx_job_oom_kills(r->sandbox);
+	r->report.memory_peak = sbx_job_memory_peak(r->sandbox);
+	if (r->report.oom_kills > 0)
+		log_event(LOG_WARN, "job.oom",
+			  LOG_FIELDS(LOG_INT("oom_kills", r->report.oom_kills),
+				     LOG_INT("memory_peak_bytes", r->report.memory_peak)),
+			  "the job ran out of its memory: the kernel killed %lld of its processes",
+			  r->report.oom_kills);
+}
+
 /* Without a PID namespace a job's process could also live outside our tree (a double fork
  * under another reaper cannot happen to a subreaper, but a process may have been started
  * by something else as the same uid): kill the runner uid until none is left. */
@@ -1008,6 +1021,7 @@ static void record_installation(struct run *r)
 int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *err)
 {
 	struct run r = { .cfg = cfg, .t_start = gh_now_ms(), .listener = -1 };
+	r.report.oom_kills = r.report.memory_peak = -1;
 	clock_gettime(CLOCK_REALTIME, &r.started_wall);
 	r.phase_since = r.t_start;
 	uv_loop_init(&r.loop);
@@ -1076,6 +1090,7 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 	kill_runner_uid(&r);
 	log_event(LOG_INFO, "sandbox.teardown", LOG_FIELDS(LOG_INT("killed", r.report.killed)),
 		  "no process of the runner is left (%d killed)", r.report.killed);
+	note_job_memory(&r);
 	fire(&r, EV_TORN_DOWN);
 	bool gone = deregister(&r);
 	r.report.deregistered = !r.gh ? "left to ARC" : gone ? "confirmed" : "unconfirmed";

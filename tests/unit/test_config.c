@@ -284,6 +284,8 @@ static const struct setting_case setting_cases[] = {
 	  FN(check_profile) },
 	{ "SUPERVISOR_RLIMIT_NOFILE", "--supervisor-rlimit-nofile", "1024", "65536",
 	  NUM(rlimit_nofile) },
+	{ "SUPERVISOR_JOB_MEMORY_MAX", "--supervisor-job-memory-max", "536870912", "3000000000",
+	  NUM(job_memory_max) },
 	{ "SUPERVISOR_RLIMIT_NPROC", "--supervisor-rlimit-nproc", "100", "4096",
 	  NUM(rlimit_nproc) },
 	{ "SUPERVISOR_HIDE_PATHS", "--supervisor-hide-paths", "/env/secret", "/flag/secret",
@@ -1125,6 +1127,28 @@ static void test_workdir_must_not_be_the_root_or_the_installation(void **state)
 	validate_fails(EX_RS_CONFIG, "must not be / or RUNNER_ROOT");
 }
 
+static void test_job_memory_max_takes_kubernetes_quantities(void **state)
+{
+	const struct {
+		const char *value;
+		long long bytes;
+	} ok[] = { { "0", 0 },           { "536870912", 536870912LL }, { "512Mi", 512LL << 20 },
+		   { "3Gi", 3LL << 30 }, { "2G", 2000000000LL },       { "100k", 100000 } };
+	for (size_t i = 0; i < sizeof(ok) / sizeof(*ok); i++) {
+		char env[64];
+		snprintf(env, sizeof(env), "SUPERVISOR_JOB_MEMORY_MAX=%s", ok[i].value);
+		load_ok(NO_ARGS, ENVP(env));
+		assert_int_equal(cfg.job_memory_max, ok[i].bytes);
+		cfg_free(&cfg);
+	}
+	const char *bad[] = { "1.5Gi", "512MB", "Mi", "-1", "9999999999999999Gi", "12 Mi" };
+	for (size_t i = 0; i < sizeof(bad) / sizeof(*bad); i++) {
+		char env[64];
+		snprintf(env, sizeof(env), "SUPERVISOR_JOB_MEMORY_MAX=%s", bad[i]);
+		load_fails(EX_RS_CONFIG, "SUPERVISOR_JOB_MEMORY_MAX=", NO_ARGS, ENVP(env));
+	}
+}
+
 static void test_unknown_runner_user_is_refused(void **state)
 {
 	/* Not "runner": the official image and GitHub's hosted VMs have one. */
@@ -1262,6 +1286,7 @@ static const char *const readme_defaults[][2] = {
 	{ "SUPERVISOR_SANDBOX", "auto" },
 	{ "SUPERVISOR_SANDBOX_PROFILE", "nnp" },
 	{ "SUPERVISOR_RLIMIT_NOFILE", "0" },
+	{ "SUPERVISOR_JOB_MEMORY_MAX", "the container's limit minus 64Mi" },
 	{ "SUPERVISOR_RLIMIT_NPROC", "0" },
 	{ "SUPERVISOR_HIDE_PATHS", "-" },
 	{ "SUPERVISOR_REGISTRATION", "jit" },
@@ -1423,6 +1448,7 @@ int main(void)
 		T(test_an_unreadable_token_file_is_refused),
 		T(test_runner_root_must_be_an_existing_directory),
 		T(test_workdir_must_not_be_the_root_or_the_installation),
+		T(test_job_memory_max_takes_kubernetes_quantities),
 		T(test_unknown_runner_user_is_refused),
 		T(test_runner_user_by_name_uid_and_uid_gid),
 		T(test_a_uid_without_a_passwd_entry_uses_it_as_gid),
