@@ -908,7 +908,7 @@ def test_secret_cut_by_a_truncated_error_message_is_not_printed_in_part(fake_git
 # 15. installation tokens that expire (§2.7, §7.10)
 
 MINT_PATH = r"/access_tokens$"
-SHORT_TTL = 4  # seconds: the fake's installation tokens, in the tests that outlive them
+SHORT_TTL = 6  # seconds: the fake's installation tokens, in the tests that outlive them
 
 
 def app_pod(fake_github, supervisor, scope="acme", with_id=True):
