@@ -174,9 +174,15 @@ static char **string_array(json_t *a)
 {
 	size_t n = json_array_size(a);
 	char **v = calloc(n + 1, sizeof(char *));
-	for (size_t i = 0; v && i < n; i++)
-		if (!(v[i] = strdup(json_string_value(json_array_get(a, i)) ?: "")))
+	for (size_t i = 0; v && i < n; i++) {
+		v[i] = strdup(json_string_value(json_array_get(a, i)) ?: "");
+		if (!v[i]) {
+			for (size_t k = 0; k < i; k++)
+				free(v[k]);
+			free(v);
 			return NULL;
+		}
+	}
 	return v;
 }
 

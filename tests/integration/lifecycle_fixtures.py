@@ -124,6 +124,12 @@ class SupervisorRun(SupervisorProcess):
         assert isinstance(summary, dict), f"supervisor.exit has no summary\n{self.output()}"
         return summary
 
+    @property
+    def job_summary(self):
+        """The summary's job name and result (its memory figures depend on the machine)."""
+        job = self.summary["job"]
+        return {"name": job["name"], "result": job["result"]}
+
     def termination_summary(self):
         text = self.termination_log.read_text()
         return text, json.loads(text)

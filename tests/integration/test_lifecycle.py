@@ -77,7 +77,7 @@ def test_one_job_with_a_pat_runs_and_reports_everything(lc_github, lifecycle, mo
     registered = run.event("runner.registered")
     assert summary["runner"] == {"name": run.env["RUNNER_NAME"],
                                  "id": registered.field("runner_id")}
-    assert summary["job"] == {"name": "build", "result": "Succeeded"}
+    assert run.job_summary == {"name": "build", "result": "Succeeded"}
     assert summary["exit"]["code"] == 0
     assert summary["exit"]["listener_code"] == 100  # Succeeded, with RETURN_JOB_RESULT_FOR_HOSTED
     assert summary["github"]["deregistered"] == "confirmed"
@@ -128,7 +128,7 @@ def test_one_job_with_a_github_app(lc_github, lifecycle):
 
     assert run.wait() == EX_OK, run.output()
     assert lc_github.job(job.id).result == "Succeeded"
-    assert run.summary["job"] == {"name": "app-job", "result": "Succeeded"}
+    assert run.job_summary == {"name": "app-job", "result": "Succeeded"}
     assert_deregistered(run)
     # The runner was registered and confirmed gone with an installation token.
     auth = [c["headers"].get("authorization", "") for c in
@@ -254,7 +254,7 @@ def test_sigterm_while_listening_stops_the_runner_and_deregisters(lc_github, lif
     assert sigints_to_listener(inst), "the runner did not get SIGINT"
     assert inst.event("exit", "listener")["code"] == 0  # it stopped by itself, not killed
     assert not inst.events("job_started")
-    assert run.summary["job"] == {"name": None, "result": None}
+    assert run.job_summary == {"name": None, "result": None}
     assert run.summary["exit"]["listener_code"] == 0
     assert_deregistered(run)
     assert "job_running" not in phases(run)
@@ -275,7 +275,7 @@ def test_sigterm_during_a_job_without_drain_cancels_it_at_once(lc_github, lifecy
     # The Worker fails a job the runner's shutdown cancels; GitHub shows Failed.
     assert lc_github.job(job.id).result == "Failed"
     assert sigints_to_listener(inst)
-    assert run.summary["job"] == {"name": "long", "result": "Failed"}
+    assert run.job_summary == {"name": "long", "result": "Failed"}
     # SIGINT: the Listener cancels the job, then exits 0 (contract, "Signals"), not 103.
     assert run.summary["exit"]["listener_code"] == 0
     assert_deregistered(run)
@@ -293,7 +293,7 @@ def test_sigterm_during_a_job_with_drain_lets_it_finish(lc_github, lifecycle):
     assert run.wait(15) == EX_OK, run.output()
     assert lc_github.job(job.id).result == "Succeeded"
     assert not sigints_to_listener(inst)
-    assert run.summary["job"] == {"name": "short", "result": "Succeeded"}
+    assert run.job_summary == {"name": "short", "result": "Succeeded"}
     assert_deregistered(run)
 
 
@@ -401,7 +401,7 @@ def test_job_timeout_cancels_the_job_and_exits_0(lc_github, lifecycle):
     assert run.wait(STOP_GRACE + 12) == EX_OK, run.output()
     assert lc_github.job(job.id).result == "Failed"
     assert sigints_to_listener(inst)
-    assert run.summary["job"] == {"name": "endless", "result": "Failed"}
+    assert run.job_summary == {"name": "endless", "result": "Failed"}
     assert run.summary["phases_ms"]["job_running"] >= 1900  # 2 s, give or take a tick
     assert_deregistered(run)
 
@@ -458,7 +458,7 @@ def test_a_job_that_ran_exits_0_whatever_its_result(lc_github, lifecycle, steps,
 
     assert run.wait() == EX_OK, run.output()
     assert lc_github.job(job.id).result == result
-    assert run.summary["job"] == {"name": "any", "result": result}
+    assert run.job_summary == {"name": "any", "result": result}
     assert run.summary["exit"]["listener_code"] == listener_code
     assert_deregistered(run)
 

@@ -55,7 +55,7 @@ def test_a_job_printing_the_runners_phrases_runs_to_its_end_and_is_reported_trut
 
     assert run.wait() == EX_OK, run.output()
     assert lc_github.job(job.id).result == "Failed"
-    assert run.summary["job"] == {"name": "build", "result": "Failed"}
+    assert run.job_summary == {"name": "build", "result": "Failed"}
     assert run.summary["exit"]["reason"] == "job ran"
     assert "last-step-ran" in inst.step_outputs()[-1]
     for name in ("runner.ghost", "runner.session_conflict", "runner.updating"):
@@ -154,7 +154,7 @@ def test_a_job_the_supervisor_stops_is_reported_failed_as_github_shows_it(lc_git
     # a shutdown signal", StepsRunner.cs), and that is what GitHub shows.
     assert inst.event("job_completed", "listener")["result"] == "Canceled"
     assert lc_github.job(job.id).result == "Failed"
-    assert run.summary["job"] == {"name": "long", "result": "Failed"}
+    assert run.job_summary == {"name": "long", "result": "Failed"}
     assert "GitHub shows it Failed" in run.summary["exit"]["reason"]
     # The Listener's own completion line, printed after the stop began, is taken as such.
     assert run.event("job.completed").field("result") == "Canceled"
@@ -170,7 +170,7 @@ def test_a_job_cancelled_on_github_is_reported_canceled(lc_github, lifecycle):
 
     assert run.wait() == EX_OK, run.output()
     assert lc_github.job(job.id).result == "Canceled"
-    assert run.summary["job"] == {"name": "long", "result": "Canceled"}
+    assert run.job_summary == {"name": "long", "result": "Canceled"}
 
 
 # ---------------------------------------------------------------------------------------------
