@@ -226,8 +226,8 @@ static int add_rule(scmp_filter_ctx ctx, uint32_t arch, const struct sbx_sc_rule
 	case SBX_SC_OTHER_PID_SET:
 		/* On all 64 bits: a pid with high bits set is refused even when the kernel would
 		 * read it as 0 (the job's own), never the other way round. */
-		rc = seccomp_rule_add_exact(ctx, action, nr, 2, SCMP_A0(SCMP_CMP_NE, 0),
-					    SCMP_A2(SCMP_CMP_NE, 0));
+		rc = seccomp_rule_add_exact(ctx, action, nr, 2, SCMP_A0(SCMP_CMP_NE, 0, 0),
+					    SCMP_A2(SCMP_CMP_NE, 0, 0));
 		break;
 	default:
 		rc = -EINVAL;

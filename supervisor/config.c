@@ -44,6 +44,9 @@
 /* The API takes at most 100 labels, and the runner's own self-hosted, Linux, ARCH come first. */
 #define MAX_LABELS     97
 #define MAX_GROUP_NAME 255
+/* SUPERVISOR_FLEET: its label, rs-fleet-NAME, stays short and unambiguous. */
+#define MAX_FLEET          40
+#define FLEET_LABEL_PREFIX "rs-fleet-"
 /* (uid_t)-1 means "leave unchanged" to setresuid(2): never a real user. */
 #define MAX_UID 4294967294LL
 
@@ -535,6 +538,28 @@ static int parse_labels(struct rs_config *cfg, const struct setting *s, const ch
 	}
 }
 
+/* SUPERVISOR_FLEET: a name safe in a label, so that the label is the fleet's alone. */
+static int parse_fleet(struct rs_config *cfg, const struct setting *s, const char *value,
+		       struct rs_err *err)
+{
+	size_t len = strlen(value);
+	if (len > MAX_FLEET ||
+	    strspn(value, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+		len)
+		return rs_fail(err, EX_RS_CONFIG, 0,
+			       "%s=%s: a fleet name is 1 to %d letters, digits, '.', '_' or '-'",
+			       s->env, cfg_quote(value).s, MAX_FLEET);
+	free(cfg->fleet_label);
+	cfg->fleet_label = NULL;
+	if (set_string(&cfg->fleet, value, err) < 0)
+		return -1;
+	if (asprintf(&cfg->fleet_label, FLEET_LABEL_PREFIX "%s", value) < 0) {
+		cfg->fleet_label = NULL;
+		return out_of_memory(err);
+	}
+	return 0;
+}
+
 /* All digits: a group id; anything else: a name, resolved through the API later. */
 static int parse_group(struct rs_config *cfg, const struct setting *s, const char *value,
 		       struct rs_err *err)
@@ -744,8 +769,28 @@ static const struct setting settings[] = {
 	  "seconds before giving up registering (exit 69, 75 or 77)", .parse = parse_seconds,
 	  FIELD(register_deadline_s), .min = 1, .max = DAY_S, .fallback = "300" },
 	{ "SUPERVISOR_DEREGISTER_DEADLINE", "--supervisor-deregister-deadline", NULL, "30",
-	  "seconds before giving up confirming the deregistration", .parse = parse_seconds,
-	  FIELD(deregister_deadline_s), .min = 1, .max = HOUR_S, .fallback = "30" },
+	  "seconds to confirm the deregistration after a SIGTERM (the kubelet's grace is "
+	  "running)",
+	  .parse = parse_seconds, FIELD(deregister_deadline_s), .min = 1, .max = HOUR_S,
+	  .fallback = "30" },
+	{ "SUPERVISOR_DEREGISTER_PATIENCE", "--supervisor-deregister-patience", NULL, "900",
+	  "seconds to confirm the deregistration when nothing hurries the pod (a rate limit, a "
+	  "runner left busy by its job); at least SUPERVISOR_DEREGISTER_DEADLINE",
+	  .parse = parse_seconds, FIELD(deregister_patience_s), .min = 1, .max = DAY_S,
+	  .fallback = "900" },
+	{ "SUPERVISOR_FLEET", "--supervisor-fleet", NULL, "-",
+	  "the fleet's name (letters, digits, . _ -, at most 40): its runners get the label "
+	  "rs-fleet-NAME, and each pod removes ghosts of its fleet (offline, idle, older than "
+	  "its own runner) when it ends",
+	  .parse = parse_fleet },
+	{ "SUPERVISOR_SWEEP_MAX", "--supervisor-sweep-max", NULL, "2",
+	  "ghost runners of the fleet one pod deletes at most when it ends (0 = none)",
+	  .parse = parse_limit, FIELD(sweep_max), .max = 20, .fallback = "2" },
+	{ "SUPERVISOR_SWEEP_AFTER", "--supervisor-sweep-after", NULL, "120",
+	  "seconds a pod's own registration must have lived before it judges an offline runner "
+	  "of its fleet registered earlier a ghost: more than a pod takes to bring its runner "
+	  "online",
+	  .parse = parse_seconds, FIELD(sweep_after_s), .min = 1, .max = DAY_S, .fallback = "120" },
 	{ "SUPERVISOR_LOG_FORMAT", "--supervisor-log-format", NULL, "json, or text on a terminal",
 	  "json (one object per line) or text", .parse = parse_log_format, .names = log_formats,
 	  .finish = finish_log_format },
@@ -1197,12 +1242,28 @@ static int validate_exec(const struct rs_config *cfg, struct rs_err *err)
 	return 0;
 }
 
+/* The fleet's label is one of the 100 GitHub takes. */
+static int validate_fleet(const struct rs_config *cfg, struct rs_err *err)
+{
+	if (!cfg->fleet_label || cfg->n_labels < MAX_LABELS)
+		return 0;
+	for (size_t i = 0; i < cfg->n_labels; i++)
+		if (strcasecmp(cfg->labels[i], cfg->fleet_label) == 0)
+			return 0;
+	return rs_fail(
+	    err, EX_RS_CONFIG, 0,
+	    "RUNNER_LABELS: more than %d labels with SUPERVISOR_FLEET's %s (GitHub takes "
+	    "100, including self-hosted, Linux and the architecture)",
+	    MAX_LABELS - 1, cfg->fleet_label);
+}
+
 int cfg_validate(struct rs_config *cfg, struct rs_err *err)
 {
 	switch (cfg->command) {
 	case CMD_RUN:
 	case CMD_CHECK:
-		if (validate_github(cfg, err) < 0 || validate_directories(cfg, err) < 0)
+		if (validate_github(cfg, err) < 0 || validate_directories(cfg, err) < 0 ||
+		    validate_fleet(cfg, err) < 0)
 			return -1;
 		return resolve_runner_user(cfg, err);
 	case CMD_EXEC:
@@ -1231,6 +1292,8 @@ void cfg_free(struct rs_config *cfg)
 	free(cfg->ca_file);
 	free(cfg->runner_name);
 	free_strv(&cfg->labels, &cfg->n_labels);
+	free(cfg->fleet);
+	free(cfg->fleet_label);
 	free(cfg->runner_group);
 	free(cfg->runner_root);
 	free(cfg->runner_workdir);
@@ -1251,15 +1314,17 @@ static const struct {
 } exit_codes[] = {
 	{ EX_RS_OK, "the runner ran its job (whatever its result), or stopped cleanly and is "
 		    "deregistered" },
-	{ EX_RS_RUNNER_OUTDATED, "ARC mode only: the runner is outdated (its own code 7, which "
-				 "ARC's controller marks Outdated)" },
+	{ EX_RS_RUNNER_OUTDATED, "ARC mode only: what only a new spec fixes (an outdated runner; "
+				 "64, 71, 77, 78), as the runner's own 7, which ARC's controller "
+				 "marks Outdated" },
 	{ EX_RS_USAGE, "bad command line" },
 	{ EX_RS_UNAVAILABLE, "GitHub unavailable past the registration deadline" },
 	{ EX_RS_SOFTWARE, "internal error" },
 	{ EX_RS_SANDBOX, "sandbox could not be set up (strict)" },
 	{ EX_RS_IOERR, "wipe failed or could not be verified: the pod must not be reused" },
 	{ EX_RS_TEMPFAIL, "temporary failure (rate limited past the deadline; the runner ended "
-			  "before a job: ghost, session conflict, crash)" },
+			  "before a job: ghost, session conflict, crash), or a deregistration "
+			  "GitHub did not confirm" },
 	{ EX_RS_OUTDATED, "the runner said it is outdated before any job (update or deprecation): "
 			  "rebuild the image" },
 	{ EX_RS_NOPERM, "credentials rejected (401, 403 that is not a rate limit, bad key)" },

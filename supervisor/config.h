@@ -69,7 +69,12 @@ struct rs_config {
 	long long stop_grace_s;
 	long long drain_timeout_s;
 	long long register_deadline_s;
-	long long deregister_deadline_s;
+	long long deregister_deadline_s; /* after a SIGTERM */
+	long long deregister_patience_s; /* otherwise */
+	char *fleet;                     /* SUPERVISOR_FLEET, NULL: no fleet, no sweep */
+	char *fleet_label;               /* "rs-fleet-<fleet>", added to the runner's labels */
+	long long sweep_max;             /* ghosts of the fleet one pod deletes at most */
+	long long sweep_after_s;         /* own registration's age before this pod judges others */
 	bool log_json;
 	char *termination_log; /* NULL: none writable */
 

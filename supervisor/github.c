@@ -23,9 +23,10 @@
 
 #define USER_AGENT     "runner-supervisor/" RS_VERSION
 #define MAX_TOKEN_FILE 65536
-/* A 422 on DELETE means the runner is still running a job (§7.5): poll at this pace. */
+/* A 422 on DELETE means the runner is still running a job (§7.5): look at this pace (a
+ * runner killed mid-job stays busy until GitHub gives the job up, minutes later). */
 #define BUSY_RETRY_BASE_MS 1000
-#define BUSY_RETRY_CAP_MS  10000
+#define BUSY_RETRY_CAP_MS  30000
 /* "If you are making a large number of POST, PATCH, PUT, or DELETE requests for a single
  * user or client ID, wait at least one second between each request" (docs, "Best practices
  * for using the REST API"; reference §7.16). */
@@ -283,6 +284,8 @@ static int gh_request(struct github *gh, const struct gh_call *c, uint64_t deadl
 		struct retry_decision d = retry_classify(r, attempt, gh->secondary_streak,
 							 (long long)time(NULL), random32());
 		gh->secondary_streak = d.secondary ? gh->secondary_streak + 1 : 0;
+		if (d.verdict == RETRY_RATE_LIMITED)
+			d.wait_ms += retry_hint_jitter_ms(d.wait_ms, random32());
 		if (d.verdict == RETRY_DONE) {
 			rc = 0;
 			break;
@@ -642,6 +645,12 @@ static json_t *labels_json(const struct rs_config *cfg)
 		if (!dup)
 			json_array_append_new(a, json_string(cfg->labels[i]));
 	}
+	/* Last: how the fleet's pods recognise each other's runners (sweep.h). */
+	bool listed = false;
+	for (size_t i = 0; cfg->fleet_label && i < cfg->n_labels; i++)
+		listed |= strcasecmp(cfg->labels[i], cfg->fleet_label) == 0;
+	if (a && cfg->fleet_label && !listed)
+		json_array_append_new(a, json_string(cfg->fleet_label));
 	return a;
 }
 
@@ -1054,48 +1063,142 @@ int gh_registration_token(struct github *gh, uint64_t deadline_ms, char **token,
 
 /* ---- deregistration ------------------------------------------------------------------ */
 
-int gh_confirm_gone(struct github *gh, long long runner_id, uint64_t deadline_ms,
+/* One look at the runner (GET: 1 point): 1 when gone, 0 when present (*busy says whether it
+ * runs a job), -1 on error. */
+static int look_at_runner(struct github *gh, const char *path, uint64_t deadline_ms, bool *busy,
+			  struct rs_err *err)
+{
+	struct gh_call get = { .method = "GET", .path = path };
+	long status;
+	json_t *j;
+	if (gh_json(gh, &get, deadline_ms, &status, &j, err) < 0)
+		return -1;
+	*busy = json_is_true(json_object_get(j, "busy"));
+	int rc = status == 404 ? 1 : status == 200 ? 0 : unexpected(&get, status, NULL, err);
+	json_decref(j);
+	return rc;
+}
+
+/* The cheapest proof in points (secondary limit: GET 1, DELETE 5; reference §6): a DELETE
+ * answered 204 or 404 is the proof by itself, so a runner that is likely still listed is
+ * deleted first; one that likely is gone (GitHub removes an ephemeral runner after its job)
+ * is looked at first. A busy runner (DELETE 422, or GET busy) is watched with GETs until
+ * its job ends or is given up, and only then deleted. */
+int gh_confirm_gone(struct github *gh, long long runner_id, bool likely_gone, uint64_t deadline_ms,
 		    struct rs_err *err)
 {
 	if (gh_authenticate(gh, deadline_ms, err) < 0)
 		return -1;
 	char path[512];
 	snprintf(path, sizeof(path), "%s/actions/runners/%lld", gh->scope_path, runner_id);
+	bool look_first = likely_gone;
 	for (unsigned attempt = 0;; attempt++) {
-		struct gh_call get = { .method = "GET", .path = path };
-		long status;
-		json_t *j;
-		if (gh_json(gh, &get, deadline_ms, &status, &j, err) < 0)
-			return -1;
-		json_decref(j);
-		if (status == 404)
-			return 0;
-		if (status != 200)
-			return unexpected(&get, status, NULL, err);
-		if (delete_runner(gh, runner_id, deadline_ms, &status, err) < 0)
-			return -1;
-		if (status == 204 || status == 404)
-			return 0;
-		if (status != 422)
-			return unexpected(&(struct gh_call){ .method = "DELETE", .path = path },
-					  status, NULL, err);
-		/* 422: still running a job (§7.5); the job ends, or the deadline does. */
+		bool busy = false;
+		const char *method = "GET";
+		long status = 200;
+		if (look_first) {
+			int seen = look_at_runner(gh, path, deadline_ms, &busy, err);
+			if (seen != 0)
+				return seen < 0 ? -1 : 0;
+		}
+		if (!busy) {
+			method = "DELETE";
+			if (delete_runner(gh, runner_id, deadline_ms, &status, err) < 0)
+				return -1;
+			if (status == 204 || status == 404)
+				return 0;
+			if (status != 422)
+				return unexpected(
+				    &(struct gh_call){ .method = "DELETE", .path = path }, status,
+				    NULL, err);
+			/* 422: still running a job (§7.5): watch it cheaply from now on. */
+			look_first = true;
+		}
 		uint64_t wait =
 		    BUSY_RETRY_BASE_MS +
 		    retry_backoff_ms(attempt, BUSY_RETRY_BASE_MS, BUSY_RETRY_CAP_MS, random32());
 		if (gh_now_ms() + wait > deadline_ms)
-			return rs_fail(
-			    err, EX_RS_UNAVAILABLE, 0,
-			    "DELETE %s: runner still busy (422) at the deregistration deadline",
-			    path);
+			return rs_fail(err, EX_RS_UNAVAILABLE, 0,
+				       "runner %lld is still busy with a job at the deregistration "
+				       "deadline",
+				       runner_id);
 		log_event(LOG_WARN, "github.retry",
-			  LOG_FIELDS(LOG_STR("method", "DELETE"), LOG_STR("path", path),
-				     LOG_INT("status", 422), LOG_MS("wait_ms", wait)),
-			  "runner %lld is still busy; retrying in %llu ms", runner_id,
+			  LOG_FIELDS(LOG_STR("method", method), LOG_STR("path", path),
+				     LOG_INT("status", status), LOG_MS("wait_ms", wait)),
+			  "runner %lld is still busy; looking again in %llu ms", runner_id,
 			  (unsigned long long)wait);
-		/* Deregistration is never canceled by a signal: it is what the signal asked for. */
-		http_sleep(gh->http, wait, NULL);
+		if (!http_sleep(gh->http, wait, gh->cancel))
+			return canceled(err);
 	}
+}
+
+/* ---- the fleet's sweep --------------------------------------------------------------- */
+
+static void brief_from(json_t *r, const char *label, struct gh_runner_brief *b)
+{
+	b->id = json_integer_value(json_object_get(r, "id"));
+	snprintf(b->name, sizeof(b->name), "%s",
+		 json_string_value(json_object_get(r, "name")) ?: "");
+	const char *st = json_string_value(json_object_get(r, "status"));
+	b->online = !st || strcmp(st, "offline") != 0; /* unknown counts as online: kept */
+	b->busy = !json_is_boolean(json_object_get(r, "busy")) ||
+		  json_is_true(json_object_get(r, "busy"));
+	json_t *labels = json_object_get(r, "labels"), *l;
+	size_t i;
+	b->in_fleet = false;
+	json_array_foreach(labels, i, l)
+	{
+		const char *n = json_string_value(json_object_get(l, "name"));
+		b->in_fleet |= label && n && strcasecmp(n, label) == 0;
+	}
+}
+
+int gh_runners_page(struct github *gh, unsigned page, const char *label, uint64_t deadline_ms,
+		    struct gh_runner_page *out, struct rs_err *err)
+{
+	memset(out, 0, sizeof(*out));
+	if (gh_authenticate(gh, deadline_ms, err) < 0)
+		return -1;
+	char path[512];
+	snprintf(path, sizeof(path), "%s/actions/runners?per_page=%d&page=%u", gh->scope_path,
+		 PER_PAGE, page);
+	struct gh_call c = { .method = "GET", .path = path };
+	long status;
+	json_t *j;
+	if (gh_json(gh, &c, deadline_ms, &status, &j, err) < 0)
+		return -1;
+	int rc = status == 200 ? 0 : unexpected(&c, status, j, err);
+	json_t *runners = json_object_get(j, "runners");
+	size_t n = json_array_size(runners);
+	if (rc == 0 && n && !(out->runners = calloc(n, sizeof(*out->runners))))
+		rc = rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "GET %s", path);
+	if (rc == 0)
+		out->total = (long long)json_number_value(json_object_get(j, "total_count"));
+	for (size_t i = 0; rc == 0 && out->runners && i < n; i++)
+		brief_from(json_array_get(runners, i), label, &out->runners[out->n++]);
+	json_decref(j);
+	return rc;
+}
+
+void gh_runner_page_free(struct gh_runner_page *page)
+{
+	free(page->runners);
+	memset(page, 0, sizeof(*page));
+}
+
+int gh_delete_idle_runner(struct github *gh, long long runner_id, uint64_t deadline_ms,
+			  struct rs_err *err)
+{
+	long status;
+	if (delete_runner(gh, runner_id, deadline_ms, &status, err) < 0)
+		return -1;
+	if (status == 204 || status == 404)
+		return 0;
+	if (status == 422)
+		return 1; /* it took a job meanwhile: not a ghost */
+	char path[512];
+	snprintf(path, sizeof(path), "%s/actions/runners/%lld", gh->scope_path, runner_id);
+	return unexpected(&(struct gh_call){ .method = "DELETE", .path = path }, status, NULL, err);
 }
 
 /* ---- check --online ------------------------------------------------------------------ */
@@ -1224,7 +1327,7 @@ int gh_forget_name(struct github *gh, const char *name, uint64_t deadline_ms, st
 	if (old.online || old.busy)
 		return rs_fail(err, EX_RS_UNAVAILABLE, 0,
 			       "runner %s (%lld) is online: not ours to delete", name, old.id);
-	return gh_confirm_gone(gh, old.id, deadline_ms, err);
+	return gh_confirm_gone(gh, old.id, false, deadline_ms, err);
 }
 
 bool gh_registration_uncertain(const struct github *gh)

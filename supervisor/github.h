@@ -63,9 +63,11 @@ int gh_runner_group_name(struct github *gh, uint64_t deadline_ms, char *out, siz
 int gh_registration_token(struct github *gh, uint64_t deadline_ms, char **token,
 			  struct rs_err *err);
 
-/* GET the runner: 404 -> gone; present -> DELETE; 422 (busy) -> retry until the deadline.
- * Returns 0 when GitHub confirmed the runner is gone. */
-int gh_confirm_gone(struct github *gh, long long runner_id, uint64_t deadline_ms,
+/* Deletes the runner and confirms it is gone, in the fewest points: DELETE first (204 or
+ * 404 is the proof), or GET first when likely_gone (after a job GitHub removes an ephemeral
+ * runner itself). A busy runner is watched until its job ends or the deadline. Returns 0
+ * when GitHub confirmed the runner is gone; -1 with ECANCELED when the cancel flag rose. */
+int gh_confirm_gone(struct github *gh, long long runner_id, bool likely_gone, uint64_t deadline_ms,
 		    struct rs_err *err);
 
 /* After a registration that may have reached GitHub but whose answer we lost (a signal, a
@@ -77,9 +79,33 @@ int gh_forget_name(struct github *gh, const char *name, uint64_t deadline_ms, st
  * we never learnt (its answer was lost, cut or garbled): the name must be looked up. */
 bool gh_registration_uncertain(const struct github *gh);
 
-/* Deregistration must not be canceled by the signal that asked for it: the caller drops
- * the cancel flag (NULL) before confirming. */
+/* Replaces the cancel flag: deregistration passes NULL (it must not be canceled by the
+ * signal that asked for it) or a flag that only shortens its bound. */
 void gh_set_cancel(struct github *gh, const volatile bool *cancel);
+
+/* A runner as the fleet's sweep sees it (sweep.h). */
+struct gh_runner_brief {
+	long long id;
+	char name[65];
+	bool online;   /* status is not "offline" */
+	bool busy;     /* running a job (or not said) */
+	bool in_fleet; /* carries the fleet's label */
+};
+
+struct gh_runner_page {
+	struct gh_runner_brief *runners;
+	size_t n;
+	long long total; /* total_count: runners at the scope */
+};
+
+/* One page (from 1) of the scope's runners, 100 a page; label marks the fleet's. */
+int gh_runners_page(struct github *gh, unsigned page, const char *label, uint64_t deadline_ms,
+		    struct gh_runner_page *out, struct rs_err *err);
+void gh_runner_page_free(struct gh_runner_page *page);
+
+/* One DELETE: 0 when the runner is gone (204, 404), 1 when it is busy (422), -1 on error. */
+int gh_delete_idle_runner(struct github *gh, long long runner_id, uint64_t deadline_ms,
+			  struct rs_err *err);
 
 /* Proves the credentials work at the configured scope, without registering anything. */
 int gh_check_online(struct github *gh, uint64_t deadline_ms, struct gh_check *check,

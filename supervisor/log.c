@@ -53,8 +53,7 @@ void log_set_fd(int fd)
 	log_fd = fd;
 }
 
-/* Returns s with every invalid UTF-8 sequence replaced by U+FFFD; caller frees. */
-static char *utf8_clean(const char *s)
+char *log_utf8_clean(const char *s)
 {
 	size_t len = strlen(s);
 	char *out = malloc(len * 3 + 1);
@@ -110,7 +109,7 @@ static json_t *json_text(const char *s)
 	json_t *j = json_string(s);
 	if (j)
 		return j;
-	char *clean = utf8_clean(s);
+	char *clean = log_utf8_clean(s);
 	j = json_string(clean ? clean : "");
 	free(clean);
 	return j;

@@ -55,4 +55,8 @@ char *log_format_line(enum log_level level, const char *event, const struct log_
 /* Returns a copy of s with every registered secret replaced by "***". */
 char *log_redact(const char *s);
 
+/* Returns a copy of s with every invalid UTF-8 sequence replaced by U+FFFD (jansson refuses
+ * strings that are not UTF-8); NULL when out of memory. */
+char *log_utf8_clean(const char *s);
+
 #endif

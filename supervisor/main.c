@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "err.h"
+#include "exitcode.h"
 #include "initexec.h"
 #include "isolate.h"
 #include "log.h"
@@ -23,6 +24,20 @@ static int report_error(const struct rs_err *err)
 	int code = err->exit_code ? err->exit_code : EX_RS_SOFTWARE;
 	log_event(LOG_ERROR, "supervisor.error", LOG_FIELDS(LOG_INT("code", code)), "%s", err->msg);
 	return code;
+}
+
+/* ARC's controller reads nothing but the exit code: one that only a new spec fixes becomes
+ * 7, which it marks Outdated, stopping the scale set until its spec changes (exitcode.h). */
+static int arc_code(int code)
+{
+	int arc = arc_exit_code(code, false);
+	if (arc != code)
+		log_event(LOG_ERROR, "supervisor.arc_exit",
+			  LOG_FIELDS(LOG_INT("code", arc), LOG_INT("error_code", code)),
+			  "ARC mode: exiting %d, not %d, so that ARC marks the runner Outdated and "
+			  "stops the scale set until its spec is fixed",
+			  arc, code);
+	return arc;
 }
 
 /* The format for errors found while the configuration itself is being read. */
@@ -130,6 +145,8 @@ int main(int argc, char **argv)
 	if (code < 0)
 		code = report_error(&err);
 out:
+	if (arc_blob && cfg.command == CMD_RUN) /* also when the load failed: zeroed */
+		code = arc_code(code);
 	cfg_free(&cfg);
 	if (arc_blob)
 		explicit_bzero(arc_blob, strlen(arc_blob));

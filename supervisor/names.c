@@ -7,6 +7,17 @@
 
 #define HASH_HEX 8
 
+/* How much of name fits in max bytes without cutting a UTF-8 character in two: a name cut
+ * mid-character is not UTF-8, and GitHub's JSON (json_pack) refuses it. */
+static int utf8_prefix(const char *name, size_t max)
+{
+	size_t n = strnlen(name, max);
+	if (n == max)
+		while (n > 0 && ((unsigned char)name[n] & 0xC0) == 0x80)
+			n--;
+	return (int)n;
+}
+
 void runner_name_fit(const char *name, char *out)
 {
 	size_t len = strlen(name);
@@ -17,7 +28,7 @@ void runner_name_fit(const char *name, char *out)
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int md_len = 0;
 	EVP_Digest(name, len, md, &md_len, EVP_sha256(), NULL);
-	int keep = RUNNER_NAME_MAX - 1 - HASH_HEX;
+	int keep = utf8_prefix(name, RUNNER_NAME_MAX - 1 - HASH_HEX);
 	snprintf(out, RUNNER_NAME_MAX + 1, "%.*s-%02x%02x%02x%02x", keep, name, md[0], md[1], md[2],
 		 md[3]);
 }
@@ -25,7 +36,7 @@ void runner_name_fit(const char *name, char *out)
 void runner_name_suffixed(const char *name, uint32_t rnd, char *out)
 {
 	/* "-" and 6 hex digits */
-	int keep = RUNNER_NAME_MAX - 7;
+	int keep = utf8_prefix(name, RUNNER_NAME_MAX - 7);
 	snprintf(out, RUNNER_NAME_MAX + 1, "%.*s-%06x", keep, name, (unsigned)(rnd & 0xffffff));
 }
 

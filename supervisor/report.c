@@ -7,19 +7,26 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "log.h"
+#include "util.h"
+
+/* Names and the reason come from GitHub, a workflow or a proxy's error page: never trusted to
+ * be short or UTF-8. Bytes that are not UTF-8 are replaced (jansson refuses the whole string
+ * otherwise, and with it the summary), then the text is cut to max bytes on a character
+ * boundary. */
 static json_t *text(const char *s, size_t max)
 {
-	/* Names come from GitHub or a workflow: cut, never trusted to be short or valid UTF-8;
-	 * a cut inside a multi-byte character is backed off (at most 3 bytes). */
 	if (!s || !*s)
 		return json_null();
-	size_t n = strnlen(s, max);
-	for (int back = 0; back < 4 && n > 0; back++, n--) {
-		json_t *j = json_stringn(s, n);
-		if (j)
-			return j;
-	}
-	return json_string("?");
+	char *clean = log_utf8_clean(s);
+	if (!clean)
+		return json_string("?");
+	size_t n = strnlen(clean, max);
+	while (n > 0 && ((unsigned char)clean[n] & 0xC0) == 0x80)
+		n--;
+	json_t *j = json_stringn(clean, n);
+	free(clean);
+	return j ? j : json_string("?");
 }
 
 static json_t *build(const struct report *r, size_t name_max)
@@ -32,26 +39,32 @@ static json_t *build(const struct report *r, size_t name_max)
 	json_t *iso = json_object();
 	for (unsigned i = 0; i < r->n_layers; i++)
 		json_object_set_new(iso, r->layers[i].name, json_string(r->layers[i].state));
+	json_t *swept = json_array();
+	for (unsigned i = 0; i < r->n_swept && i < ARRAY_SIZE(r->swept); i++)
+		json_array_append_new(swept, json_integer(r->swept[i]));
 	return json_pack(
-	    "{s:{s:o,s:o},s:{s:o,s:o,s:o,s:o},s:{s:i,s:s,s:o},s:o,s:{s:i},s:{s:I,s:I,s:I,s:I},"
-	    "s:{s:i,s:s},s:o,s:{s:I,s:I}}",
+	    "{s:{s:o,s:o},s:{s:o,s:o,s:o,s:o},s:{s:i,s:o,s:o},s:o,s:{s:i},s:{s:I,s:I,s:I,s:I},"
+	    "s:{s:i,s:s,s:o},s:o,s:{s:I,s:I}}",
 	    "runner", "name", text(r->runner_name, name_max), "id",
 	    r->runner_id ? json_integer(r->runner_id) : json_null(), "job", "name",
 	    text(r->job_name, name_max), "result", text(r->job_result, 32), "oom_kills",
 	    r->oom_kills >= 0 ? json_integer(r->oom_kills) : json_null(), "memory_peak_bytes",
 	    r->memory_peak >= 0 ? json_integer(r->memory_peak) : json_null(), "exit", "code",
-	    r->exit_code, "reason", r->reason ? r->reason : "", "listener_code",
-	    r->listener_code >= 0 ? json_integer(r->listener_code) : json_null(), "phases_ms",
-	    phases, "teardown", "killed", r->killed, "wipe", "files", (json_int_t)r->wipe_files,
-	    "dirs", (json_int_t)r->wipe_dirs, "bytes", (json_int_t)r->wipe_bytes, "left",
-	    (json_int_t)r->wipe_left, "github", "calls", r->github_calls, "deregistered",
-	    r->deregistered ? r->deregistered : "none", "isolation", iso, "output", "lines",
-	    (json_int_t)r->output_lines, "dropped", (json_int_t)r->output_dropped);
+	    r->exit_code, "reason",
+	    r->reason && *r->reason ? text(r->reason, 2 * name_max) : json_string(""),
+	    "listener_code", r->listener_code >= 0 ? json_integer(r->listener_code) : json_null(),
+	    "phases_ms", phases, "teardown", "killed", r->killed, "wipe", "files",
+	    (json_int_t)r->wipe_files, "dirs", (json_int_t)r->wipe_dirs, "bytes",
+	    (json_int_t)r->wipe_bytes, "left", (json_int_t)r->wipe_left, "github", "calls",
+	    r->github_calls, "deregistered", r->deregistered ? r->deregistered : "none", "swept",
+	    swept, "isolation", iso, "output", "lines", (json_int_t)r->output_lines, "dropped",
+	    (json_int_t)r->output_dropped);
 }
 
 char *report_json(const struct report *r)
 {
-	/* Shorten the free-text fields until the summary fits Kubernetes' limit. */
+	/* Shorten the free-text fields (names, and the reason at twice their length) until the
+	 * summary fits Kubernetes' limit. */
 	for (size_t name_max = 256;; name_max /= 2) {
 		json_t *j = build(r, name_max);
 		char *s = j ? json_dumps(j, JSON_COMPACT) : NULL;

@@ -31,7 +31,9 @@ struct report {
 	int github_calls;
 	long long output_lines, output_dropped; /* the runner's lines, and those not logged */
 	const char
-	    *deregistered; /* "confirmed", "unconfirmed" (may remain), "left to ARC", "none" */
+	    *deregistered;   /* "confirmed", "unconfirmed" (may remain), "left to ARC", "none" */
+	long long swept[20]; /* ghosts of the fleet this pod deleted (sweep.h) */
+	unsigned n_swept;
 	struct report_layer layers[24];
 	unsigned n_layers;
 };

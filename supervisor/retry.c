@@ -14,6 +14,8 @@
 #include <string.h>
 #include <strings.h>
 
+#define RETRY_HINT_JITTER_CAP_MS 15000
+
 uint64_t retry_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd)
 {
 	uint64_t ceiling = cap_ms;
@@ -22,6 +24,14 @@ uint64_t retry_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, u
 	if (ceiling == 0)
 		return 0;
 	return (uint64_t)(((unsigned __int128)rnd * ceiling) >> 32);
+}
+
+uint64_t retry_hint_jitter_ms(uint64_t wait_ms, uint32_t rnd)
+{
+	uint64_t spread = wait_ms / 4 + 1000;
+	if (spread > RETRY_HINT_JITTER_CAP_MS)
+		spread = RETRY_HINT_JITTER_CAP_MS;
+	return (uint64_t)(((unsigned __int128)rnd * spread) >> 32);
 }
 
 static bool says_rate_limit(const char *body)

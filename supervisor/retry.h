@@ -32,6 +32,11 @@ uint64_t retry_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, u
 struct retry_decision retry_classify(const struct http_response *r, unsigned attempt,
 				     unsigned secondary_before, long long now_s, uint32_t rnd);
 
+/* What is added to a rate limit's wait (retry-after, x-ratelimit-reset): a uniform
+ * [0, min(wait / 4 + 1 s, 15 s)), so that the pods of a fleet told the same hint at the same
+ * moment do not all come back in the same second (README, "GitHub's limits"). */
+uint64_t retry_hint_jitter_ms(uint64_t wait_ms, uint32_t rnd);
+
 #define RETRY_BASE_MS 500
 #define RETRY_CAP_MS  30000
 /* "Otherwise wait at least one minute" for a secondary limit without retry-after. */

@@ -6,6 +6,7 @@
 #include "run.h"
 
 #include <dirent.h>
+#include <signal.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -17,6 +18,8 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "deregister.h"
+#include "exitcode.h"
 #include "github.h"
 #include "ipcclean.h"
 #include "jit.h"
@@ -31,6 +34,7 @@
 #include "pid1.h"
 #include "isolate.h"
 #include "runenv.h"
+#include "sweep.h"
 #include "signals.h"
 #include "util.h"
 
@@ -77,6 +81,8 @@ struct run {
 	struct report report;
 	struct manifest *install;
 	struct sbx_plan *sandbox;
+	enum dereg_outcome deregistered;
+	uint64_t registered_at; /* gh_now_ms() when the registration succeeded */
 };
 
 static void fire(struct run *r, enum lc_event ev);
@@ -454,6 +460,8 @@ static int configure_with_token(struct run *r, struct rs_err *err)
 	FILE *lf = open_memstream(&labels, &labels_len);
 	for (size_t i = 0; lf && i < cfg->n_labels; i++)
 		fprintf(lf, "%s%s", i ? "," : "", cfg->labels[i]);
+	if (lf && cfg->fleet_label)
+		fprintf(lf, "%s%s", cfg->n_labels ? "," : "", cfg->fleet_label);
 	if (lf)
 		fclose(lf);
 	int rc = asprintf(&token_env, "ACTIONS_RUNNER_INPUT_TOKEN=%s", token);
@@ -534,6 +542,8 @@ static int register_runner(struct run *r, const char *arc_blob, struct rs_err *e
 		gh_registration_free(&reg);
 	}
 	if (rc == 0)
+		r->registered_at = gh_now_ms();
+	if (rc == 0)
 		log_event(LOG_INFO, "runner.registered",
 			  LOG_FIELDS(LOG_STR("runner_name", r->name),
 				     LOG_INT("runner_id", r->runner_id), LOG_STR("with", how),
@@ -543,34 +553,31 @@ static int register_runner(struct run *r, const char *arc_blob, struct rs_err *e
 }
 
 /* Every path out after a registration attempt comes through here. */
-static bool deregister(struct run *r)
+static void deregister(struct run *r)
 {
-	const struct rs_config *cfg = r->cfg;
-	if (!r->gh) {
-		log_event(
-		    LOG_INFO, "runner.deregistered",
-		    LOG_FIELDS(LOG_INT("runner_id", r->runner_id), LOG_BOOL("confirmed", false)),
-		    "no credentials: the runner's removal is left to ARC");
-		return false;
-	}
-	gh_set_cancel(r->gh, NULL);
-	struct rs_err err = { 0 };
-	uint64_t t0 = gh_now_ms(), deadline = deadline_in(cfg->deregister_deadline_s);
-	int rc = r->runner_id ? gh_confirm_gone(r->gh, r->runner_id, deadline, &err)
-			      : gh_forget_name(r->gh, r->name, deadline, &err);
-	if (rc < 0) {
-		log_event(
-		    LOG_ERROR, "runner.deregistered",
-		    LOG_FIELDS(LOG_INT("runner_id", r->runner_id), LOG_BOOL("confirmed", false)),
-		    "could not confirm that GitHub no longer lists runner %s: it may remain (%s)",
-		    r->name, err.msg);
-		return false;
-	}
-	log_event(LOG_INFO, "runner.deregistered",
-		  LOG_FIELDS(LOG_INT("runner_id", r->runner_id), LOG_BOOL("confirmed", true),
-			     LOG_MS("took_ms", gh_now_ms() - t0)),
-		  "GitHub no longer lists runner %s", r->name);
-	return true;
+	struct dereg_target t = {
+		.runner_id = r->runner_id,
+		.name = r->name,
+		/* GitHub removes an ephemeral runner after its job: look before deleting. */
+		.likely_gone = (r->job_seen && r->report.job_result[0]) ||
+			       (r->listener >= 100 && r->listener <= 105),
+		.arc = r->arc,
+	};
+	r->deregistered = deregister_runner(r->gh, r->cfg, &t, &r->stop_requested);
+	r->report.deregistered = dereg_outcome_name(r->deregistered);
+}
+
+/* After our own deregistration, never on a job's path: the fleet's ghosts (sweep.h). Not
+ * when GitHub did not confirm ours (it is struggling), nor in ARC mode (ARC's runners). */
+static void sweep(struct run *r)
+{
+	if (r->arc || r->deregistered != DEREG_CONFIRMED || !r->registered_at)
+		return;
+	struct sweep_report rep;
+	sweep_fleet(r->gh, r->cfg, r->runner_id, gh_now_ms() - r->registered_at, &r->stop_requested,
+		    &rep);
+	for (int i = 0; i < rep.deleted && i < SWEEP_IDS_KEPT; i++)
+		r->report.swept[r->report.n_swept++] = rep.ids[i];
 }
 
 /* ---- the table's actions ----------------------------------------------------------- */
@@ -859,46 +866,24 @@ static bool wipe_everything(struct run *r)
 	return r->report.wipe_left == 0 && intact;
 }
 
-/* The Listener said it is outdated, and did not just exit with the code: 3/4 after its
- * update line (SelfUpdaterV2.cs), 7 after "An error occurred" (Program.cs, an AccessDenied
- * with error code 1 and ACTIONS_RUNNER_RETURN_VERSION_DEPRECATED_EXIT_CODE=1). */
-static bool runner_outdated(const struct run *r)
+static int exit_code(struct run *r, bool wiped, const char **reason)
 {
-	int l = r->listener;
-	return ((l == 3 || l == 4) && r->update_line) || (l == 7 && r->fatal_line);
-}
-
-/* DESIGN.md, "Exit codes": how the runner's end maps to ours, in this order. A job that ran
- * decides first: nothing a job can do may turn its pod into a fleet-stopping code. */
-static int exit_code_for(struct run *r, bool wiped, const char **reason)
-{
-	int l = r->listener;
-	if (!wiped)
-		return *reason = "wipe incomplete or installation changed: do not reuse this pod",
-		       EX_RS_IOERR;
-	if (r->job_seen || (l >= 100 && l <= 105))
-		return *reason = r->job_stopped ? "job ran; stopped by the supervisor (GitHub "
-						  "shows it Failed)"
-						: "job ran",
-		       EX_RS_OK;
-	if (r->stop_requested)
-		return *reason = "stopped by signal before a job", EX_RS_OK;
-	if (r->idle_timeout)
-		return *reason = "idle timeout", EX_RS_OK;
-	if (runner_outdated(r)) {
-		/* ARC marks its EphemeralRunner Outdated on the runner's own 7
-		 * (ephemeralrunner_controller.go); everywhere else 76 stops the fleet. */
-		*reason = "runner outdated: rebuild the image with a current runner";
-		return r->arc ? EX_RS_RUNNER_OUTDATED : EX_RS_OUTDATED;
-	}
-	if (r->ghost)
-		return *reason = "ghost runner: GitHub no longer knows it", EX_RS_TEMPFAIL;
-	if (l == 5 || (r->start_timeout && r->session_conflicts))
-		return *reason = "session conflict: another runner holds this registration",
-		       EX_RS_TEMPFAIL;
-	if (r->start_timeout)
-		return *reason = "the runner did not start listening in time", EX_RS_TEMPFAIL;
-	return *reason = "runner exited before a job", EX_RS_TEMPFAIL;
+	struct run_outcome o = {
+		.listener = r->listener,
+		.wiped = wiped,
+		.job_seen = r->job_seen,
+		.job_stopped = r->job_stopped,
+		.stop_requested = r->stop_requested,
+		.idle_timeout = r->idle_timeout,
+		.start_timeout = r->start_timeout,
+		.update_line = r->update_line,
+		.fatal_line = r->fatal_line,
+		.ghost = r->ghost,
+		.session_conflicts = r->session_conflicts,
+		.arc = r->arc,
+		.deregistered = r->deregistered,
+	};
+	return exit_code_for(&o, reason);
 }
 
 /* The sandbox is decided before anything is registered: under strict, a pod that cannot
@@ -1056,13 +1041,16 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 		if (!stopped)
 			log_event(LOG_ERROR, "supervisor.error", LOG_FIELDS(LOG_INT("code", code)),
 				  "%s", err->msg);
+		if (r.arc)
+			code = arc_exit_code(code, false);
 		remove_credentials(cfg);
 		/* A request cut short may still have registered us: look for our ghost. */
 		if (r.registration_sent || r.runner_id) {
-			bool gone = deregister(&r);
-			r.report.deregistered = !r.gh  ? "left to ARC"
-						: gone ? "confirmed"
-						       : "unconfirmed";
+			deregister(&r);
+			if (r.deregistered == DEREG_UNCONFIRMED && code == EX_RS_OK) {
+				code = EX_RS_TEMPFAIL;
+				reason = "stopped during registration; the registration may remain";
+			}
 		} else {
 			log_event(LOG_INFO, "runner.deregistered",
 				  LOG_FIELDS(LOG_BOOL("confirmed", true)),
@@ -1087,18 +1075,23 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 			enter(&r, PH_STOPPING);
 		}
 	}
+	/* pid1_run() leaves every signal blocked: a SIGTERM must still reach the handlers while
+	 * we deregister, to bound a patient deregistration by the kubelet's grace. */
+	sigset_t none;
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	kill_runner_uid(&r);
 	log_event(LOG_INFO, "sandbox.teardown", LOG_FIELDS(LOG_INT("killed", r.report.killed)),
 		  "no process of the runner is left (%d killed)", r.report.killed);
 	note_job_memory(&r);
 	fire(&r, EV_TORN_DOWN);
-	bool gone = deregister(&r);
-	r.report.deregistered = !r.gh ? "left to ARC" : gone ? "confirmed" : "unconfirmed";
+	settle_job_result(&r);
+	deregister(&r);
+	sweep(&r);
 	fire(&r, EV_DEREGISTERED);
 	bool wiped = wipe_everything(&r);
 	fire(&r, EV_WIPED);
-	settle_job_result(&r);
-	code = exit_code_for(&r, wiped, &reason);
+	code = exit_code(&r, wiped, &reason);
 	finish_report(&r, code, reason);
 	close_loop(&r);
 	return code;

@@ -56,7 +56,7 @@ Python API (scopes are named as in GITHUB_URL's path: "acme", "acme/app", "enter
       jwt_exp_slack 5, strict_content_type True, ghes None (github.com) | "3.8" ... "3.19"
       (that GitHub Enterprise Server: "GHES profiles" below); the runner service's:
       latest_runner_version None, min_runner_version None, session_delete_seconds 0,
-      job_abandon_seconds 600
+      job_abandon_seconds 600, offline_after_seconds 60
   .hold_session(runner_id) .release_session(runner_id)   another process's session (409s)
 RSA keys (2048 bits, ~0.3 s each to make) come from a process-wide cache: distinct within an
 instance, the same n-th key in every instance.
@@ -273,7 +273,7 @@ UA_MISSING_TEXT = (
 SETTINGS = ("installation_token_format", "installation_token_ttl", "max_runner_name",
             "link_style", "clock_offset", "jwt_exp_slack", "strict_content_type", "verbose",
             "latest_runner_version", "min_runner_version", "session_delete_seconds",
-            "job_abandon_seconds", "ghes")
+            "job_abandon_seconds", "offline_after_seconds", "ghes")
 # What each GHES version lacks, from its description in @octokit/openapi (ghes-3.9 ...
 # ghes-3.19, reference §7.11); the fake emulates these with `ghes = "3.10"` and so on.
 GHES_JIT_SINCE = (3, 10)          # actions/generate-runner-jitconfig-for-{org,repo,enterprise}
@@ -492,6 +492,8 @@ class Runner:
     session_id: str = None
     work_folder: str = "_work"
     jobs_taken: int = 0
+    polling: int = 0          # long polls of its Listener in flight
+    last_seen: float = None   # the end of its Listener's last poll or job renewal
 
 
 @dataclass
@@ -703,6 +705,12 @@ class FakeGitHub:
         self.min_runner_version = None     # older runners are refused (AccessDenied, code 1)
         self.session_delete_seconds = 0.0  # how long DELETE of a session takes (≤ 30 s real)
         self.job_abandon_seconds = 600.0   # a running job nobody renews is failed after this
+        # A runner whose Listener stopped polling (killed, its node gone) shows "offline"
+        # after this. GitHub does not document the delay ("Offline: the runner is not
+        # connected to GitHub", docs: monitoring-and-troubleshooting-self-hosted-runners);
+        # here: more than one long poll (BROKER_MAX_WAIT), as a dead TCP peer is only
+        # noticed when the poll's answer cannot be sent.
+        self.offline_after_seconds = 60.0
         # None: github.com (and GHE.com). "3.10" and so on: that GitHub Enterprise Server
         # version, with what its REST API lacks (GHES_* above) and its version header.
         self.ghes = None
@@ -1190,12 +1198,14 @@ class FakeGitHub:
         """Registered runners (API JSON + "scope" and "client_id"), optionally of one scope."""
         key = self._scope(scope).key if scope is not None else None
         with self._lock:
+            self._settle()
             return [self._runner_json(r, with_scope=True)
                     for r in sorted(self._runners.values(), key=lambda r: r.id)
                     if key is None or r.scope == key]
 
     def runner(self, runner_id):
         with self._lock:
+            self._settle()
             r = self._runners.get(int(runner_id))
             return self._runner_json(r, with_scope=True) if r else None
 
@@ -1371,10 +1381,12 @@ class FakeGitHub:
 
     def job(self, job_id):
         with self._lock:
+            self._settle()
             return self._jobs[int(getattr(job_id, "id", job_id))]
 
     def jobs(self):
         with self._lock:
+            self._settle()
             return [j.to_dict() for j in sorted(self._jobs.values(), key=lambda j: j.id)]
 
     def wait_job(self, job_id, status="completed", timeout=10.0):
@@ -1383,12 +1395,15 @@ class FakeGitHub:
         job = self.job(job_id)
         deadline = time.monotonic() + timeout
         with self._cond:
-            while job.status not in wanted:
+            while True:
+                self._settle()  # a job nobody renews is given up with time alone
+                if job.status in wanted:
+                    break
                 left = deadline - time.monotonic()
                 if left <= 0 or self._stopping.is_set():
                     raise TimeoutError(f"job {job.id} is {job.status}, not {sorted(wanted)}, "
                                        f"after {timeout} s")
-                self._cond.wait(left)
+                self._cond.wait(min(left, 0.1))
         return job
 
     def cancel_job(self, job_id):
@@ -1419,6 +1434,15 @@ class FakeGitHub:
                 self._sessions.pop(r.session_id, None)
                 r.session_id = None
             self._cond.notify_all()
+
+    def _settle(self):
+        """What time alone changes: jobs given up, runners gone silent."""
+        self._settle_abandoned()
+        now = self._now()
+        for r in self._runners.values():
+            if (r.status == "online" and not r.polling and r.last_seen is not None
+                    and now - r.last_seen >= self.offline_after_seconds):
+                r.status = "offline"
 
     def _settle_abandoned(self):
         """A running job whose runner stopped renewing it (killed mid-job) is failed after
@@ -2001,6 +2025,7 @@ class _Api:
         # case is not documented: exactly, here, the less helpful of the two.
         name = None if gh.ghes_before(GHES_NAME_FILTER_SINCE) else req.query.get("name")
         with gh._lock:
+            gh._settle()
             items = [gh._runner_json(r) for r in sorted(gh._runners.values(), key=lambda r: r.id)
                      if r.scope == sc.key and (name is None or r.name == name)]
         chunk, headers = self._paginate(req, items, self._link_path(req, sc))
@@ -2014,12 +2039,13 @@ class _Api:
 
     def get_runner(self, req, sc):
         with self.gh._lock:
+            self.gh._settle()
             return Response(200, self.gh._runner_json(self._runner_in(sc, req.match["rid"])))
 
     def delete_runner(self, req, sc):
         gh = self.gh
         with gh._lock:
-            gh._settle_abandoned()
+            gh._settle()
             r = self._runner_in(sc, req.match["rid"])
             if r.busy:
                 message = f'Bad request - Runner "{r.name}" is still running a job'
@@ -2310,6 +2336,7 @@ class _Admin:
             r.session_id = str(uuid.uuid4())
             gh._sessions[r.session_id] = r.id
             r.status, r.os = "online", body.get("os", "Linux")
+            r.last_seen = gh._now()
             r.version = body.get("version", RUNNER_VERSION)
             gh._cond.notify_all()
             return Response(200, {"sessionId": r.session_id, "runnerId": r.id})
@@ -2339,33 +2366,45 @@ class _Admin:
         disable_update = req.query.get("disableUpdate", "false").lower() == "true"
         deadline = time.monotonic() + wait
         with gh._cond:
-            while True:
-                if gh._runners.get(r.id) is not r:
-                    raise ApiError(404, f"Registration {r.id} was not found")
-                if not sid or r.session_id != sid:
-                    raise ApiError(404, f"Session {sid} was not found")
-                if gh.min_runner_version and _version(version) < _version(
-                        gh.min_runner_version):
-                    raise ApiError(403, f"Runner version v{version} is deprecated and cannot "
-                                        f"receive messages.", extra={"errorCode": 1})
-                if (not disable_update and gh.latest_runner_version
-                        and _version(version) < _version(gh.latest_runner_version)):
-                    return Response(200, {"messageType": "RunnerRefresh",
-                                          "targetVersion": gh.latest_runner_version})
-                job = next((j for j in sorted(gh._jobs.values(), key=lambda j: j.id)
-                            if j.status == "queued" and gh._job_fits(j, r)), None)
-                if job is not None:
-                    job.status, job.started_at = "running", gh._now()
-                    job.runner_id, job.runner_name = r.id, r.name
-                    r.busy, r.status, r.jobs_taken = True, "online", r.jobs_taken + 1
-                    gh._cond.notify_all()
-                    return Response(200, {"messageType": "RunnerJobRequest", "id": job.id,
-                                          "name": job.name, "steps": job.steps,
-                                          "runner_labels": job.runner_labels})
-                left = deadline - time.monotonic()
-                if left <= 0 or gh._stopping.is_set():
-                    return Response(204)
-                gh._cond.wait(left)
+            r.polling += 1
+            r.last_seen = gh._now()
+            if sid and r.session_id == sid:
+                r.status = "online"
+            try:
+                return self._next_job_locked(r, sid, version, disable_update, deadline)
+            finally:
+                r.polling -= 1
+                r.last_seen = gh._now()
+
+    def _next_job_locked(self, r, sid, version, disable_update, deadline):
+        gh = self.gh
+        while True:
+            if gh._runners.get(r.id) is not r:
+                raise ApiError(404, f"Registration {r.id} was not found")
+            if not sid or r.session_id != sid:
+                raise ApiError(404, f"Session {sid} was not found")
+            if gh.min_runner_version and _version(version) < _version(
+                    gh.min_runner_version):
+                raise ApiError(403, f"Runner version v{version} is deprecated and cannot "
+                                    f"receive messages.", extra={"errorCode": 1})
+            if (not disable_update and gh.latest_runner_version
+                    and _version(version) < _version(gh.latest_runner_version)):
+                return Response(200, {"messageType": "RunnerRefresh",
+                                      "targetVersion": gh.latest_runner_version})
+            job = next((j for j in sorted(gh._jobs.values(), key=lambda j: j.id)
+                        if j.status == "queued" and gh._job_fits(j, r)), None)
+            if job is not None:
+                job.status, job.started_at = "running", gh._now()
+                job.runner_id, job.runner_name = r.id, r.name
+                r.busy, r.status, r.jobs_taken = True, "online", r.jobs_taken + 1
+                gh._cond.notify_all()
+                return Response(200, {"messageType": "RunnerJobRequest", "id": job.id,
+                                      "name": job.name, "steps": job.steps,
+                                      "runner_labels": job.runner_labels})
+            left = deadline - time.monotonic()
+            if left <= 0 or gh._stopping.is_set():
+                return Response(204)
+            gh._cond.wait(left)
 
     def _runner_job(self, req, r):
         with self.gh._lock:
@@ -2377,7 +2416,7 @@ class _Admin:
     def broker_get_job(self, req, r):
         job = self._runner_job(req, r)
         with self.gh._lock:
-            job.renewed_at = self.gh._now()
+            job.renewed_at = r.last_seen = self.gh._now()
         return Response(200, job.to_dict())
 
     def broker_job_result(self, req, r):

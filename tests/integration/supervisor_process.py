@@ -157,6 +157,7 @@ def base_env(fake, token_file):
         "RUNNER_USER": f"{RUNNER_UID}:{RUNNER_GID}",
         "SUPERVISOR_REGISTER_DEADLINE": "15",
         "SUPERVISOR_DEREGISTER_DEADLINE": "10",
+        "SUPERVISOR_DEREGISTER_PATIENCE": "10",
         "SUPERVISOR_STOP_GRACE": "2",
     }
     for name in ("ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"):

@@ -159,7 +159,7 @@ def test_a_job_that_makes_the_listener_exit_as_outdated_cannot_stop_the_fleet(lc
     # the job up (here after 3 s), and the deregistration waits for that.
     lc_github.job_abandon_seconds = 3
     inst = lifecycle.install()
-    run = lifecycle.start(installation=inst, SUPERVISOR_DEREGISTER_DEADLINE=30)
+    run = lifecycle.start(installation=inst, SUPERVISOR_DEREGISTER_PATIENCE=30)
 
     assert run.wait() == EX_OK, run.output()
     assert run.summary["exit"]["listener_code"] == 4  # the attack did reach the Listener

@@ -755,18 +755,21 @@ def test_github_down_after_the_job_started_leaves_deregistration_unconfirmed(lc_
                                                                            lifecycle):
     inst = lifecycle.install()
     job = lc_github.queue_job("outage", steps=["sleep 1"])
-    run = lifecycle.start(installation=inst, SUPERVISOR_DEREGISTER_DEADLINE=3)
+    run = lifecycle.start(installation=inst, SUPERVISOR_DEREGISTER_PATIENCE=3,
+                          SUPERVISOR_DEREGISTER_DEADLINE=3)
     run.wait_for_event("job.started")
     lc_github.set_down(True)
     run.wait_for_event("job.completed")
     completed = time.monotonic()
 
-    assert run.wait(15) == EX_OK, run.output()  # the job ran: 0 whatever GitHub says after
+    # The job ran, but a registration that may remain is reported as the failure it is.
+    assert run.wait(15) == EX_TEMPFAIL, run.output()
     assert run.exited_at - completed < 3 + 4
     assert lc_github.job(job.id).result == "Succeeded"
     assert_deregistered(run, "unconfirmed")
     dereg = run.event("runner.deregistered")
-    assert dereg.field("confirmed") is False and "may remain" in dereg["msg"]
+    assert dereg.field("confirmed") is False
+    assert run.event("runner.ghost_left").field("runner_id") == run.summary["runner"]["id"]
     # The service removed the ephemeral runner after its job (its broker is not down): 0 left.
 
 
@@ -778,13 +781,95 @@ def test_github_down_while_listening_leaves_the_registration_behind_and_says_so(
     sent = time.monotonic()
     run.send_signal(signal.SIGTERM)
 
-    assert run.wait(15) == EX_OK, run.output()  # the stop was ours
+    assert run.wait(15) == EX_TEMPFAIL, run.output()  # the stop was ours, the ghost is not
     assert run.exited_at - sent < 3 + 4
     assert_deregistered(run, "unconfirmed")
-    assert "may remain" in run.event("runner.deregistered")["msg"]
+    assert "may remain" in run.event("runner.ghost_left")["msg"]
     lc_github.set_down(False)
     lc_github.expect(1)  # the registration GitHub could not be told to drop
     assert [r["name"] for r in lc_github.runners()] == [run.env["RUNNER_NAME"]]
+
+
+# ---------------------------------------------------------------------------------------------
+# 8b. deregistration that outlasts a rate limit, a SIGTERM that hurries it, a busy runner
+
+RUNNER_PATH = r"/actions/runners/\d+$"
+
+
+def runner_calls(gh):
+    return [(c["method"], c["status"]) for c in gh.calls_to(RUNNER_PATH)]
+
+
+def test_a_rate_limit_longer_than_the_sigterm_bound_is_outlasted_when_nothing_hurries(
+        lc_github, lifecycle):
+    # Issue 16: 20 pods that idled out exited 0 and all stayed registered, their DELETEs
+    # refused with a retry-after longer than SUPERVISOR_DEREGISTER_DEADLINE.
+    lc_github.inject("DELETE", RUNNER_PATH, kind="secondary_limit", retry_after=4, times=1)
+    run = lifecycle.start(SUPERVISOR_IDLE_TIMEOUT=1, SUPERVISOR_DEREGISTER_DEADLINE=2,
+                          SUPERVISOR_DEREGISTER_PATIENCE=30)
+
+    assert run.wait(40) == EX_OK, run.output()
+    assert_deregistered(run)
+    # The cheapest proof: no job ran, so DELETE (204) alone, no GET before it.
+    assert runner_calls(lc_github) == [("DELETE", 403), ("DELETE", 204)]
+    (retry,) = run.events("github.retry")
+    assert 4000 <= retry.field("wait_ms") < 4000 + 2000  # the hint, plus its jitter
+    assert lc_github.runners() == []
+
+
+def test_a_sigterm_during_a_patient_deregistration_bounds_it_and_reports_the_ghost(
+        lc_github, lifecycle):
+    lc_github.inject("DELETE", RUNNER_PATH, kind="secondary_limit", retry_after=60,
+                     times=None)
+    run = lifecycle.start(SUPERVISOR_IDLE_TIMEOUT=1, SUPERVISOR_DEREGISTER_DEADLINE=2,
+                          SUPERVISOR_DEREGISTER_PATIENCE=300)
+    run.wait_for_event("github.retry")
+    sent = time.monotonic()
+    run.send_signal(signal.SIGTERM)
+
+    assert run.wait(20) == EX_TEMPFAIL, run.output()
+    assert run.exited_at - sent < 2 + 3  # SUPERVISOR_DEREGISTER_DEADLINE from the SIGTERM
+    assert_deregistered(run, "unconfirmed")
+    ghost = run.event("runner.ghost_left")
+    assert ghost.field("runner_id") == run.summary["runner"]["id"]
+    assert "unconfirmed" in run.summary["exit"]["reason"]
+    lc_github.clear_faults()
+    lc_github.expect(1)  # what the pod reported it left
+
+
+def test_a_runner_left_busy_by_its_job_is_watched_until_github_gives_the_job_up(lc_github,
+                                                                                lifecycle):
+    # The job kills the Listener (same uid): GitHub keeps the runner busy, DELETE answers
+    # 422, until it gives the job up (here after 3 s).
+    lc_github.job_abandon_seconds = 3
+    job = lc_github.queue_job("killer", steps=[
+        "kill -9 $(pgrep -u $(id -u) -f 'bin/Runner.Listener run'); sleep 5"])
+    run = lifecycle.start(SUPERVISOR_DEREGISTER_PATIENCE=30)
+
+    assert run.wait(60) == EX_OK, run.output()  # a job ran, and the runner is gone
+    assert_deregistered(run)
+    calls = runner_calls(lc_github)
+    # Deleted first (its job never completed, so it is still listed), refused as busy, then
+    # watched with GETs (1 point each, not 5) until idle, then deleted.
+    assert calls[0] == ("DELETE", 422), calls
+    assert calls[-1] == ("DELETE", 204), calls
+    assert set(calls[1:-1]) == {("GET", 200)}, calls
+    assert lc_github.job(job.id).result == "Failed"
+    assert lc_github.runners() == []
+
+
+def test_a_runner_busy_past_the_patience_is_a_ghost_reported_as_75(lc_github, lifecycle):
+    lc_github.job_abandon_seconds = 600
+    lc_github.queue_job("killer", steps=[
+        "kill -9 $(pgrep -u $(id -u) -f 'bin/Runner.Listener run'); sleep 5"])
+    run = lifecycle.start(SUPERVISOR_DEREGISTER_PATIENCE=4, SUPERVISOR_DEREGISTER_DEADLINE=4)
+
+    assert run.wait(60) == EX_TEMPFAIL, run.output()
+    assert_deregistered(run, "unconfirmed")
+    assert "busy" in run.event("runner.deregistered")["msg"]
+    assert run.event("runner.ghost_left").field("runner_id") == run.summary["runner"]["id"]
+    assert run.summary["exit"]["reason"].startswith("the runner's deregistration")
+    lc_github.expect(1)  # busy until GitHub gives its job up
 
 
 # ---------------------------------------------------------------------------------------------

@@ -251,6 +251,14 @@ static void check_log_format(const char *v)
 	assert_int_equal(cfg.log_json, strcmp(v, "json") == 0);
 }
 
+static void check_fleet(const char *v)
+{
+	assert_string_equal(cfg.fleet, v);
+	char label[64];
+	snprintf(label, sizeof(label), "rs-fleet-%s", v);
+	assert_string_equal(cfg.fleet_label, label);
+}
+
 static void check_api_url(const char *v)
 {
 	assert_string_equal(cfg.github_api_url, v);
@@ -303,6 +311,11 @@ static const struct setting_case setting_cases[] = {
 	  NUM(register_deadline_s) },
 	{ "SUPERVISOR_DEREGISTER_DEADLINE", "--supervisor-deregister-deadline", "1", "3600",
 	  NUM(deregister_deadline_s) },
+	{ "SUPERVISOR_DEREGISTER_PATIENCE", "--supervisor-deregister-patience", "1", "86400",
+	  NUM(deregister_patience_s) },
+	{ "SUPERVISOR_FLEET", "--supervisor-fleet", "k3s-ci.v2", "A_b-9", FN(check_fleet) },
+	{ "SUPERVISOR_SWEEP_MAX", "--supervisor-sweep-max", "0", "20", NUM(sweep_max) },
+	{ "SUPERVISOR_SWEEP_AFTER", "--supervisor-sweep-after", "1", "86400", NUM(sweep_after_s) },
 	{ "SUPERVISOR_LOG_FORMAT", "--supervisor-log-format", "text", "json",
 	  FN(check_log_format) },
 	{ "SUPERVISOR_TERMINATION_LOG", "--supervisor-termination-log", "/env/summary",
@@ -477,6 +490,13 @@ static const struct value_error number_errors[] = {
 	{ "SUPERVISOR_REGISTER_DEADLINE", "86401", "out of range of seconds (1-86400)" },
 	{ "SUPERVISOR_DEREGISTER_DEADLINE", "0", "out of range of seconds (1-3600)" },
 	{ "SUPERVISOR_DEREGISTER_DEADLINE", "3601", "out of range of seconds (1-3600)" },
+	{ "SUPERVISOR_DEREGISTER_PATIENCE", "0", "out of range of seconds (1-86400)" },
+	{ "SUPERVISOR_SWEEP_MAX", "21", "out of range (0-20)" },
+	{ "SUPERVISOR_SWEEP_AFTER", "0", "out of range of seconds (1-86400)" },
+	{ "SUPERVISOR_FLEET", "a fleet", "a fleet name is 1 to 40 letters, digits" },
+	{ "SUPERVISOR_FLEET", "f/../x", "a fleet name is 1 to 40 letters, digits" },
+	{ "SUPERVISOR_FLEET", "0123456789012345678901234567890123456789x",
+	  "a fleet name is 1 to 40 letters, digits" },
 	{ "GITHUB_APP_INSTALLATION_ID", "0",
 	  "GITHUB_APP_INSTALLATION_ID=\"0\": out of range (1-9007199254740992)" },
 	{ "GITHUB_APP_INSTALLATION_ID", "9007199254740993", "out of range (1-9007199254740992)" },
@@ -1296,6 +1316,10 @@ static const char *const readme_defaults[][2] = {
 	{ "SUPERVISOR_DRAIN_TIMEOUT", "0" },
 	{ "SUPERVISOR_REGISTER_DEADLINE", "300" },
 	{ "SUPERVISOR_DEREGISTER_DEADLINE", "30" },
+	{ "SUPERVISOR_DEREGISTER_PATIENCE", "900" },
+	{ "SUPERVISOR_FLEET", "-" },
+	{ "SUPERVISOR_SWEEP_MAX", "2" },
+	{ "SUPERVISOR_SWEEP_AFTER", "120" },
 	{ "SUPERVISOR_LOG_FORMAT", "json, or text on a terminal" },
 	{ "SUPERVISOR_TERMINATION_LOG", "/dev/termination-log if writable" },
 };

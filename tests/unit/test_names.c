@@ -135,6 +135,22 @@ static void suffixed_shortens_a_64_character_base_to_fit(void **state)
 	assert_string_equal(out + 57, "-00beef");
 }
 
+/* Found by fuzz/github.c: a 64-byte name of two-byte characters was cut inside one, and the
+ * generate-jitconfig body could not be built from a name that is not UTF-8. */
+static void shortening_never_cuts_a_utf8_character(void **state)
+{
+	char name[200] = "", out[RUNNER_NAME_MAX + 1];
+	for (int i = 0; i < 32; i++)
+		strcat(name, "\xc3\xbc"); /* u with diaeresis: 64 bytes */
+	runner_name_suffixed(name, 0x00beef, out);
+	assert_string_equal(out + 56, "-00beef"); /* 28 characters, not 28.5 */
+	assert_memory_equal(out, name, 56);
+	strcat(name, "\xe2\x82\xac\xe2\x82\xac"); /* two euro signs: 70 bytes, too long */
+	runner_name_fit(name, out);
+	assert_int_equal(out[54], '-'); /* 27 characters, then the hash */
+	assert_memory_equal(out, name, 54);
+}
+
 static void arch_label_matches_this_machine(void **state)
 {
 	struct utsname u;
@@ -161,6 +177,7 @@ int main(void)
 		cmocka_unit_test(suffixed_ends_with_dash_and_6_lowercase_hex_digits),
 		cmocka_unit_test(suffixed_with_different_rnd_gives_different_names),
 		cmocka_unit_test(suffixed_shortens_a_64_character_base_to_fit),
+		cmocka_unit_test(shortening_never_cuts_a_utf8_character),
 		cmocka_unit_test(arch_label_matches_this_machine),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

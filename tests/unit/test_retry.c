@@ -241,6 +241,17 @@ static void primary_limit_is_not_secondary_and_never_doubled(void **state)
 	assert_int_equal(d.wait_ms, 121000);
 }
 
+static void hints_get_a_jitter_that_grows_with_them_up_to_15_s(void **state)
+{
+	/* Pods told the same retry-after at the same moment must not return together. */
+	assert_int_equal(retry_hint_jitter_ms(10000, 0), 0);
+	assert_int_equal(retry_hint_jitter_ms(10000, UINT32_MAX), 3499);
+	assert_int_equal(retry_hint_jitter_ms(0, UINT32_MAX), 999);
+	assert_int_equal(retry_hint_jitter_ms(60000, UINT32_MAX), 14999);
+	assert_int_equal(retry_hint_jitter_ms(3600000, UINT32_MAX), 14999);
+	assert_int_equal(retry_hint_jitter_ms(10000, 1u << 31), 1750);
+}
+
 static void other_answers_are_not_secondary_limits(void **state)
 {
 	static const long statuses[] = { 200, 201, 401, 404, 422, 500, 502 };
@@ -275,6 +286,7 @@ int main(void)
 		cmocka_unit_test(repeated_retry_after_is_doubled_for_each_secondary_limit_before),
 		cmocka_unit_test(exponential_secondary_waits_stop_at_an_hour),
 		cmocka_unit_test(primary_limit_is_not_secondary_and_never_doubled),
+		cmocka_unit_test(hints_get_a_jitter_that_grows_with_them_up_to_15_s),
 		cmocka_unit_test(other_answers_are_not_secondary_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

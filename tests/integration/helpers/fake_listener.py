@@ -39,6 +39,12 @@ RESULTS = ["Succeeded", "SucceededWithIssues", "Failed", "Canceled", "Skipped", 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(sys.argv[0])))
 
 
+def say(text):
+    """A line as the real Listener prints it: Terminal.WriteLine's `{DateTime.UtcNow:u}: `
+    prefix (src/Runner.Listener/Program.cs, Terminal.cs)."""
+    print(time.strftime("%Y-%m-%d %H:%M:%SZ: ", time.gmtime()) + text, flush=True)
+
+
 def record(verb):
     where = os.environ.get("FAKE_LISTENER_RECORD")
     if not where:
@@ -125,7 +131,7 @@ def take_one_job():
     if status != 200:
         print(f"session refused: HTTP {status}: {session}", file=sys.stderr)
         return 1
-    print("Listening for Jobs", flush=True)
+    say("Listening for Jobs")
     wait = float(os.environ.get("FAKE_LISTENER_WAIT", "20"))
     status, job = call("GET", f"{broker}/jobs/next?sessionId={session['sessionId']}&wait={wait}",
                        client=client, timeout=wait + 30)
@@ -135,11 +141,11 @@ def take_one_job():
     if status != 200:
         print(f"no job: HTTP {status}: {job}", file=sys.stderr)
         return 1
-    print(f"Running job: {job['name']}", flush=True)
+    say(f"Running job: {job['name']}")
     time.sleep(float(os.environ.get("FAKE_LISTENER_JOB_SECONDS", "0")))  # the job's steps
     result = os.environ.get("FAKE_LISTENER_RESULT", "Succeeded")
     status, _ = call("POST", f"{broker}/jobs/{job['id']}/result", {"result": result}, client)
-    print(f"Job {job['name']} completed with result: {result}", flush=True)
+    say(f"Job {job['name']} completed with result: {result}")
     if os.environ.get("ACTIONS_RUNNER_RETURN_JOB_RESULT_FOR_HOSTED") == "true":
         return 100 + RESULTS.index(result)
     return 0

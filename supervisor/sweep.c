@@ -1,0 +1,134 @@
+#include "sweep.h"
+
+#include <sys/random.h>
+
+#include "log.h"
+
+/* A sweep is housekeeping: it gives up quickly (a rate limit's wait is longer) rather than
+ * keep an ending pod. */
+#define SWEEP_DEADLINE_MS 15000
+#define PAGE_SIZE         100
+
+size_t sweep_pick(const struct gh_runner_brief *runners, size_t n, long long own_id, size_t max,
+		  long long *out)
+{
+	size_t k = 0;
+	/* A page comes in id order; an older ghost is no less a ghost, but the oldest first
+	 * makes pods that share a page agree on which to take. */
+	for (size_t i = 0; i < n && k < max; i++) {
+		const struct gh_runner_brief *r = &runners[i];
+		if (r->in_fleet && !r->online && !r->busy && r->id > 0 && r->id < own_id)
+			out[k++] = r->id;
+	}
+	return k;
+}
+
+unsigned sweep_second_page(long long total, uint32_t rnd)
+{
+	long long pages = (total + PAGE_SIZE - 1) / PAGE_SIZE;
+	if (pages < 2)
+		return 0;
+	if (pages > 1000)
+		pages = 1000;
+	return 2 + (unsigned)(((uint64_t)rnd * (uint64_t)(pages - 1)) >> 32);
+}
+
+static uint32_t random_u32(void)
+{
+	uint32_t v = 0;
+	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != sizeof(v))
+		v = (uint32_t)gh_now_ms();
+	return v;
+}
+
+static const char *why_not(const struct rs_config *cfg, long long own_id,
+			   uint64_t registered_ms_ago, const volatile bool *stop)
+{
+	if (!cfg->fleet_label)
+		return "no SUPERVISOR_FLEET";
+	if (cfg->sweep_max == 0)
+		return "SUPERVISOR_SWEEP_MAX is 0";
+	if (own_id <= 0)
+		return "no runner of its own to compare with";
+	if (stop && *stop)
+		return "stopping: the kubelet's grace is running";
+	if (registered_ms_ago < (uint64_t)cfg->sweep_after_s * 1000)
+		return "its own registration is younger than SUPERVISOR_SWEEP_AFTER";
+	return NULL;
+}
+
+/* Deletes the picked runners; returns -1 when GitHub stopped answering. */
+static int delete_picked(struct github *gh, const long long *ids, size_t n, uint64_t deadline,
+			 const struct rs_config *cfg, struct sweep_report *rep)
+{
+	for (size_t i = 0; i < n && rep->deleted < cfg->sweep_max; i++) {
+		struct rs_err err = { 0 };
+		int rc = gh_delete_idle_runner(gh, ids[i], deadline, &err);
+		if (rc < 0) {
+			log_event(LOG_WARN, "fleet.sweep_failed",
+				  LOG_FIELDS(LOG_INT("runner_id", ids[i])), "%s", err.msg);
+			return -1;
+		}
+		if (rc == 1)
+			continue;
+		if (rep->deleted < SWEEP_IDS_KEPT)
+			rep->ids[rep->deleted] = ids[i];
+		rep->deleted++;
+		log_event(LOG_INFO, "runner.swept",
+			  LOG_FIELDS(LOG_INT("runner_id", ids[i]), LOG_STR("fleet", cfg->fleet)),
+			  "deleted runner %lld, a ghost of fleet %s (offline, idle, registered "
+			  "before this pod's)",
+			  ids[i], cfg->fleet);
+	}
+	return 0;
+}
+
+/* Looks at one page; returns -1 when GitHub stopped answering. */
+static int sweep_page(struct github *gh, const struct rs_config *cfg, unsigned page,
+		      long long own_id, uint64_t deadline, long long *total,
+		      struct sweep_report *rep)
+{
+	struct gh_runner_page p;
+	struct rs_err err = { 0 };
+	if (gh_runners_page(gh, page, cfg->fleet_label, deadline, &p, &err) < 0) {
+		log_event(LOG_WARN, "fleet.sweep_failed", LOG_FIELDS(LOG_INT("page", page)), "%s",
+			  err.msg);
+		return -1;
+	}
+	rep->pages++;
+	*total = p.total;
+	long long ids[20];
+	size_t left = (size_t)(cfg->sweep_max - rep->deleted);
+	size_t n = sweep_pick(p.runners, p.n, own_id, left < 20 ? left : 20, ids);
+	gh_runner_page_free(&p);
+	return delete_picked(gh, ids, n, deadline, cfg, rep);
+}
+
+void sweep_fleet(struct github *gh, const struct rs_config *cfg, long long own_id,
+		 uint64_t registered_ms_ago, const volatile bool *stop, struct sweep_report *rep)
+{
+	*rep = (struct sweep_report){ 0 };
+	rep->skipped = gh ? why_not(cfg, own_id, registered_ms_ago, stop) : "no credentials";
+	if (rep->skipped) {
+		log_event(LOG_DEBUG, "fleet.swept", LOG_FIELDS(LOG_STR("skipped", rep->skipped)),
+			  "no sweep: %s", rep->skipped);
+		return;
+	}
+	uint64_t t0 = gh_now_ms(), deadline = t0 + SWEEP_DEADLINE_MS;
+	gh_set_cancel(gh, stop);
+	long long total = 0;
+	/* The first page holds the oldest runners, where ghosts pile up; one other page, at
+	 * random, so that the pods of a large scope cover all of it between them. */
+	if (sweep_page(gh, cfg, 1, own_id, deadline, &total, rep) == 0 &&
+	    rep->deleted < cfg->sweep_max) {
+		unsigned second = sweep_second_page(total, random_u32());
+		if (second)
+			sweep_page(gh, cfg, second, own_id, deadline, &total, rep);
+	}
+	gh_set_cancel(gh, NULL);
+	log_event(LOG_INFO, "fleet.swept",
+		  LOG_FIELDS(LOG_STR("fleet", cfg->fleet), LOG_INT("deleted", rep->deleted),
+			     LOG_INT("pages", rep->pages), LOG_MS("took_ms", gh_now_ms() - t0)),
+		  "fleet %s: %d ghost runner(s) deleted, %d page(s) of runners looked at",
+		  cfg->fleet, rep->deleted, rep->pages);
+}

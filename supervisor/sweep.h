@@ -1,0 +1,41 @@
+/* The fleet sweeps its own ghosts (README, "Ghosts of the fleet"): a pod the kubelet
+ * SIGKILLs, one OOM-killed, a node that dies leave their runners registered, and GitHub
+ * removes an ephemeral one only after a day. Each pod of a fleet (SUPERVISOR_FLEET), as it
+ * ends, looks at one or two pages of its scope's runners and deletes at most
+ * SUPERVISOR_SWEEP_MAX runners that carry the fleet's label, are offline and idle, and were
+ * registered before its own runner (a lower id), once its own registration is older than
+ * SUPERVISOR_SWEEP_AFTER: by then a pod that registered earlier has had that long to bring its
+ * runner online. */
+#ifndef RS_SWEEP_H
+#define RS_SWEEP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "github.h"
+
+#define SWEEP_IDS_KEPT 20
+
+struct sweep_report {
+	const char *skipped; /* why the pod did not look, or NULL */
+	int pages;           /* pages of runners listed */
+	int deleted;
+	long long ids[SWEEP_IDS_KEPT]; /* the runners deleted (the first ones) */
+};
+
+/* Which runners of a page are the fleet's ghosts, oldest first: in the fleet, offline, idle,
+ * and registered before own_id. Writes at most max ids to out; returns how many. */
+size_t sweep_pick(const struct gh_runner_brief *runners, size_t n, long long own_id, size_t max,
+		  long long *out);
+
+/* The page to look at after the first (2..pages), from a uniform random number. */
+unsigned sweep_second_page(long long total, uint32_t rnd);
+
+/* Runs the sweep (bounded by a short deadline, cut short by *stop) and logs what it did:
+ * runner.swept for each runner deleted, fleet.swept once. */
+void sweep_fleet(struct github *gh, const struct rs_config *cfg, long long own_id,
+		 uint64_t registered_ms_ago, const volatile bool *stop, struct sweep_report *rep);
+
+#endif
