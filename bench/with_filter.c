@@ -49,7 +49,7 @@ int main(int argc, char **argv)
 	} else if (filter == 1) {
 		struct sbx_filter f;
 		struct rs_err err = { 0 };
-		if (sbx_seccomp_build(&f, false, &err) != 0) {
+		if (sbx_seccomp_build(&f, false, false, &err) != 0) {
 			fprintf(stderr, "with_filter: %s\n", err.msg);
 			return 71;
 		}

@@ -163,10 +163,18 @@ int sbx_child_mounts(const struct sbx_plan *p, const char **step)
 	int e;
 	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
 		return *step = "making / private", errno;
-	if (p->proc && mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-		return *step = "a fresh /proc", errno;
-	if (p->tmp && (e = mount_tmp(p, step)) != 0)
-		return e;
+	if (p->job_root) {
+		/* A new root with its own /proc, /dev and /tmp (rootfs.c); then the same covers
+		 * and read-only binds, at the same paths. */
+		if ((e = sbx_child_job_root(p, step)) != 0)
+			return e;
+	} else {
+		if (p->proc &&
+		    mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+			return *step = "a fresh /proc", errno;
+		if (p->tmp && (e = mount_tmp(p, step)) != 0)
+			return e;
+	}
 	if ((e = fresh_ipc(p, step)) != 0)
 		return e;
 	if ((e = hide_paths(p, step)) != 0)

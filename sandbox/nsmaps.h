@@ -11,6 +11,10 @@
 int sbx_write_id_maps(pid_t pid, uid_t inner_uid, gid_t inner_gid, uid_t outer_uid, gid_t outer_gid,
 		      const gid_t *groups, size_t n_groups);
 
+/* The job root's maps (rootplan.h): ids 0..count-1 to themselves, uid and gid. Mapping 0
+ * needs CAP_SETFCAP besides CAP_SETUID/CAP_SETGID (Kubernetes' default set has them). */
+int sbx_write_identity_maps(pid_t pid, unsigned count);
+
 /* Whether this process may write maps other than its own ids (root in its namespace). */
 int sbx_maps_need_deny_setgroups(void);
 

@@ -48,6 +48,7 @@ static const char *const layer_names[SBX_L_COUNT] = {
 	[SBX_L_RLIMITS] = "rlimits",
 	[SBX_L_DUMPABLE] = "supervisor_undumpable",
 	[SBX_L_JOB_MEMORY] = "job_memory",
+	[SBX_L_JOB_ROOT] = "job_root",
 };
 
 /* What to change in the pod so that a missing layer becomes possible (strict's message). */
@@ -80,6 +81,9 @@ static const char *const layer_hints[SBX_L_COUNT] = {
 	[SBX_L_JOB_MEMORY] = "a delegated cgroup: writable by the supervisor (cgroup v2 with the "
 			     "memory controller, or v1's memory hierarchy), and a memory limit on "
 			     "the container",
+	[SBX_L_JOB_ROOT] = "a user-namespaced pod (hostUsers: false, Kubernetes >= 1.33, with "
+			   "procMount: Unmasked) whose supervisor runs as the pod's root, on a "
+			   "kernel whose tmpfs has user extended attributes (>= 6.6)",
 };
 
 const char *sbx_layer_name(enum sbx_layer l)
@@ -172,8 +176,9 @@ static int plan_ids(struct sbx_plan *p, const struct sbx_policy *pol)
 	bool root_inside = p->profile == SBX_PROFILE_USERNS_ROOT && p->userns;
 	p->inner_uid = root_inside ? 0 : pol->uid;
 	p->inner_gid = root_inside ? 0 : pol->gid;
-	p->outer_uid = pol->uid;
-	p->outer_gid = pol->gid;
+	/* The job root maps ids 0..map_count-1 to themselves: root inside is the pod's root. */
+	p->outer_uid = p->job_root ? 0 : pol->uid;
+	p->outer_gid = p->job_root ? 0 : pol->gid;
 	p->inner_groups = calloc((size_t)n + 1, sizeof(gid_t));
 	p->outer_groups = calloc((size_t)n + 1, sizeof(gid_t));
 	if (!p->inner_groups || !p->outer_groups) {
@@ -187,7 +192,9 @@ static int plan_ids(struct sbx_plan *p, const struct sbx_policy *pol)
 			p->outer_groups[p->n_outer_groups++] = groups[i];
 		}
 	free(groups);
-	p->deny_setgroups = p->userns && sbx_maps_need_deny_setgroups();
+	p->deny_setgroups = p->userns && !p->job_root && sbx_maps_need_deny_setgroups();
+	if (p->job_root) /* every group of the range is mapped; none other is needed */
+		p->n_inner_groups = 1, p->n_outer_groups = 0;
 	return 0;
 }
 
@@ -431,13 +438,14 @@ static int plan_process(struct sbx_plan *p, const struct sbx_policy *pol,
 	}
 
 	if (p->nnp && pr->seccomp == 0) {
-		if (sbx_seccomp_build(&p->filter, root_inside, err) < 0)
+		if (sbx_seccomp_build(&p->filter, root_inside, p->job_root, err) < 0)
 			return -1;
 		p->seccomp = true;
 		size_t n, count = 0;
 		const struct sbx_sc_rule *rules = sbx_seccomp_rules(&n);
 		for (size_t i = 0; i < n; i++)
-			count += root_inside || !rules[i].root_inside_only;
+			count += (root_inside || !rules[i].root_inside_only) &&
+				 !(p->job_root && rules[i].not_job_root);
 		set(r, SBX_L_SECCOMP, SBX_APPLIED, "%zu rules, default allow, other ABIs refused",
 		    count);
 	} else {
@@ -513,6 +521,68 @@ static int plan_hiding(struct sbx_plan *p, const struct sbx_policy *pol, const s
 	return 0;
 }
 
+/* Why the job root cannot be had here, or NULL. */
+static const char *job_root_refused(const struct sbx_plan *p, unsigned map_count)
+{
+	if (getuid() != 0)
+		return "the supervisor does not run as the pod's root (runAsNonRoot): the image's "
+		       "owners cannot be mapped";
+	if (!p->userns)
+		return "no user namespace";
+	if (!p->mounts || !p->pidns)
+		return "no mount or PID namespace";
+	if (map_count == 0)
+		return "the pod's root is the node's root (no hostUsers: false): a job root mapped "
+		       "onto it would pass every check the kernel makes on uid 0 of the node";
+	if (map_count < 65536)
+		return "the pod's user namespace maps fewer than 65536 ids";
+	return NULL;
+}
+
+/* SUPERVISOR_JOB_ROOT=overlay (rootplan.h): decided before the ids, which it changes. */
+static int plan_job_root(struct sbx_plan *p, const struct sbx_policy *pol, struct sbx_report *r)
+{
+	if (!pol->job_root) {
+		set(r, SBX_L_JOB_ROOT, SBX_DISABLED, "SUPERVISOR_JOB_ROOT=off");
+		return 0;
+	}
+	unsigned count = sbx_root_map_count();
+	const char *refused = job_root_refused(p, count);
+	if (refused) {
+		set(r, SBX_L_JOB_ROOT, SBX_UNAVAILABLE, "%s", refused);
+		return 0;
+	}
+	int e = sbx_probe_job_root(count);
+	if (e) {
+		set_errno(r, SBX_L_JOB_ROOT, e,
+			  "an overlay with a tmpfs upper layer in a user namespace");
+		return 0;
+	}
+	char why[160] = "";
+	if ((e = sbx_root_plan_build(&p->root, pol->job_root_size, why, sizeof(why))) != 0) {
+		set(r, SBX_L_JOB_ROOT, SBX_UNAVAILABLE, "%s", why);
+		return e == ENOMEM ? -1 : 0;
+	}
+	/* Carried as they are: the runner's root and work folder, exec's directory; not "/"
+	 * (the job's is the new one) nor what the job root makes itself. */
+	for (const char *const *k = pol->keep; k && *k; k++)
+		if (strcmp(*k, "/") != 0 && !under(*k, "/proc") && !under(*k, "/dev") &&
+		    !under(*k, "/sys") && add_path(p->carry, &p->n_carry, *k) < 0)
+			return -1;
+	p->job_root = true;
+	p->map_count = count;
+	p->profile = SBX_PROFILE_USERNS_ROOT; /* root of it, so that sudo and apt work */
+	set(r, SBX_L_USERNS, SBX_APPLIED,
+	    "job root: root inside; ids 0-%u are the pod's own (a user-namespaced pod: not the "
+	    "node's)",
+	    count - 1);
+	set(r, SBX_L_JOB_ROOT, SBX_APPLIED,
+	    "root of a copy-on-write view of the image (%zu overlays, %lld MiB of tmpfs), ids "
+	    "0-%u mapped to the pod's",
+	    p->root.overlays, pol->job_root_size >> 20, count - 1);
+	return 0;
+}
+
 static void plan_job_memory(struct sbx_plan *p, const struct sbx_policy *pol, struct sbx_report *r)
 {
 	char why[200];
@@ -576,7 +646,8 @@ struct sbx_plan *sbx_plan_prepare(const struct sbx_policy *pol, const struct sbx
 		return p;
 	}
 	plan_namespaces(p, pol, pr, r);
-	if (plan_ids(p, pol) < 0 || (p->mounts && plan_mounts(p, pol) < 0))
+	if (plan_job_root(p, pol, r) < 0 || plan_ids(p, pol) < 0 ||
+	    (p->mounts && plan_mounts(p, pol) < 0))
 		goto oom;
 	plan_job_memory(p, pol, r);
 	if (plan_process(p, pol, pr, r, err) < 0 || plan_hiding(p, pol, pr, r, err) < 0 ||
@@ -610,6 +681,9 @@ void sbx_plan_free(struct sbx_plan *p)
 		free(p->hide[i].path);
 	for (size_t i = 0; i < p->n_ro; i++)
 		free(p->ro[i].path);
+	for (size_t i = 0; i < p->n_carry; i++)
+		free(p->carry[i]);
+	sbx_root_plan_free(&p->root);
 	if (p->no_caps)
 		cap_free(p->no_caps);
 	sbx_seccomp_free(&p->filter);

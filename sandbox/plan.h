@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "cgroup.h"
+#include "rootplan.h"
 #include "sandbox.h"
 #include "sbx_seccomp.h"
 
@@ -75,6 +76,14 @@ struct sbx_plan {
 	struct rlimit nofile, nproc;
 
 	struct sbx_cgroup cgroup; /* the job's own memory cgroup (cgroup.dir "" when none) */
+
+	/* SUPERVISOR_JOB_ROOT=overlay: a new root (rootplan.h), the user namespace mapping ids
+	 * 0..map_count-1 to themselves, and these directories bound into it. */
+	bool job_root;
+	struct sbx_root_plan root;
+	unsigned map_count;
+	char *carry[SBX_MAX_PATHS];
+	size_t n_carry;
 };
 
 /* The flags a read-only bind remount of path must repeat (a user namespace locks them). */
@@ -87,6 +96,8 @@ int sbx_child_enter_userns(const struct sbx_plan *p);
 /* The mount namespace's layout: private propagation, /proc, /tmp, hidden and read-only
  * paths. On failure *step names what failed (a static string). */
 int sbx_child_mounts(const struct sbx_plan *p, const char **step);
+/* SUPERVISOR_JOB_ROOT=overlay: builds the job root and pivots into it (rootfs.c). */
+int sbx_child_job_root(const struct sbx_plan *p, const char **step);
 /* Empties the bounding set (when the plan says so) and the ambient set (needs CAP_SETPCAP). */
 int sbx_child_drop_bounding(const struct sbx_plan *p);
 /* Last steps before execve: rlimits, capabilities, ids, no_new_privs, Landlock. (seccomp

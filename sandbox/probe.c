@@ -183,6 +183,47 @@ static int run_child(struct sbx_probe *p, bool userns, uid_t uid, gid_t gid)
 	return 0;
 }
 
+static __attribute__((noreturn)) void job_root_child(int sync)
+{
+	char c;
+	if (read(sync, &c, 1) != 1)
+		_exit(ECHILD);
+	if (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0 ||
+	    unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 ||
+	    mount("tmpfs", "/tmp", "tmpfs", MS_NODEV, "size=1m") < 0 || mkdir("/tmp/u", 0755) < 0 ||
+	    mkdir("/tmp/w", 0700) < 0 || mkdir("/tmp/m", 0755) < 0 ||
+	    mount("overlay", "/tmp/m", "overlay", MS_NODEV,
+		  "lowerdir=/usr,upperdir=/tmp/u,workdir=/tmp/w,userxattr") < 0)
+		_exit(errno & 0xff);
+	/* A copy-up, as a job's first write under /usr would make. */
+	int fd = open("/tmp/m/lib/.rs-probe", O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	_exit(fd < 0 ? errno & 0xff : 0);
+}
+
+int sbx_probe_job_root(unsigned map_count)
+{
+	int sync[2];
+	if (pipe2(sync, O_CLOEXEC) < 0)
+		return errno;
+	pid_t pid = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | SIGCHLD, NULL, NULL, NULL, NULL);
+	if (pid == 0) {
+		close(sync[1]);
+		job_root_child(sync[0]);
+	}
+	int e = pid < 0 ? errno : 0;
+	close(sync[0]);
+	if (pid > 0) {
+		e = sbx_write_identity_maps(pid, map_count);
+		if (e == 0 && write(sync[1], "x", 1) != 1)
+			e = errno;
+	}
+	close(sync[1]);
+	int st;
+	if (pid > 0 && waitpid(pid, &st, 0) == pid && e == 0)
+		e = WIFEXITED(st) ? WEXITSTATUS(st) : ECHILD;
+	return e;
+}
+
 int sbx_probe(struct sbx_probe *p, uid_t uid, gid_t gid, struct rs_err *err)
 {
 	*p = (struct sbx_probe){ .userns = -1,

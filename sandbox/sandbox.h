@@ -41,6 +41,7 @@ enum sbx_layer {
 	SBX_L_RLIMITS,
 	SBX_L_DUMPABLE,
 	SBX_L_JOB_MEMORY,
+	SBX_L_JOB_ROOT,
 	SBX_L_COUNT
 };
 
@@ -86,6 +87,10 @@ struct sbx_probe {
  * made at all. */
 int sbx_probe(struct sbx_probe *p, uid_t uid, gid_t gid, struct rs_err *err);
 
+/* Whether an overlay in a user namespace mapping ids 0..map_count-1 to themselves works here
+ * (a throw-away child): 0 or the errno of the step that failed. */
+int sbx_probe_job_root(unsigned map_count);
+
 struct sbx_policy {
 	int mode; /* enum sbx_mode (config.h): SBX_AUTO, SBX_STRICT, SBX_OFF */
 	enum sbx_profile profile;
@@ -99,6 +104,8 @@ struct sbx_policy {
 	long long rlimit_nofile;     /* 0: keep */
 	long long rlimit_nproc;      /* 0: keep */
 	long long job_memory_max; /* the job cgroup's limit; 0: the container's minus a reserve */
+	bool job_root;            /* SUPERVISOR_JOB_ROOT=overlay (rootplan.h) */
+	long long job_root_size;  /* bytes of its tmpfs (the new root's, and the upper layers') */
 };
 
 struct sbx_plan;

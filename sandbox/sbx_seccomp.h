@@ -40,6 +40,7 @@ struct sbx_sc_rule {
 	int nr;                /* its number when this libseccomp does not know the name; 0: none */
 	const char *why;       /* the reason, one line: the attack it stops */
 	bool root_inside_only; /* only where the job is root of its user namespace (userns-root) */
+	bool not_job_root;     /* not where the job root maps every group (rootplan.h) */
 };
 
 /* The policy table. */
@@ -54,10 +55,10 @@ struct sbx_filter {
 };
 
 /* Compiles the table for the native architecture (with the rows for a job that is root of its
- * user namespace when root_inside). A name this libseccomp does not know for this
+ * user namespace when root_inside, less those job_root makes moot). A name this libseccomp does not know for this
  * architecture is skipped (unless the rule gives its number); a known one that cannot be
  * added is an error naming it. Returns 0, or -1 with err filled (EX_RS_SANDBOX). */
-int sbx_seccomp_build(struct sbx_filter *out, bool root_inside, struct rs_err *err);
+int sbx_seccomp_build(struct sbx_filter *out, bool root_inside, bool job_root, struct rs_err *err);
 
 /* The same for any table (tests). */
 int sbx_seccomp_build_rules(const struct sbx_sc_rule *rules, size_t n, struct sbx_filter *out,

@@ -143,8 +143,11 @@ static const struct sbx_sc_rule rules[] = {
 	{ .name = "setgroups",
 	  .action = SBX_SC_EPERM,
 	  .root_inside_only = true,
+	  .not_job_root = true,
 	  .why = "userns-root: dropping supplementary groups opens files whose group is denied "
-		 "access (mode 0604); the job keeps the groups the runner has" },
+		 "access (mode 0604); the job keeps the groups the runner has (not under "
+		 "SUPERVISOR_JOB_ROOT: every group of the pod is mapped and the job holds none "
+		 "other, so dropping one opens nothing; sudo and apt set theirs)" },
 	{ .name = "iopl",
 	  .action = SBX_SC_EPERM,
 	  .only_arch = SCMP_ARCH_X86_64,
@@ -335,12 +338,13 @@ int sbx_seccomp_build_rules(const struct sbx_sc_rule *table, size_t n, struct sb
 	return rc;
 }
 
-int sbx_seccomp_build(struct sbx_filter *out, bool root_inside, struct rs_err *err)
+int sbx_seccomp_build(struct sbx_filter *out, bool root_inside, bool job_root, struct rs_err *err)
 {
 	struct sbx_sc_rule chosen[ARRAY_SIZE(rules)];
 	size_t n = 0;
 	for (size_t i = 0; i < ARRAY_SIZE(rules); i++)
-		if (root_inside || !rules[i].root_inside_only)
+		if ((root_inside || !rules[i].root_inside_only) &&
+		    !(job_root && rules[i].not_job_root))
 			chosen[n++] = rules[i];
 	return sbx_seccomp_build_rules(chosen, n, out, err);
 }

@@ -414,8 +414,10 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	child->sandbox_init = plan.sbx->pidns;
 	if (sync[1] >= 0) {
 		const struct sbx_plan *s = plan.sbx;
-		int e = sbx_write_id_maps(pid, s->inner_uid, s->inner_gid, s->outer_uid,
-					  s->outer_gid, s->outer_groups, s->n_outer_groups);
+		int e = s->job_root
+			    ? sbx_write_identity_maps(pid, s->map_count)
+			    : sbx_write_id_maps(pid, s->inner_uid, s->inner_gid, s->outer_uid,
+						s->outer_gid, s->outer_groups, s->n_outer_groups);
 		if (e == 0 && write(sync[1], "x", 1) != 1)
 			e = errno;
 		close(sync[1]);

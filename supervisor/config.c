@@ -292,6 +292,9 @@ static int parse_bytes(struct rs_config *cfg, const struct setting *s, const cha
 		long long n = strtoll(value, NULL, 10);
 		if (n > s->max / units[i].factor)
 			break;
+		if (n * units[i].factor < s->min)
+			return rs_fail(err, EX_RS_CONFIG, 0, "%s=%s: less than %lld bytes", s->env,
+				       cfg_quote(value).s, s->min);
 		*number_field(cfg, s) = n * units[i].factor;
 		return 0;
 	}
@@ -334,6 +337,7 @@ static const struct enum_name sandbox_profiles[] = { { "nnp", SBX_PROFILE_NNP },
 static const struct enum_name registration_modes[] = { { "jit", REG_JIT },
 						       { "token", REG_TOKEN },
 						       { NULL, 0 } };
+static const struct enum_name job_roots[] = { { "off", 0 }, { "overlay", 1 }, { NULL, 0 } };
 static const struct enum_name log_formats[] = { { "json", 1 }, { "text", 0 }, { NULL, 0 } };
 
 static int parse_sandbox(struct rs_config *cfg, const struct setting *s, const char *value,
@@ -361,6 +365,16 @@ static int parse_limit(struct rs_config *cfg, const struct setting *s, const cha
 static int finish_runner_user(struct rs_config *cfg, bool given, char **envp, struct rs_err *err)
 {
 	cfg->runner_user_given = given;
+	return 0;
+}
+
+static int parse_job_root(struct rs_config *cfg, const struct setting *s, const char *value,
+			  struct rs_err *err)
+{
+	int mode = 0;
+	if (lookup_enum(s, value, &mode, err) < 0)
+		return -1;
+	cfg->job_root = mode == 1;
 	return 0;
 }
 
@@ -737,6 +751,16 @@ static const struct setting settings[] = {
 	  "memory limit of the job's own cgroup (e.g. 3Gi), where the cgroup is delegated: the "
 	  "job's OOM then stays the job's",
 	  .parse = parse_bytes, FIELD(job_memory_max), .max = 1LL << 50, .fallback = "0" },
+	/* Off by default: it needs a user-namespaced pod, makes the job root of its sandbox, and
+	 * its upper layers live in memory (SUPERVISOR_JOB_ROOT_SIZE). */
+	{ "SUPERVISOR_JOB_ROOT", "--supervisor-job-root", NULL, "off",
+	  "overlay: the job is root of a copy-on-write view of the image (sudo apt-get install "
+	  "works), gone with the sandbox; needs a user-namespaced pod (hostUsers: false); off",
+	  .parse = parse_job_root, .names = job_roots, .fallback = "off" },
+	{ "SUPERVISOR_JOB_ROOT_SIZE", "--supervisor-job-root-size", NULL, "1Gi",
+	  "memory for what the job writes to its root (a tmpfs, counted in the pod's memory)",
+	  .parse = parse_bytes, FIELD(job_root_size), .min = 1 << 20, .max = 1LL << 50,
+	  .fallback = "1Gi" },
 	{ "SUPERVISOR_RLIMIT_NPROC", "--supervisor-rlimit-nproc", NULL, "0",
 	  "process limit for the runner uid (0 = the pod's)", .parse = parse_limit,
 	  FIELD(rlimit_nproc), .max = 1 << 22, .fallback = "0" },

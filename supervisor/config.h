@@ -61,6 +61,8 @@ struct rs_config {
 	long long rlimit_nofile;  /* 0: keep */
 	long long job_memory_max; /* bytes; 0: the container's limit minus the supervisor's */
 	long long rlimit_nproc;   /* 0: keep */
+	bool job_root;            /* SUPERVISOR_JOB_ROOT=overlay */
+	long long job_root_size;  /* bytes */
 	char **hide_paths;        /* NULL-terminated */
 	size_t n_hide_paths;
 	enum reg_mode registration;

@@ -142,6 +142,8 @@ struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostna
 		.rlimit_nofile = cfg->rlimit_nofile,
 		.rlimit_nproc = cfg->rlimit_nproc,
 		.job_memory_max = cfg->job_memory_max,
+		.job_root = cfg->job_root,
+		.job_root_size = cfg->job_root_size,
 	};
 	*report = (struct sbx_report){ 0 };
 	struct timespec t0, t1;

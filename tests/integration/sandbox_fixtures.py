@@ -13,6 +13,11 @@ The simulated pods (ENVIRONMENTS) stand for the cells of the decision table in
                  at all, the fallback (uid, no_new_privs, seccomp, capabilities, Landlock)
   no-sethostname   namespaces allowed but sethostname refused (podman's and CRI-O's default
                  profile without CAP_SYS_ADMIN)
+  userns-pod     a user-namespaced pod (hostUsers: false): the supervisor is root of a user
+                 namespace mapping 0-65535 to 200000-265535, in a mount namespace whose "/" is
+                 an overlay of the machine's root idmapped to it, with the runtime's
+                 /etc/hosts, /etc/resolv.conf, /etc/hostname and a service-account volume
+                 (tests/sandbox/userns_pod.c); where the job root can be had
 """
 
 import json
@@ -41,6 +46,7 @@ ENVIRONMENTS = {
     "no-userns": ["restrict", "--no-userns", "--"],
     "runtime-default": ["restrict", "--drop-cap", "cap_sys_admin", "--runtime-default", "--"],
     "no-sethostname": ["restrict", "--no-sethostname", "--"],
+    "userns-pod": ["userns_pod", "--"],
 }
 
 # A masked /proc as runtimes make it: a read-only tmpfs over a /proc directory is enough for
@@ -67,6 +73,7 @@ def sandbox_tools():
     builds = {
         "escape_probe": [*cc, "-pthread", str(SOURCES / "escape_probe.c")],
         "restrict": [*cc, str(SOURCES / "restrict.c"), "-lseccomp", "-lcap"],
+        "userns_pod": [*cc, str(SOURCES / "userns_pod.c")],
     }
     for name, argv in builds.items():
         subprocess.run([*argv, "-o", str(directory / name)], check=True, timeout=TIMEOUT)
@@ -116,8 +123,8 @@ class SandboxResult:
 def _wrap(env_name, tools):
     prefix = []
     for word in ENVIRONMENTS[env_name]:
-        if word == "restrict":
-            prefix.append(tools.path("restrict"))
+        if word in ("restrict", "userns_pod"):
+            prefix.append(tools.path(word))
         elif word == "mask-proc":
             prefix += ["unshare", "--mount", "--propagation", "private", "sh", "-c", MASK_PROC,
                        "mask-proc"]
@@ -135,17 +142,24 @@ def sandbox_run(sandbox_tools):
 
     def run(cmd, env_name="full", mode="strict", profile="nnp", env=None, user=True,
             timeout=TIMEOUT):
-        work = Path(tempfile.mkdtemp(prefix="rs-sbx-work-"))
+        # In the simulated user-namespaced pod /tmp is the pod's own tmpfs: the machine's
+        # /var/tmp is seen through the pod's root.
+        work = Path(tempfile.mkdtemp(prefix="rs-sbx-work-",
+                                     dir="/var/tmp" if env_name == "userns-pod" else None))
         made.append(work)
         os.chmod(work, 0o755)
         workdir = work / "w"
         shutil.copytree(sandbox_tools.dir, workdir)
+        # In the user-namespaced pod, the runner user is uid 1001 of the pod (as in the
+        # official image): on the disk the pod's root is idmapped from, 1001.
+        owner = 1001 if env_name == "userns-pod" else RUNNER_UID
         for p in [workdir, *workdir.rglob("*")]:
-            os.chown(p, RUNNER_UID, RUNNER_UID)
+            os.chown(p, owner, owner)
         full_env = dict(os.environ, SUPERVISOR_LOG_FORMAT="json", SUPERVISOR_STOP_GRACE="2",
                         SUPERVISOR_SANDBOX=mode, SUPERVISOR_SANDBOX_PROFILE=profile)
         if user:
-            full_env["RUNNER_USER"] = f"{RUNNER_UID}:{RUNNER_UID}"
+            inner = 1001 if env_name == "userns-pod" else RUNNER_UID
+            full_env["RUNNER_USER"] = f"{inner}:{inner}"
         full_env.update(env or {})
         # The supervisor's pid is the shell's: the shell names it ($$), then execs it.
         words = [RS_BIN, "exec", f"--workdir={workdir}", "--", *cmd]

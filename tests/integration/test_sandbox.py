@@ -168,6 +168,10 @@ def test_report_matches_what_the_escape_suite_finds(sandbox_run, env_name):
     for name, errno in expected_errnos(layers).items():
         got = vectors[name]
         assert not got["ok"], f"{env_name}: {name} got through: {got}"
+        if name == "open_by_handle_at" and got["errno"] == "EOPNOTSUPP":
+            # an overlayfs root (a pod's) gives no handle to try it with: nothing to open
+            assert got["detail"].startswith("name_to_handle_at"), got
+            continue
         assert got["errno"] == errno, (env_name, name, got, layers)
     for name in SECCOMP_ERRNO:
         assert not vectors[name]["ok"], (env_name, name, vectors[name])
@@ -196,6 +200,10 @@ EXPECTED_STATES = {
                         "mount_namespace": "unavailable", "tmp": "unavailable",
                         "landlock": "applied", "hidden_paths": "applied",
                         "seccomp": "applied", "capabilities": "applied"},
+    # A user-namespaced pod: every namespace, nested in the pod's.
+    "userns-pod": {"user_namespace": "applied", "pid_namespace": "applied", "proc": "applied",
+                   "mount_namespace": "applied", "hidden_paths": "applied",
+                   "job_root": "disabled"},
 }
 
 

@@ -251,6 +251,11 @@ static void check_log_format(const char *v)
 	assert_int_equal(cfg.log_json, strcmp(v, "json") == 0);
 }
 
+static void check_job_root(const char *v)
+{
+	assert_int_equal(cfg.job_root, strcmp(v, "overlay") == 0);
+}
+
 static void check_fleet(const char *v)
 {
 	assert_string_equal(cfg.fleet, v);
@@ -294,6 +299,9 @@ static const struct setting_case setting_cases[] = {
 	  NUM(rlimit_nofile) },
 	{ "SUPERVISOR_JOB_MEMORY_MAX", "--supervisor-job-memory-max", "536870912", "3000000000",
 	  NUM(job_memory_max) },
+	{ "SUPERVISOR_JOB_ROOT", "--supervisor-job-root", "overlay", "off", FN(check_job_root) },
+	{ "SUPERVISOR_JOB_ROOT_SIZE", "--supervisor-job-root-size", "1048576", "4294967296",
+	  NUM(job_root_size) },
 	{ "SUPERVISOR_RLIMIT_NPROC", "--supervisor-rlimit-nproc", "100", "4096",
 	  NUM(rlimit_nproc) },
 	{ "SUPERVISOR_HIDE_PATHS", "--supervisor-hide-paths", "/env/secret", "/flag/secret",
@@ -492,6 +500,8 @@ static const struct value_error number_errors[] = {
 	{ "SUPERVISOR_DEREGISTER_DEADLINE", "3601", "out of range of seconds (1-3600)" },
 	{ "SUPERVISOR_DEREGISTER_PATIENCE", "0", "out of range of seconds (1-86400)" },
 	{ "SUPERVISOR_SWEEP_MAX", "21", "out of range (0-20)" },
+	{ "SUPERVISOR_JOB_ROOT", "on", "SUPERVISOR_JOB_ROOT" },
+	{ "SUPERVISOR_JOB_ROOT_SIZE", "1Ki", "less than 1048576 bytes" },
 	{ "SUPERVISOR_SWEEP_AFTER", "0", "out of range of seconds (1-86400)" },
 	{ "SUPERVISOR_FLEET", "a fleet", "a fleet name is 1 to 40 letters, digits" },
 	{ "SUPERVISOR_FLEET", "f/../x", "a fleet name is 1 to 40 letters, digits" },
@@ -1307,6 +1317,8 @@ static const char *const readme_defaults[][2] = {
 	{ "SUPERVISOR_SANDBOX_PROFILE", "nnp" },
 	{ "SUPERVISOR_RLIMIT_NOFILE", "0" },
 	{ "SUPERVISOR_JOB_MEMORY_MAX", "the container's limit minus 64Mi" },
+	{ "SUPERVISOR_JOB_ROOT", "off" },
+	{ "SUPERVISOR_JOB_ROOT_SIZE", "1Gi" },
 	{ "SUPERVISOR_RLIMIT_NPROC", "0" },
 	{ "SUPERVISOR_HIDE_PATHS", "-" },
 	{ "SUPERVISOR_REGISTRATION", "jit" },

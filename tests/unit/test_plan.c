@@ -75,8 +75,10 @@ static void test_everything_allowed_applies_every_namespace_with_an_init(void **
 	assert_string_equal(p->hostname, "pod-1");
 	/* The job cgroup depends on this machine's cgroups, not on the probe. */
 	for (int l = 0; l < SBX_L_COUNT; l++)
-		if (l != SBX_L_LANDLOCK && l != SBX_L_DUMPABLE && l != SBX_L_JOB_MEMORY)
+		if (l != SBX_L_LANDLOCK && l != SBX_L_DUMPABLE && l != SBX_L_JOB_MEMORY &&
+		    l != SBX_L_JOB_ROOT)
 			assert_int_equal(r.layer[l].state, SBX_APPLIED);
+	assert_int_equal(r.layer[SBX_L_JOB_ROOT].state, SBX_DISABLED); /* off by default */
 	/* With the namespaces, Landlock only scopes (ABI 6): no path rules. */
 	if (pr.landlock_abi >= 6) {
 		assert_true(p->landlock_fd >= 0);
@@ -187,6 +189,29 @@ static void test_a_refused_sethostname_keeps_the_hostname(void **state)
 	sbx_plan_free(p);
 }
 
+static void test_the_job_root_is_refused_where_root_is_the_nodes_root(void **state)
+{
+	/* These tests run as the machine's root: uid 0 here is uid 0 of the node. */
+	struct sbx_policy pol = policy(SBX_AUTO);
+	pol.job_root = true;
+	pol.job_root_size = 1 << 30;
+	struct sbx_probe pr = everything();
+	struct sbx_report r;
+	struct rs_err err;
+	struct sbx_plan *p = prepare(&pol, &pr, &r, &err);
+	assert_non_null(p);
+	assert_false(p->job_root);
+	assert_int_equal(r.layer[SBX_L_JOB_ROOT].state, SBX_UNAVAILABLE);
+	assert_non_null(strstr(r.layer[SBX_L_JOB_ROOT].detail, "node's root"));
+	assert_int_equal(p->inner_uid, 4242); /* the runner, as without the setting */
+	sbx_plan_free(p);
+	pol.mode = SBX_STRICT;
+	assert_null(prepare(&pol, &pr, &r, &err));
+	assert_int_equal(err.exit_code, EX_RS_SANDBOX);
+	assert_non_null(strstr(err.msg, "job_root"));
+	assert_non_null(strstr(err.msg, "hostUsers: false"));
+}
+
 static void test_off_disables_all_but_the_uid(void **state)
 {
 	struct sbx_policy pol = policy(SBX_OFF);
@@ -246,6 +271,7 @@ int main(void)
 		cmocka_unit_test(
 		    test_a_masked_proc_means_no_pid_namespace_and_strict_says_procmount),
 		cmocka_unit_test(test_a_refused_sethostname_keeps_the_hostname),
+		cmocka_unit_test(test_the_job_root_is_refused_where_root_is_the_nodes_root),
 		cmocka_unit_test(test_off_disables_all_but_the_uid),
 		cmocka_unit_test(test_kept_directories_are_only_those_under_tmp_and_not_nested),
 		cmocka_unit_test(test_locked_mount_flags_are_mount_flags_not_statvfs_bits),

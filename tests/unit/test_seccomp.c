@@ -46,7 +46,7 @@ static struct sbx_filter filter;
 static int build_filter(void **state)
 {
 	struct rs_err err = { 0 };
-	if (sbx_seccomp_build(&filter, false, &err) < 0) {
+	if (sbx_seccomp_build(&filter, false, false, &err) < 0) {
 		fprintf(stderr, "sbx_seccomp_build: %s\n", err.msg);
 		return -1;
 	}
@@ -233,7 +233,7 @@ static void free_leaves_an_empty_filter(void **state)
 {
 	struct sbx_filter f = { 0 };
 	struct rs_err err = { 0 };
-	assert_int_equal(sbx_seccomp_build(&f, false, &err), 0);
+	assert_int_equal(sbx_seccomp_build(&f, false, false, &err), 0);
 	sbx_seccomp_free(&f);
 	assert_null(f.insns);
 	assert_int_equal(f.len, 0);

@@ -1,0 +1,55 @@
+/* The job's root (SUPERVISOR_JOB_ROOT=overlay): what the sandbox's new "/" is made of,
+ * decided by the parent from the pod's mount table and root directory (rootplan.c), and built
+ * by the child between clone and execve (rootfs.c). Internal to sandbox/.
+ *
+ * In a user namespace, overlayfs refuses a lower layer with a locked mount below it ("failed
+ * to clone lowerpath"): every mount the pod's runtime made (/etc/hosts, /etc/resolv.conf, the
+ * service-account token, volumes) is locked there. So "/" is rebuilt: a directory with no
+ * mount below it becomes one overlay (copy-on-write, its upper layer in the sandbox's tmpfs);
+ * one with a mount below it becomes a plain directory whose files are copied and whose
+ * subdirectories get the same treatment; a file that is a mount (the runtime's /etc/hosts) is
+ * copied; a directory that is a mount (a volume) stays an empty directory: only what the
+ * sandbox carries on purpose (the runner's root, the work folder) is bound into the new root. */
+#ifndef RS_SBX_ROOTPLAN_H
+#define RS_SBX_ROOTPLAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+enum sbx_root_kind {
+	SBX_ROOT_DIR,     /* an empty directory with the source's owner and mode */
+	SBX_ROOT_OVERLAY, /* a directory made an overlay of the source */
+	SBX_ROOT_COPY,    /* a regular file copied (the runtime's /etc/hosts, say) */
+	SBX_ROOT_LINK,    /* a symbolic link recreated */
+};
+
+struct sbx_root_entry {
+	enum sbx_root_kind kind;
+	char *path;   /* absolute, in the pod's root */
+	char *target; /* SBX_ROOT_LINK */
+	mode_t mode;
+	uid_t uid;
+	gid_t gid;
+};
+
+#define SBX_ROOT_MAX_ENTRIES 2048
+
+struct sbx_root_plan {
+	struct sbx_root_entry *e;
+	size_t n;
+	size_t overlays;
+	char tmpfs_opts[64]; /* "size=N" for the skeleton and the upper layers' tmpfs */
+};
+
+/* Walks "/" along the mount table (/proc/self/mountinfo). Returns 0, or an errno value with
+ * why filled in. */
+int sbx_root_plan_build(struct sbx_root_plan *rp, long long size, char *why, size_t why_size);
+void sbx_root_plan_free(struct sbx_root_plan *rp);
+
+/* The ids of this process's user namespace that map its uid and gid 0 to something other
+ * than the node's root: how many (at most 65536) from 0 are mapped, or 0 when uid 0 here is
+ * uid 0 of the node (a pod without hostUsers: false) or is not mapped. Parent only. */
+unsigned sbx_root_map_count(void);
+
+#endif
