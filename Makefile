@@ -21,7 +21,9 @@ DEPS_TEST := libcmocka-dev python3 python3-pytest python3-cryptography python3-y
 	tinyproxy util-linux procps curl git gcc make libcap2-bin sudo python3-pip dpkg-dev
 DEPS_CHECK := clang clang-format clang-tidy cppcheck
 DEPS_IMAGE := docker.io mmdebstrap podman catatonit
-DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_CHECK) $(DEPS_IMAGE)
+# libFuzzer's runtime is only Recommended by Debian's clang, which --no-install-recommends skips.
+DEPS_FUZZ := clang libclang-rt-dev
+DEPS := $(DEPS_BUILD) $(DEPS_TEST) $(DEPS_CHECK) $(DEPS_IMAGE) $(DEPS_FUZZ)
 
 WARN := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wpointer-arith -Wvla \
 	-Wmissing-prototypes -Wstrict-prototypes -Wno-unused-parameter
@@ -85,7 +87,7 @@ deps:
 # The README's test command. Installs, builds (release and ASan+UBSan), runs every test.
 test: deps
 	$(MAKE) all asan
-	$(MAKE) unit integration contract manifest-test image-test
+	$(MAKE) unit integration contract manifest-test image-test fuzz-smoke
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
@@ -126,11 +128,11 @@ contract: manifest-deps build/asan/runner-supervisor build/runner-supervisor
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/contract $(PYTEST_ARGS)
 
 check: deps
-	clang-format --dry-run -Werror $(SRCS) $(HDRS) $(UNIT_SRCS)
+	clang-format --dry-run -Werror $(SRCS) $(HDRS) $(UNIT_SRCS) $(FUZZ_SRCS)
 	cppcheck --quiet --error-exitcode=1 --enable=warning,performance,portability \
 		--inline-suppr --std=c11 -D_GNU_SOURCE -Isupervisor -Isandbox \
-		--suppress=missingIncludeSystem $(SRCS)
-	clang-tidy --quiet $(SRCS) -- $(BASE_CFLAGS) $(PKG_CFLAGS)
+		--suppress=missingIncludeSystem $(SRCS) $(filter %.c,$(FUZZ_SRCS))
+	clang-tidy --quiet $(SRCS) $(filter %.c,$(FUZZ_SRCS)) -- $(BASE_CFLAGS) $(PKG_CFLAGS)
 	$(MAKE) clean-clang
 	$(MAKE) CC=clang build/clang/runner-supervisor
 
@@ -143,7 +145,7 @@ clean-clang:
 	rm -rf build/clang
 
 format:
-	clang-format -i $(SRCS) $(HDRS) $(UNIT_SRCS)
+	clang-format -i $(SRCS) $(HDRS) $(UNIT_SRCS) $(FUZZ_SRCS)
 
 demo: deps all
 	@$(PYTHON) tests/demo.py
@@ -156,3 +158,64 @@ install: build/runner-supervisor
 
 clean:
 	rm -rf build
+
+# ---- fuzzing (fuzz/README.md) ------------------------------------------------------------
+# libFuzzer harnesses, one per parser of outside input, built with clang and ASan+UBSan.
+# `make fuzz` builds them into build/fuzz/; `make fuzz-smoke` (part of `make test`) replays each
+# committed corpus (fuzz/corpus/TARGET) and fuzzes each target for FUZZ_SMOKE_TIME seconds;
+# `make fuzz-long` fuzzes FUZZ_LONG_TIME seconds per target and writes the figures into
+# docs/benchmarks.md. New inputs go to build/fuzz/, never into the committed corpora.
+FUZZ_TARGETS := runner_lines jit config http github report log
+FUZZ_SRCS := $(wildcard fuzz/*.c fuzz/*.h)
+FUZZ_CC := clang
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
+FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer $(FUZZ_SAN) -fsanitize=fuzzer-no-link
+FUZZ_BINS := $(FUZZ_TARGETS:%=build/fuzz/%)
+FUZZ_SMOKE_TIME ?= 1
+FUZZ_LONG_TIME ?= 180
+# Fixed seed: a smoke run explores the same inputs every time.
+FUZZ_RUN_ARGS := -seed=1 -timeout=10 -rss_limit_mb=2048 -print_final_stats=1
+fuzz_objs = $(patsubst %,build/fuzz/obj/supervisor/%.o,$(1))
+
+.PHONY: fuzz fuzz-smoke fuzz-long
+fuzz: $(FUZZ_BINS)
+
+# Kept, so that a relink does not recompile the harness.
+.SECONDARY: $(FUZZ_TARGETS:%=build/fuzz/obj/fuzz/%.o)
+
+build/fuzz/obj/%.o: %.c $(HDRS) $(wildcard fuzz/*.h)
+	@mkdir -p $(dir $@)
+	$(FUZZ_CC) $(BASE_CFLAGS) $(FUZZ_CFLAGS) $(FUZZ_KNOWN_BUGS) $(PKG_CFLAGS) -c $< -o $@
+
+# Known bugs in github.c (fuzz/known-bugs.supp): that check is made recoverable there, so that
+# the suppressions can let fuzzing go on past it; every other report stops the run.
+build/fuzz/obj/supervisor/github.o: FUZZ_KNOWN_BUGS := -fsanitize-recover=float-cast-overflow
+FUZZ_ENV := UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1:suppressions=$(CURDIR)/fuzz/known-bugs.supp
+
+# What each harness links: the code under test and what that code calls.
+build/fuzz/runner_lines: $(call fuzz_objs,runner_lines relay log err)
+build/fuzz/jit: $(call fuzz_objs,jit base64 err)
+build/fuzz/config: $(call fuzz_objs,config ghurl err)
+build/fuzz/http: $(call fuzz_objs,retry log err)
+build/fuzz/github: build/fuzz/obj/fuzz/stub_http.o \
+	$(call fuzz_objs,github config ghurl retry log names jwt base64 err)
+build/fuzz/report: $(call fuzz_objs,report lifecycle log err)
+build/fuzz/log: $(call fuzz_objs,log err)
+
+build/fuzz/%: build/fuzz/obj/fuzz/%.o
+	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
+
+fuzz-smoke: $(FUZZ_BINS)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		rm -rf build/fuzz/smoke/$$t; mkdir -p build/fuzz/smoke/$$t build/fuzz/crashes; \
+		echo "== fuzz $$t ($(FUZZ_SMOKE_TIME) s)"; \
+		$(FUZZ_ENV) build/fuzz/$$t $(FUZZ_RUN_ARGS) -max_total_time=$(FUZZ_SMOKE_TIME) \
+			-artifact_prefix=build/fuzz/crashes/$$t- \
+			$$(test -f fuzz/$$t.dict && echo -dict=fuzz/$$t.dict) \
+			build/fuzz/smoke/$$t fuzz/corpus/$$t >build/fuzz/smoke/$$t.log 2>&1 \
+			|| { tail -n 60 build/fuzz/smoke/$$t.log; exit 1; }; \
+		grep -h '^#[0-9]*.*DONE' build/fuzz/smoke/$$t.log || true; \
+	done
+
+fuzz-long: $(FUZZ_BINS)
+	$(FUZZ_ENV) $(PYTHON) fuzz/long.py --time $(FUZZ_LONG_TIME) $(FUZZ_TARGETS)
