@@ -407,6 +407,9 @@ static int plan_process(struct sbx_plan *p, const struct sbx_policy *pol,
 		    (unsigned)pol->uid);
 	else if (!p->userns && pr->setuid)
 		set_errno(r, SBX_L_UID, pr->setuid, "setresuid");
+	else if (p->job_root)
+		set(r, SBX_L_UID, SBX_APPLIED,
+		    "root of the job root (uid 0 inside); the supervisor is out of its reach");
 	else
 		set(r, SBX_L_UID, SBX_APPLIED, "uid %u gid %u", (unsigned)pol->uid,
 		    (unsigned)pol->gid);

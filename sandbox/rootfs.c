@@ -7,6 +7,7 @@
  *   2. a tmpfs for the new root at /tmp, and one for the overlays' upper layers inside it;
  *   3. the plan's entries: directories, copies, links, and an overlay per directory with no
  *      mount below it (upper layer: the tmpfs, owner and mode those of the lower directory);
+ *      and every volume (a directory that is a mount) bound as it is;
  *   4. /proc (a fresh procfs, mounted while the old one is visible, as the kernel requires,
  *      with /proc/sys and /proc/sysrq-trigger read-only, as runtimes do), a minimal /dev (the
  *      harmless devices bound from the pod's, its own devpts, shm and mqueue directories),
@@ -161,6 +162,12 @@ static int build_entries(const struct sbx_plan *p, const char **step)
 		case SBX_ROOT_OVERLAY:
 			rc = overlay(dst, e, k++);
 			*step = "an overlay of the job root";
+			break;
+		case SBX_ROOT_BIND:
+			rc = owned_dir(dst, e);
+			if (rc == 0 && mount(e->path, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
+				rc = errno;
+			*step = "binding a volume into the job root";
 			break;
 		}
 		if (rc)

@@ -182,8 +182,10 @@ static int plan_entry(struct sbx_root_plan *rp, const struct mounts *m, const ch
 		return add(rp, SBX_ROOT_COPY, path, &st, NULL);
 	if (!S_ISDIR(st.st_mode))
 		return 0; /* sockets, fifos and devices of a directory that is walked: left out */
-	if (made_by_child(path) || is_mount(m, path))
+	if (made_by_child(path))
 		return add(rp, SBX_ROOT_DIR, path, &st, NULL);
+	if (is_mount(m, path))
+		return add(rp, SBX_ROOT_BIND, path, &st, NULL);
 	if (!has_mount_below(m, path) && safe_for_options(path) && !copied_cheaper(m, path, depth))
 		return add(rp, SBX_ROOT_OVERLAY, path, &st, NULL);
 	int e = add(rp, SBX_ROOT_DIR, path, &st, NULL);

@@ -8,8 +8,9 @@
  * mount below it becomes one overlay (copy-on-write, its upper layer in the sandbox's tmpfs);
  * one with a mount below it becomes a plain directory whose files are copied and whose
  * subdirectories get the same treatment; a file that is a mount (the runtime's /etc/hosts) is
- * copied; a directory that is a mount (a volume) stays an empty directory: only what the
- * sandbox carries on purpose (the runner's root, the work folder) is bound into the new root. */
+ * copied (the job may change its copy, not the pod's file); a directory that is a mount (a
+ * volume: a CA bundle, a cache) is bound as it is, as the sandbox without a job root sees it;
+ * the covers over hidden paths are made afterwards, in the new root. */
 #ifndef RS_SBX_ROOTPLAN_H
 #define RS_SBX_ROOTPLAN_H
 
@@ -22,6 +23,7 @@ enum sbx_root_kind {
 	SBX_ROOT_OVERLAY, /* a directory made an overlay of the source */
 	SBX_ROOT_COPY,    /* a regular file copied (the runtime's /etc/hosts, say) */
 	SBX_ROOT_LINK,    /* a symbolic link recreated */
+	SBX_ROOT_BIND,    /* a directory that is a mount (a volume): bound, with what is below */
 };
 
 struct sbx_root_entry {

@@ -267,6 +267,11 @@ class Run:
         return (f"=== {self.name}: exit {self.code} after {self.elapsed:.1f}s\n--- stdout\n"
                 f"{self.stdout[-6000:]}\n--- stderr\n{self.stderr[-12000:]}")
 
+    def step_outputs(self):
+        """What each step of the job printed, as the fake Worker recorded it."""
+        return [e.get("output", "") for e in self.record
+                if e.get("event") == "step_completed" and e.get("proc") == "worker"]
+
     def runner_view(self):
         """What the fake Listener saw of itself at start (uid, capabilities, seccomp...)."""
         for e in self.record:

@@ -219,6 +219,64 @@ def test_lifecycle_userns_unmasked_proc(userns_engine, images, run_dir):
                   capabilities="applied", no_new_privs="applied", landlock="disabled")
 
 
+def test_lifecycle_job_root_in_a_userns_container(userns_engine, images, run_dir):
+    """(d) SUPERVISOR_JOB_ROOT=overlay in the user-namespaced container of (c): the job is root
+    of a copy-on-write view of the image. `sudo apt-get install` of a .deb built here, a file
+    in /usr/local/bin and an /etc/hosts line are seen by the job's later steps; nothing of it
+    reaches the container's own layer (`docker diff`), so a restarted container sees the
+    image as it was."""
+    import os
+    import subprocess
+    import tempfile
+    from pathlib import Path
+    from conftest import GitHub
+    engine, network, gateway = userns_engine
+    pkgs = Path(tempfile.mkdtemp(prefix="job-root-pkgs-", dir=run_dir))
+    pkgs.chmod(0o755)
+    tree = pkgs / "tree"
+    (tree / "DEBIAN").mkdir(parents=True)
+    (tree / "DEBIAN" / "control").write_text(
+        "Package: rs-jobroot-test\nVersion: 1.0\nArchitecture: all\n"
+        "Maintainer: tests <tests@example.invalid>\nDescription: job root test package\n")
+    (tree / "usr" / "bin").mkdir(parents=True)
+    (tree / "usr" / "bin" / "rs-jobroot-hello").write_text("#!/bin/sh\necho hello from the deb\n")
+    os.chmod(tree / "usr" / "bin" / "rs-jobroot-hello", 0o755)
+    subprocess.run(["dpkg-deb", "--root-owner-group", "--build", str(tree),
+                    str(pkgs / "rs-jobroot-test.deb")], check=True, capture_output=True,
+                   timeout=60)
+    os.chmod(pkgs / "rs-jobroot-test.deb", 0o644)
+    steps = [
+        "echo uid=$(id -u) sudo=$(sudo id -u)",
+        "sudo apt-get install -y /rs-pkgs/rs-jobroot-test.deb",
+        "printf '#!/bin/sh\\necho hello from usr-local\\n' | sudo tee /usr/local/bin/rs-local",
+        "sudo chmod 755 /usr/local/bin/rs-local && echo '10.9.9.9 by-the-job' | sudo tee -a "
+        "/etc/hosts",
+        "rs-jobroot-hello && rs-local && grep -c by-the-job /etc/hosts",
+    ]
+    gh = GitHub(run_dir / "github-job-root", host=gateway)
+    try:
+        run = run_lifecycle(engine, images.image, gh, "d-job-root",
+                            [*CAPS_ARGS, "--cap-add=SYS_ADMIN",
+                             "--security-opt", "seccomp=unconfined",
+                             "--security-opt", "systempaths=unconfined",
+                             f"--network={network}", "-v", f"{pkgs}:/rs-pkgs:ro"],
+                            run_dir, steps, settings={"SUPERVISOR_JOB_ROOT": "overlay",
+                                                      "SUPERVISOR_SANDBOX": "strict"})
+    finally:
+        gh.stop()
+    print_report(run)
+    print(f"{run.name}: steps {json.dumps(run.step_outputs())}")
+    assert_whole_lifecycle(run, mounted=MOUNTED | {"/rs-pkgs"})
+    assert_report(run, job_root="applied", user_namespace="applied", seccomp="applied",
+                  no_new_privs="applied")
+    outputs = " ".join(run.step_outputs())
+    assert "uid=0 sudo=0" in outputs, run.output()
+    for line in ["hello from the deb", "hello from usr-local"]:
+        assert line in outputs, run.output()
+    # assert_whole_lifecycle's docker diff: no /usr/bin/rs-jobroot-hello, /usr/local/bin or
+    # /etc/hosts change in the container's layer.
+
+
 def test_docker_stop_during_job(engine, images, github, run_dir):
     """`docker stop` (SIGTERM) while a job runs: with SUPERVISOR_DRAIN_TIMEOUT 0 the job is
     cancelled (SIGINT to the runner): the Worker fails it (GitHub shows Failed), the runner is
