@@ -11,6 +11,7 @@
 #include "sandbox.h"
 
 #include <ctype.h>
+#include <jansson.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -69,11 +70,25 @@ static const char *const secret_prefixes[] = {
 	"eyJ",         /* base64 of '{"': a JWT, or the JIT config */
 };
 
+static bool looks_secret(const char *v, size_t len)
+{
+	/* Anywhere in the value: " ghp_...", "Bearer ghp_..." and "token: ghs_..." too. */
+	for (size_t i = 0; i < ARRAY_SIZE(secret_prefixes); i++)
+		if (memmem(v, len, secret_prefixes[i], strlen(secret_prefixes[i])))
+			return true;
+	return false;
+}
+
 static struct cfg_quoted quote_span(const char *v, size_t len, char mark)
 {
 	struct cfg_quoted q;
 	const size_t room = sizeof(q.s) - 8; /* keeps space for an escape, "...", mark, NUL */
 	size_t o = 0, i;
+
+	if (looks_secret(v, len)) {
+		snprintf(q.s, sizeof(q.s), "(value not shown: it looks like a secret)");
+		return q;
+	}
 
 	q.s[o++] = mark;
 	for (i = 0; i < len && o < room; i++) {
@@ -94,14 +109,20 @@ static struct cfg_quoted quote_span(const char *v, size_t len, char mark)
 
 struct cfg_quoted cfg_quote(const char *value)
 {
-	for (size_t i = 0; i < ARRAY_SIZE(secret_prefixes); i++) {
-		if (strncmp(value, secret_prefixes[i], strlen(secret_prefixes[i])) == 0) {
-			struct cfg_quoted q;
-			snprintf(q.s, sizeof(q.s), "(value not shown: it looks like a secret)");
-			return q;
-		}
-	}
 	return quote_span(value, strlen(value), '"');
+}
+
+/* What GitHub's JSON carries (the name, labels, group, work folder) must be UTF-8: jansson
+ * refuses anything else, and the registration would fail as an internal error. */
+static int check_utf8(const char *name, const char *v, size_t len, struct rs_err *err)
+{
+	json_t *j = json_stringn(v, len);
+	if (j) {
+		json_decref(j);
+		return 0;
+	}
+	return rs_fail(err, EX_RS_CONFIG, 0, "%s=%s: not UTF-8 (GitHub's API takes UTF-8 only)",
+		       name, quote_span(v, len, '"').s);
 }
 
 /* ---- small checks -------------------------------------------------------------------- */
@@ -456,6 +477,8 @@ static int parse_runner_name(struct rs_config *cfg, const struct setting *s, con
 	if (has_space_or_control(value, len))
 		return rs_fail(err, EX_RS_CONFIG, 0, "%s=%s: contains a space or control character",
 			       s->env, cfg_quote(value).s);
+	if (check_utf8(s->env, value, len, err) < 0)
+		return -1;
 	return set_string(&cfg->runner_name, value, err);
 }
 
@@ -507,6 +530,8 @@ static int add_label(struct rs_config *cfg, const struct setting *s, const char 
 		return rs_fail(err, EX_RS_CONFIG, 0,
 			       "%s: label %s contains a space or control character", s->env,
 			       quote_span(label, len, '"').s);
+	if (check_utf8(s->env, label, len, err) < 0)
+		return -1;
 	for (char **kept = cfg->labels; *kept; kept++)
 		if (strlen(*kept) == len && strncasecmp(*kept, label, len) == 0)
 			return 0;
@@ -588,6 +613,8 @@ static int parse_group(struct rs_config *cfg, const struct setting *s, const cha
 		return rs_fail(err, EX_RS_CONFIG, 0,
 			       "%s=%s: a group name has at most %d characters", s->env,
 			       cfg_quote(value).s, MAX_GROUP_NAME);
+	if (check_utf8(s->env, value, len, err) < 0)
+		return -1;
 	if (has_control(value))
 		return rs_fail(err, EX_RS_CONFIG, 0, "%s=%s: contains a control character", s->env,
 			       cfg_quote(value).s);
@@ -666,8 +693,12 @@ static int parse_hide_paths(struct rs_config *cfg, const struct setting *s, cons
 static int finish_workdir(struct rs_config *cfg, bool given, _unused_ char **envp,
 			  struct rs_err *err)
 {
+	/* The work folder reaches GitHub in the JIT request (work_folder). */
 	if (given)
-		return 0;
+		return check_utf8("RUNNER_WORKDIR", cfg->runner_workdir,
+				  strlen(cfg->runner_workdir), err);
+	if (check_utf8("RUNNER_ROOT", cfg->runner_root, strlen(cfg->runner_root), err) < 0)
+		return -1;
 	size_t len = strlen(cfg->runner_root);
 	const char *sep = len > 0 && cfg->runner_root[len - 1] == '/' ? "" : "/";
 	if (asprintf(&cfg->runner_workdir, "%s%s_work", cfg->runner_root, sep) < 0) {

@@ -673,6 +673,30 @@ static void test_labels_with_inner_spaces_are_errors(void **state)
 		   ENVP("RUNNER_LABELS=ok,big gpu"));
 }
 
+static void test_what_github_receives_must_be_utf8(void **state)
+{
+	/* A cut "ü": jansson refuses it, and the registration failed as an internal error. */
+	load_fails(EX_RS_CONFIG, "RUNNER_NAME=\"runner-\xc3\": not UTF-8", NO_ARGS,
+		   ENVP("RUNNER_NAME=runner-\xc3"));
+	load_fails(EX_RS_CONFIG, "RUNNER_LABELS=\"gpu\xff\": not UTF-8", NO_ARGS,
+		   ENVP("RUNNER_LABELS=ok,gpu\xff"));
+	load_fails(EX_RS_CONFIG, "RUNNER_GROUP=", NO_ARGS, ENVP("RUNNER_GROUP=team-\xc3"));
+	load_fails(EX_RS_CONFIG, "RUNNER_WORKDIR=", NO_ARGS, ENVP("RUNNER_WORKDIR=/w/\xc3"));
+	load_ok(NO_ARGS, ENVP("RUNNER_NAME=runner-\xc3\xbc", "RUNNER_LABELS=gr\xc3\xbcn"));
+}
+
+static void test_a_token_inside_a_value_is_never_quoted_back(void **state)
+{
+	static const char token[] = "ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789";
+	char name[128], label[128];
+	snprintf(name, sizeof(name), "RUNNER_NAME=Bearer %s", token);
+	load_fails(EX_RS_CONFIG, "it looks like a secret", NO_ARGS, ENVP(name));
+	assert_null(strstr(err.msg, token));
+	snprintf(label, sizeof(label), "RUNNER_LABELS=ok,x %s", token);
+	load_fails(EX_RS_CONFIG, "it looks like a secret", NO_ARGS, ENVP(label));
+	assert_null(strstr(err.msg, token));
+}
+
 static void test_labels_up_to_256_characters(void **state)
 {
 	char labels[300];
@@ -1446,6 +1470,8 @@ int main(void)
 		T(test_later_duplicate_labels_are_dropped),
 		T(test_empty_label_items_are_errors),
 		T(test_labels_with_inner_spaces_are_errors),
+		T(test_what_github_receives_must_be_utf8),
+		T(test_a_token_inside_a_value_is_never_quoted_back),
 		T(test_labels_up_to_256_characters),
 		T(test_at_most_97_labels_after_dropping_duplicates),
 		T(test_org_url_on_github_com),
