@@ -123,6 +123,11 @@ echo '10.9.9.9 added-by-the-job' >> /etc/hosts
 printf '#!/bin/sh\necho hello from usr-local\n' > /usr/local/bin/rs-jobroot-local
 chmod 755 /usr/local/bin/rs-jobroot-local
 chown 1001:1001 /usr/local/bin/rs-jobroot-local
+# what stays out of the job root's reach, root or not
+for f in /sys/kernel/mm/ksm/run /proc/sys/kernel/hostname /proc/sysrq-trigger; do
+    if (echo 1 > "$f") 2>/dev/null; then echo "WROTE $f"; fi
+done
+if mount -t tmpfs none /mnt 2>/dev/null; then echo MOUNTED; fi
 """
 
 USE = r"""
@@ -171,6 +176,7 @@ def test_a_package_manager_installs_into_the_job_root_and_nothing_outlives_it(sa
     assert "uid=0 sudo_uid=0" in out
     first, rest = out.split("--- next sandbox")
     assert "INSTALLED" in first
+    assert "WROTE" not in first and "MOUNTED" not in first, first
     for line in ["hello from the deb", "hello from the wheel", "hello from npm",
                  "hello from usr-local", "owner=1001:1001"]:
         assert line in first, (line, first)
