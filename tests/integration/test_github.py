@@ -1144,6 +1144,25 @@ def test_every_supported_version_recovers_a_ghost_runs_and_deregisters(fake_gith
 
 @pytest.mark.parametrize("ghes", [None, "3.10", "3.19"], ids=["github.com", "ghes-3.10",
                                                               "ghes-3.19"])
+@pytest.mark.parametrize("url_path, scope", [("/acme", "acme"), ("/acme/app", "acme/app"),
+                                             ("/enterprises/ent", "enterprises/ent")])
+def test_every_supported_version_confirms_a_finished_runner_gone_with_a_get(
+        fake_github, supervisor, ghes, url_path, scope):
+    """After a job GitHub removes the ephemeral runner itself, so the deregistration looks
+    first (get-self-hosted-runner-*) instead of deleting: that request must exist in every
+    supported description at every scope (the contract test checks it)."""
+    fake_github.ghes = ghes
+    job_in(fake_github, scope=scope)
+
+    run = supervisor.run(GITHUB_URL=fake_github.url + url_path)
+
+    assert run.code == EXIT_OK, run.output()
+    assert run.event("runner.deregistered").field("confirmed") is True
+    assert statuses(fake_github.api_calls(RUNNER_PATH, "GET"))[:1] == [404]
+
+
+@pytest.mark.parametrize("ghes", [None, "3.10", "3.19"], ids=["github.com", "ghes-3.10",
+                                                              "ghes-3.19"])
 def test_every_supported_version_registers_with_a_token_and_checks_online(fake_github,
                                                                          supervisor, ghes):
     fake_github.ghes = ghes
@@ -1330,9 +1349,10 @@ def test_repeated_secondary_limits_wait_exponentially_longer(fake_github, superv
 def test_repeated_secondary_limits_give_up_at_the_deadline(fake_github, supervisor):
     fake_github.inject("POST", JIT_PATH, kind="secondary_limit", retry_after=1, times=None)
 
-    run = supervisor.run(SUPERVISOR_REGISTER_DEADLINE=5)
+    run = supervisor.run(SUPERVISOR_REGISTER_DEADLINE=7)
 
     assert run.code == EXIT_TEMPFAIL, run.output()
-    # 1 s, then 2 s; 4 s more would cross the deadline: no third retry
+    # 1 s, then 2 s, each plus its jitter (at most a quarter and a second more): under 5.75 s;
+    # the 4 s more a third retry needs would cross the deadline whatever the jitter
     assert statuses(fake_github.api_calls(JIT_PATH, "POST")) == [403, 403, 403]
-    assert run.elapsed < 5 + 1.5
+    assert run.elapsed < 7 + 1.5
