@@ -18,7 +18,6 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import github_bench  # noqa: E402
 import jobroot_bench  # noqa: E402
-import jobroot_bench  # noqa: E402
 import lifecycle_bench  # noqa: E402
 import pid1_bench  # noqa: E402
 import sandbox_bench  # noqa: E402

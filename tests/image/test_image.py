@@ -216,7 +216,7 @@ def test_lifecycle_userns_unmasked_proc(userns_engine, images, run_dir):
                   mount_namespace="applied", ipc_namespace="applied", uts_namespace="applied",
                   cgroup_namespace="applied", proc="applied", tmp="applied",
                   readonly_install="applied", hidden_paths="applied", seccomp="applied",
-                  capabilities="applied", no_new_privs="applied", landlock="disabled")
+                  capabilities="applied", no_new_privs="applied", landlock="applied")
 
 
 def test_lifecycle_job_root_in_a_userns_container(userns_engine, images, run_dir):
