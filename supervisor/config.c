@@ -112,6 +112,11 @@ struct cfg_quoted cfg_quote(const char *value)
 	return quote_span(value, strlen(value), '"');
 }
 
+struct cfg_quoted cfg_quote_span(const char *v, size_t len)
+{
+	return quote_span(v, len, '"');
+}
+
 /* What GitHub's JSON carries (the name, labels, group, work folder) must be UTF-8: jansson
  * refuses anything else, and the registration would fail as an internal error. */
 static int check_utf8(const char *name, const char *v, size_t len, struct rs_err *err)

@@ -120,5 +120,7 @@ struct cfg_quoted {
 	char s[160];
 };
 struct cfg_quoted cfg_quote(const char *value);
+/* The same for len bytes of a longer string (a part of a value). */
+struct cfg_quoted cfg_quote_span(const char *v, size_t len);
 
 #endif

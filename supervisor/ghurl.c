@@ -192,10 +192,9 @@ static int classify_path(const char *url, const char *path, struct gh_target *t,
 	for (int i = 0; i < n; i++)
 		if (!valid_slug(seg[i].s, seg[i].len))
 			return rs_fail(err, EX_RS_CONFIG, 0,
-				       "GITHUB_URL=%s: \"%.*s\" is not a valid GitHub name "
+				       "GITHUB_URL=%s: %s is not a valid GitHub name "
 				       "(letters, digits, '.', '_', '-')",
-				       cfg_quote(url).s, (int)(seg[i].len < 100 ? seg[i].len : 100),
-				       seg[i].s);
+				       cfg_quote(url).s, cfg_quote_span(seg[i].s, seg[i].len).s);
 	/* "enterprises" and "orgs" are reserved words in GitHub's URLs, never an org's name:
 	 * https://github.com/orgs/X/... is an org's settings page pasted by mistake. */
 	if (n == 1 && slug_is(seg[0].s, seg[0].len, "enterprises"))

@@ -695,6 +695,11 @@ static void test_a_token_inside_a_value_is_never_quoted_back(void **state)
 	snprintf(label, sizeof(label), "RUNNER_LABELS=ok,x %s", token);
 	load_fails(EX_RS_CONFIG, "it looks like a secret", NO_ARGS, ENVP(label));
 	assert_null(strstr(err.msg, token));
+	/* nor the part of a URL an error names (found by fuzz/config.c) */
+	char url[160];
+	snprintf(url, sizeof(url), "GITHUB_URL=https://github.com/acme.c--%s$", token);
+	load_fails(EX_RS_CONFIG, "is not a valid GitHub name", NO_ARGS, ENVP(url));
+	assert_null(strstr(err.msg, "ghp_"));
 }
 
 static void test_labels_up_to_256_characters(void **state)
