@@ -19,8 +19,9 @@ The installation keeps the contract of /work/shared/reference/actions-runner-con
 Written at run time by the runner itself, as the real one does: .runner, .credentials,
 .credentials_rsaparams (configure: 0600; JIT: umask), svc.sh (configure), .env and .path
 (config.sh via env.sh), run-helper.sh (run.sh), _diag/Runner_<yyyyMMdd-HHmmss>-utc.log,
-_diag/Worker_<…>-utc.log, _diag/pages/<job id>_<setup|n|complete>.log (job log: step output),
-_work/ (<repo>/<repo>, _temp, _actions, _tool, _PipelineMapping).
+_diag/Worker_<…>-utc.log, _diag/pages/<job id>_<label>.log (the job's log, one page per step:
+setup, set_up_runner (a job-started hook), 0, 1, …, complete_runner (a job-completed hook),
+complete), _work/ (<repo>/<repo>, _temp, _actions, _tool, _PipelineMapping).
 
 Files are mode 0644, scripts and directories 0755, owned by whoever runs install() (root in
 the tests): any uid can run the runner. The runner must be able to write the root (for
@@ -78,6 +79,12 @@ Knobs (.fake-runner.json; install() and write_options() reject unknown names):
                                 "repository", else GitHubUrl's repo, else "<org>/repo"
     strict_args False           unknown command-line args: exit 1 (the real one only warns)
     worker_start_timeout 30     the Worker waits this long for its job message
+    job_log_dir None            a directory standing for GitHub's copy of the job's log: the
+                                Worker writes each step's log there as <job id>/<n>_<step
+                                name>.txt, the layout of GitHub's log archive ("1_Set up
+                                job.txt", "2_Set up runner.txt" when a job-started hook is
+                                set, then the steps, "Complete job"); the runner uid must be
+                                able to write it
 
 Record events (one JSON object per line; every one has event, proc "listener"|"worker",
 pid, ts): start {argv, uid, gid, euid, egid, groups, ppid, pgid, sid, cwd, umask, hostname,
@@ -90,7 +97,9 @@ worker_started {child}, cancel {reason: shutdown|server}, job_received, job_dirs
 workspace, temp, tracking_id}, step_started {index, child, argv}, step_signal {child,
 signal}, step_completed {index, exit_code (128+n when killed by signal n), killed_by,
 cancel_signal, output_closed, output (last 8 KiB)},
-step_skipped, orphans_killed {pids}, job_finished {result} (worker), job_completed {id,
+step_skipped, hook_started / hook_signal / hook_completed {label: "started"|"completed", the
+same fields as the step's; a hook that fails before it runs has exit_code None and error},
+orphans_killed {pids}, job_finished {result} (worker), job_completed {id,
 result (printed), reported (sent to the service, None: nothing), worker_exit} (listener), result_reported, local_config_deleted, self_update,
 update_process {child}, shutdown_timeout, exit {code}.
 """

@@ -869,6 +869,99 @@ def test_run_sh_maps_exit_codes(rt, listener_code, var, code, line):
 # steps that misbehave
 
 
+# ---------------------------------------------------------------------------------------------
+# job hooks (ACTIONS_RUNNER_HOOK_JOB_STARTED / _COMPLETED), as the real Worker runs them
+
+
+def hook_file(rt, name, text):
+    path = rt.world / name
+    path.write_text(text)
+    path.chmod(0o644)
+    return path
+
+
+def run_job_with_hooks(rt, steps, **env):
+    """One job with the runner's environment env; → (listener exit code, job, log dir)."""
+    logs = rt.world / "job-logs"
+    logs.mkdir()
+    rt.install(job_log_dir=str(logs))
+    blob, _ = jit_config(rt.gh)
+    job = rt.gh.queue_job("build", steps=steps)
+    p = rt.start("run", "--jitconfig", blob, env=rt.env(**env))
+    return p.wait(), job, logs / str(job.id)
+
+
+def test_a_job_started_hook_is_the_set_up_runner_step_before_the_jobs_steps(rt):
+    # JobExtension.cs, JobHookProvider.cs, ScriptHandler.cs: the announcement, the group with
+    # the shell line, the hook's output, in a step of its own between "Set up job" and the
+    # job's first step; run with `bash -e`, in the workspace; GITHUB_ENV reaches later steps.
+    hook = hook_file(rt, "started.sh", 'echo "hook in $PWD as $0 with $-"\n'
+                                       'echo FROM_HOOK=yes >> "$GITHUB_ENV"\n')
+    code, job, logs = run_job_with_hooks(rt, ["echo step sees $FROM_HOOK"],
+                                         ACTIONS_RUNNER_HOOK_JOB_STARTED=str(hook))
+    assert code == 0
+    assert rt.gh.job(job.id).result == "Succeeded"
+    assert sorted(p.name for p in logs.iterdir()) == [
+        "1_Set up job.txt", "2_Set up runner.txt", "3_Run echo step sees $FROM_HOOK.txt",
+        "4_Complete job.txt"]
+    workspace = rt.root / "_work" / "repo" / "repo"
+    bash = shutil.which("bash")
+    lines = (logs / "2_Set up runner.txt").read_text().splitlines()
+    assert lines[:4] == [
+        "A job started hook has been configured by the self-hosted runner administrator",
+        f"##[group]Run '{hook}'", f"shell: {bash} --noprofile --norc -e -o pipefail {{0}}",
+        "##[endgroup]"]
+    assert lines[4].startswith(f"hook in {workspace} as {hook} with ")
+    assert "e" in lines[4].rsplit(" ", 1)[1]  # bash -e, as RunAsync runs a system shell
+    assert "step sees yes" in (logs / "3_Run echo step sees $FROM_HOOK.txt").read_text()
+    started = rt.events("hook_started")[0]
+    assert started["argv"] == [bash, "-e", str(hook)]
+    assert [e["exit_code"] for e in rt.events("hook_completed")] == [0]
+    assert rt.events("step_started")[0]["ts"] > rt.events("hook_completed")[0]["ts"]
+
+
+@pytest.mark.parametrize("name, text, error", [
+    ("missing.sh", None, "##[error]File doesn't exist"),
+    ("hook.py", "print('never')\n", "is not a valid path to a script. Make sure it ends in "
+                                     "'.sh', '.ps1' or '.js'."),
+    ("fails.sh", "echo failing; exit 3\n", "##[error]Process completed with exit code 3."),
+])
+def test_a_job_started_hook_that_fails_fails_the_job_and_skips_its_steps(rt, name, text, error):
+    hook = hook_file(rt, name, text) if text is not None else rt.world / name
+    code, job, logs = run_job_with_hooks(rt, ["touch never.txt"],
+                                         ACTIONS_RUNNER_HOOK_JOB_STARTED=str(hook),
+                                         ACTIONS_RUNNER_RETURN_JOB_RESULT_FOR_HOSTED="true")
+    assert code == 102  # Failed
+    assert rt.gh.job(job.id).result == "Failed"
+    assert error in (logs / "2_Set up runner.txt").read_text()
+    assert [e["index"] for e in rt.events("step_skipped")] == [0]
+    assert not (rt.root / "_work" / "repo" / "repo" / "never.txt").exists()
+
+
+def test_a_js_hook_runs_with_the_runners_own_node(rt):
+    # HostContext.GetDefaultShellForScript: externals/<NodeUtil.GetInternalNodeVersion()>.
+    hook = hook_file(rt, "started.js", "console.log('js')\n")
+    code, _, logs = run_job_with_hooks(rt, ["true"], ACTIONS_RUNNER_HOOK_JOB_STARTED=str(hook))
+    assert code == 0
+    node = str(rt.root / "externals" / "node20" / "bin" / "node")
+    assert rt.events("hook_started")[0]["argv"] == [node, str(hook)]
+    assert f"shell: {node} {{0}}" in (logs / "2_Set up runner.txt").read_text()
+
+
+def test_a_job_completed_hook_is_the_complete_runner_step_after_the_jobs_steps(rt):
+    hook = hook_file(rt, "completed.sh", "echo completed-hook-ran\n")
+    code, _, logs = run_job_with_hooks(rt, ["echo step"],
+                                       ACTIONS_RUNNER_HOOK_JOB_COMPLETED=str(hook))
+    assert code == 0
+    assert sorted(p.name for p in logs.iterdir()) == [
+        "1_Set up job.txt", "2_Run echo step.txt", "3_Complete runner.txt",
+        "4_Complete job.txt"]
+    text = (logs / "3_Complete runner.txt").read_text()
+    assert text.startswith("A job completed hook has been configured by the self-hosted "
+                           "runner administrator\n")
+    assert "completed-hook-ran" in text
+
+
 @pytest.mark.parametrize("kill_orphans", [True, False])
 def test_daemons_are_not_waited_for(rt, kill_orphans):
     rt.install(kill_orphans=kill_orphans)

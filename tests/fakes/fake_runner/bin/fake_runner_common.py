@@ -61,6 +61,9 @@ DEFAULTS = {
     "worker_start_timeout": 30,      # the worker waits this long for its job message
     "finalize_seconds": 2,           # the job's finalisation after its steps (post-job steps,
                                      # log and result upload), also after a cancellation
+    "job_log_dir": None,             # where the job's log "reaches GitHub": each step's log as
+                                     # <dir>/<job id>/<n>_<step name>.txt (the log archive's
+                                     # layout); the runner uid must be able to write <dir>
 }
 
 RESULTS = ["Succeeded", "SucceededWithIssues", "Failed", "Canceled", "Skipped", "Abandoned"]
