@@ -868,14 +868,12 @@ static const struct command_name {
 	const char *word;
 	enum rs_command command;
 } command_names[] = {
-	{ "run", CMD_RUN },
-	{ "exec", CMD_EXEC },
-	{ "check", CMD_CHECK },
-	{ "wipe", CMD_WIPE },
+	{ "run", CMD_RUN },   { "exec", CMD_EXEC },     { "check", CMD_CHECK },
+	{ "wipe", CMD_WIPE }, { "report", CMD_REPORT },
 };
 
 /* Options that belong to one command rather than to a setting. */
-enum command_option_id { OPT_WORKDIR, OPT_ONLINE };
+enum command_option_id { OPT_WORKDIR, OPT_ONLINE, OPT_FLEET };
 
 static const struct command_option {
 	const char *flag;
@@ -885,6 +883,7 @@ static const struct command_option {
 } command_options[] = {
 	{ "--workdir", CMD_EXEC, true, OPT_WORKDIR },
 	{ "--online", CMD_CHECK, false, OPT_ONLINE },
+	{ "--fleet", CMD_REPORT, false, OPT_FLEET },
 };
 
 /* What the command line said, before the values are parsed. */
@@ -892,6 +891,7 @@ struct command_line {
 	const char *values[N_SETTINGS]; /* from flags; the last one given wins */
 	const char *workdir;
 	const char *wipe_dir;
+	const char *report_file;
 };
 
 static const char *command_word(enum rs_command command)
@@ -976,6 +976,9 @@ static int apply_command_option(struct rs_config *cfg, const struct command_opti
 	case OPT_ONLINE:
 		cfg->check_online = true;
 		return 0;
+	case OPT_FLEET:
+		cfg->report_fleet = true;
+		return 0;
 	}
 	return rs_fail(err, EX_RS_SOFTWARE, 0, "option '%s' has no handler", o->flag);
 }
@@ -1006,6 +1009,10 @@ static int take_positional(struct rs_config *cfg, struct command_line *cl, const
 {
 	if (cfg->command == CMD_EXEC)
 		return rs_fail(err, EX_RS_USAGE, 0, "exec: missing '--' before the command");
+	if (cfg->command == CMD_REPORT && !cl->report_file) {
+		cl->report_file = arg;
+		return 0;
+	}
 	if (cfg->command != CMD_WIPE)
 		return rs_fail(err, EX_RS_USAGE, 0, "%s: unexpected argument %s (see --help)",
 			       command_word(cfg->command), cfg_quote(arg).s);
@@ -1108,6 +1115,8 @@ static int load_operands(struct rs_config *cfg, const struct command_line *cl, s
 	if (cfg->command == CMD_WIPE && !cl->wipe_dir)
 		return rs_fail(err, EX_RS_USAGE, 0, "wipe: missing DIR (see --help)");
 	if (cl->wipe_dir && set_string(&cfg->wipe_dir, cl->wipe_dir, err) < 0)
+		return -1;
+	if (cl->report_file && set_string(&cfg->report_file, cl->report_file, err) < 0)
 		return -1;
 	if (!cl->workdir)
 		return 0;
@@ -1334,6 +1343,7 @@ int cfg_validate(struct rs_config *cfg, struct rs_err *err)
 		if (!cfg->wipe_dir)
 			return rs_fail(err, EX_RS_USAGE, 0, "wipe: missing DIR (see --help)");
 		return check_emptied_dir("wipe DIR", cfg->wipe_dir, err);
+	case CMD_REPORT: /* reads a summary: no setting matters */
 	case CMD_HELP:
 	case CMD_VERSION:
 		return 0;
@@ -1362,6 +1372,7 @@ void cfg_free(struct rs_config *cfg)
 	free(cfg->termination_log);
 	free(cfg->exec_workdir);
 	free(cfg->wipe_dir);
+	free(cfg->report_file);
 	/* exec_argv points into argv: not ours. */
 	*cfg = (struct rs_config){ 0 };
 }
@@ -1378,6 +1389,8 @@ static const struct {
 				 "64, 71, 77, 78), as the runner's own 7, which ARC's controller "
 				 "marks Outdated" },
 	{ EX_RS_USAGE, "bad command line" },
+	{ EX_RS_DATAERR, "report: the input holds no runner-supervisor summary" },
+	{ EX_RS_NOINPUT, "report: FILE cannot be read" },
 	{ EX_RS_UNAVAILABLE, "GitHub unavailable past the registration deadline" },
 	{ EX_RS_SOFTWARE, "internal error" },
 	{ EX_RS_SANDBOX, "sandbox could not be set up (strict)" },
@@ -1396,6 +1409,7 @@ static const char usage[] =
     "       runner-supervisor exec [--sandbox=MODE] [--workdir=DIR] [OPTIONS] -- CMD [ARG...]\n"
     "       runner-supervisor check [--online] [OPTIONS]\n"
     "       runner-supervisor wipe [OPTIONS] DIR\n"
+    "       runner-supervisor report [--fleet] [FILE]\n"
     "       runner-supervisor --help | --version\n"
     "\n"
     "PID 1 of a GitHub Actions runner pod: one ephemeral runner, one job, then teardown,\n"
@@ -1410,6 +1424,9 @@ static const char usage[] =
     "  check   validate the configuration; --online also proves the credentials work and\n"
     "          prints the rate-limit budget (no registration made)\n"
     "  wipe    empty DIR safely (never follows a symlink, never leaves DIR's filesystem)\n"
+    "  report  print a pod's summary (its termination message, or its JSON log) from FILE\n"
+    "          or standard input as a paragraph; --fleet: one summary per line, a row per\n"
+    "          pod and the totals\n"
     "\n"
     "OPTIONS are the settings below as flags, --flag=VALUE or --flag VALUE; a flag wins over\n"
     "the environment variable. An empty environment variable counts as unset.\n"

@@ -10,7 +10,7 @@
 
 #include "err.h"
 
-enum rs_command { CMD_RUN, CMD_EXEC, CMD_CHECK, CMD_WIPE, CMD_HELP, CMD_VERSION };
+enum rs_command { CMD_RUN, CMD_EXEC, CMD_CHECK, CMD_WIPE, CMD_REPORT, CMD_HELP, CMD_VERSION };
 
 enum gh_scope { GH_SCOPE_NONE, GH_SCOPE_ORG, GH_SCOPE_REPO, GH_SCOPE_ENTERPRISE };
 enum sbx_mode { SBX_AUTO, SBX_STRICT, SBX_OFF };
@@ -85,6 +85,8 @@ struct rs_config {
 	char **exec_argv;   /* exec -- CMD [ARG...]; points into argv */
 	char *wipe_dir;     /* wipe DIR */
 	bool check_online;  /* check --online */
+	char *report_file;  /* report FILE; NULL: standard input */
+	bool report_fleet;  /* report --fleet */
 };
 
 /* Parses argv (after the program name) and the environment into cfg, which the caller has

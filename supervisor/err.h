@@ -7,6 +7,8 @@ enum rs_exit {
 	EX_RS_OK = 0,
 	EX_RS_RUNNER_OUTDATED = 7, /* ARC mode only: the runner's own code, for ARC's Outdated */
 	EX_RS_USAGE = 64,
+	EX_RS_DATAERR = 65, /* report: the input holds no summary */
+	EX_RS_NOINPUT = 66, /* report: the input cannot be read */
 	EX_RS_UNAVAILABLE = 69,
 	EX_RS_SOFTWARE = 70,
 	EX_RS_SANDBOX = 71,

@@ -277,8 +277,47 @@ static int append(char **buf, size_t *len, size_t *cap, const char *s)
 	return 0;
 }
 
+/* A value as key=value shows it: quoted (with " and \\ escaped) when it is empty or holds a
+ * blank or a quote, so that "with=JIT configuration" cannot read as two fields. Redacted
+ * before it is quoted: the quoted form of a secret is not the form registered. */
+static int append_value(char **buf, size_t *len, size_t *cap, const char *value)
+{
+	char *v = log_redact(value);
+	if (!v)
+		return -1;
+	if (*v && !strpbrk(v, " \t\"")) {
+		int rc = append(buf, len, cap, v);
+		free(v);
+		return rc;
+	}
+	char *q = malloc(strlen(v) * 2 + 3), *o = q;
+	if (!q) {
+		free(v);
+		return -1;
+	}
+	*o++ = '"';
+	for (const char *p = v; *p; p++) {
+		if (*p == '"' || *p == '\\')
+			*o++ = '\\';
+		*o++ = *p;
+	}
+	*o++ = '"';
+	*o = '\0';
+	free(v);
+	int rc = append(buf, len, cap, q);
+	free(q);
+	return rc;
+}
+
+static log_text_renderer text_renderer;
+
+void log_set_text_renderer(log_text_renderer renderer)
+{
+	text_renderer = renderer;
+}
+
 static char *format_text(enum log_level level, const char *event, const struct log_field *fields,
-			 const char *msg)
+			 const char *msg, bool with_fields)
 {
 	char ts[40], head[160];
 	format_ts(ts, sizeof(ts));
@@ -287,19 +326,21 @@ static char *format_text(enum log_level level, const char *event, const struct l
 	size_t len = 0, cap = 0;
 	int rc = append(&buf, &len, &cap, head);
 	rc |= append(&buf, &len, &cap, msg ? msg : "");
-	for (const struct log_field *f = fields; rc == 0 && f && f->key; f++) {
+	for (const struct log_field *f = fields; with_fields && rc == 0 && f && f->key; f++) {
 		char num[32];
-		const char *val = num;
-		if (f->type == LOG_FIELD_INT)
-			snprintf(num, sizeof(num), "%lld", f->num);
-		else if (f->type == LOG_FIELD_BOOL)
-			val = f->num ? "true" : "false";
-		else
-			val = f->str ? f->str : "null";
 		rc |= append(&buf, &len, &cap, " ");
 		rc |= append(&buf, &len, &cap, f->key);
 		rc |= append(&buf, &len, &cap, "=");
-		rc |= append(&buf, &len, &cap, val);
+		if (f->type == LOG_FIELD_INT) {
+			snprintf(num, sizeof(num), "%lld", f->num);
+			rc |= append(&buf, &len, &cap, num);
+		} else if (f->type == LOG_FIELD_BOOL) {
+			rc |= append(&buf, &len, &cap, f->num ? "true" : "false");
+		} else if (f->type == LOG_FIELD_RAW_JSON || !f->str) {
+			rc |= append(&buf, &len, &cap, f->str ? f->str : "null");
+		} else {
+			rc |= append_value(&buf, &len, &cap, f->str);
+		}
 	}
 	if (rc) {
 		free(buf);
@@ -336,15 +377,46 @@ static char *escape_controls(char *line)
 	return out;
 }
 
+/* The block below a text line: each of its lines redacted, escaped and indented, so that no
+ * line of it can pass for an event of its own. Appended to *line after a newline. */
+static char *append_block(char *line, const char *block)
+{
+	char *clean = block ? log_redact(block) : NULL;
+	if (!clean)
+		return line;
+	size_t len = strlen(line), cap = len + 1;
+	int rc = 0;
+	for (char *save = NULL, *l = strtok_r(clean, "\n", &save); rc == 0 && l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		char *copy = strdup(l);
+		char *esc = copy ? escape_controls(copy) : NULL;
+		rc |= !esc || append(&line, &len, &cap, "\n  ") || append(&line, &len, &cap, esc);
+		free(esc);
+	}
+	free(clean);
+	if (rc) {
+		free(line);
+		return NULL;
+	}
+	return line;
+}
+
 char *log_format_line(enum log_level level, const char *event, const struct log_field *fields,
 		      const char *msg)
 {
-	bool json = log_format == LOG_FORMAT_JSON;
-	char *line =
-	    json ? format_json(level, event, fields, msg) : format_text(level, event, fields, msg);
+	if (log_format == LOG_FORMAT_JSON) {
+		char *line = format_json(level, event, fields, msg);
+		return line ? redact_owned(line) : NULL;
+	}
+	struct log_text_view view = { 0 };
+	if (text_renderer)
+		text_renderer(event, fields, &view);
+	char *line = format_text(level, event, fields, msg, !view.hide_fields);
 	line = line ? redact_owned(line) : NULL;
-	if (line && !json)
-		line = escape_controls(line);
+	line = line ? escape_controls(line) : NULL;
+	if (line && view.block)
+		line = append_block(line, view.block);
+	free(view.block);
 	return line;
 }
 

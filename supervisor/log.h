@@ -59,4 +59,16 @@ char *log_redact(const char *s);
  * strings that are not UTF-8); NULL when out of memory. */
 char *log_utf8_clean(const char *s);
 
+/* The text format is for a person: an event may read better as more than its line (the
+ * isolation report as a table, the summary as a paragraph), or without its key=value fields
+ * (a line the runner printed, shown as it was). A renderer, set once by the program
+ * (textlog.c), says so per event; log.c itself knows no event. JSON lines never change. */
+struct log_text_view {
+	bool hide_fields; /* the line shows the message only */
+	char *block;      /* malloc'd lines printed below the event's line, indented; NULL: none */
+};
+typedef void (*log_text_renderer)(const char *event, const struct log_field *fields,
+				  struct log_text_view *view);
+void log_set_text_renderer(log_text_renderer renderer);
+
 #endif

@@ -16,6 +16,8 @@
 #include "pid1.h"
 #include "run.h"
 #include "signals.h"
+#include "summary.h"
+#include "textlog.h"
 #include "version.h"
 #include "wipe.h"
 
@@ -97,6 +99,9 @@ static int run_command(struct rs_config *cfg, char *arc_blob, struct rs_err *err
 		/* 74: the wipe could not be verified, so the pod is not fit for another job. */
 		return st.left ? EX_RS_IOERR : 0;
 	}
+	case CMD_REPORT:
+		return summary_command(cfg->report_file, cfg->report_fleet, stdout, err) < 0 ? -1
+											     : 0;
 	case CMD_HELP:
 	case CMD_VERSION:
 		break;
@@ -127,6 +132,9 @@ int main(int argc, char **argv)
 	}
 	cfg.has_jitconfig = arc_blob != NULL; /* read before cfg_load, which no longer sees it */
 	log_set_format(cfg.log_json ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT);
+	/* A person reads these (textlog.h); `check` prints its table on stdout already. */
+	if (!cfg.log_json && (cfg.command == CMD_RUN || cfg.command == CMD_EXEC))
+		textlog_install();
 	if (cfg.command == CMD_HELP) {
 		cfg_print_help(stdout);
 		code = 0;

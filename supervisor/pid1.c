@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -58,6 +59,7 @@ struct pid1 {
 	int exit_code;
 	long reaped;
 	int left_behind; /* processes still there when the main child exited */
+	struct pid1_usage usage;
 	const struct pid1_hooks *hooks;
 };
 
@@ -114,15 +116,29 @@ static void arm_grace(struct pid1 *p)
 	uv_timer_start(&p->grace_timer, on_grace_over, p->grace_ms, 0);
 }
 
+/* Every reaped process's usage counts: in a PID namespace only the sandbox init reaches us,
+ * and its usage holds everything it and the runner reaped; without one, the runner and the
+ * orphans that come to us as the subreaper do. */
+static void add_usage(struct pid1 *p, const struct rusage *ru)
+{
+	p->usage.cpu_us += (long long)ru->ru_utime.tv_sec * 1000000 + ru->ru_utime.tv_usec +
+			   (long long)ru->ru_stime.tv_sec * 1000000 + ru->ru_stime.tv_usec;
+	if (ru->ru_maxrss > p->usage.maxrss_kb)
+		p->usage.maxrss_kb = ru->ru_maxrss;
+}
+
 /* What the sandbox init killed when the command had exited (its namespace's leftovers,
- * which never reach us): it wrote the count just before it exited. */
+ * which never reach us), then how many pids its namespace handed out: it wrote both just
+ * before it exited. */
 static int sandbox_killed(struct pid1 *p)
 {
-	int killed = 0;
+	int killed = 0, tasks = -1;
 	if (p->child.teardown_fd < 0)
 		return 0;
 	if (read(p->child.teardown_fd, &killed, sizeof(killed)) != (ssize_t)sizeof(killed))
 		killed = 0;
+	else if (read(p->child.teardown_fd, &tasks, sizeof(tasks)) == (ssize_t)sizeof(tasks))
+		p->usage.tasks = tasks;
 	if (killed > 0)
 		log_event(LOG_INFO, "teardown.kill",
 			  LOG_FIELDS(LOG_STR("signal", "SIGKILL"), LOG_INT("count", killed),
@@ -170,9 +186,11 @@ static void reap_all(struct pid1 *p)
 {
 	for (;;) {
 		int status;
-		pid_t pid = waitpid(-1, &status, WNOHANG | __WALL);
+		struct rusage ru;
+		pid_t pid = wait4(-1, &status, WNOHANG | __WALL, &ru);
 		if (pid > 0) {
 			p->reaped++;
+			add_usage(p, &ru);
 			if (pid == p->child.pid)
 				on_main_exit(p, WIFEXITED(status) ? WEXITSTATUS(status) : 0,
 					     WIFSIGNALED(status) ? WTERMSIG(status) : 0);
@@ -194,10 +212,14 @@ static void on_child_pidfd(uv_poll_t *h, int status, int events)
 {
 	struct pid1 *p = h->data;
 	siginfo_t si = { 0 };
-	/* The SIGCHLD reaper may have taken the status first: then it already reported. */
-	if (waitid((idtype_t)P_PIDFD, (id_t)p->child.pidfd, &si, WEXITED | WNOHANG | __WALL) == 0 &&
+	struct rusage ru;
+	/* The SIGCHLD reaper may have taken the status first: then it already reported. The
+	 * system call's fifth argument (glibc's waitid has none) is the reaped child's usage. */
+	if (syscall(SYS_waitid, P_PIDFD, p->child.pidfd, &si, WEXITED | WNOHANG | __WALL, &ru) ==
+		0 &&
 	    si.si_pid > 0) {
 		p->reaped++;
+		add_usage(p, &ru);
 		bool killed = si.si_code == CLD_KILLED || si.si_code == CLD_DUMPED;
 		on_main_exit(p, killed ? 0 : si.si_status, killed ? si.si_status : 0);
 	}
@@ -368,6 +390,7 @@ static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *e
 	p->child.teardown_fd = -1;
 	p->grace_ms = o->grace_ms;
 	p->hooks = o->hooks;
+	p->usage.tasks = -1;
 	prepare_process(p);
 
 	_cleanup_(closep) int cwd_fd = open_workdir(o, err);
@@ -417,6 +440,8 @@ static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *e
 	close_all(p);
 	if (o->left_behind)
 		*o->left_behind = p->left_behind;
+	if (o->usage)
+		*o->usage = p->usage;
 	return p->exit_code;
 }
 

@@ -25,6 +25,15 @@ struct pid1_hooks {
 	void (*exited)(struct pid1 *p, int status, void *ud);
 };
 
+/* What the main child and everything below it used, from the kernel's accounting of every
+ * process reaped (wait4: each one's usage includes what it reaped itself). */
+struct pid1_usage {
+	long long cpu_us;    /* user + system time */
+	long long maxrss_kb; /* the peak resident set of the largest of those processes */
+	long long tasks;     /* pids the sandbox's PID namespace handed out below its init
+			      * (processes and threads); -1: no sandbox init to count them */
+};
+
 struct pid1_opts {
 	char *const *argv;
 	char *const *envp;
@@ -40,7 +49,8 @@ struct pid1_opts {
 	mode_t umask;                /* the child's umask; 0 = inherit ours */
 	const struct sbx_plan *plan; /* the sandbox (sandbox.h); NULL: none */
 	const struct pid1_hooks *hooks;
-	int *left_behind; /* out: processes left when the main child exited */
+	int *left_behind;         /* out: processes left when the main child exited */
+	struct pid1_usage *usage; /* out, may be NULL */
 };
 
 /* For hooks, on the loop: */

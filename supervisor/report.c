@@ -29,6 +29,22 @@ static json_t *text(const char *s, size_t max)
 	return j ? j : json_string("?");
 }
 
+static json_t *count(long long v)
+{
+	return v >= 0 ? json_integer(v) : json_null();
+}
+
+/* The job: its name and result, and what it cost (cost.h). */
+static json_t *job(const struct report *r, size_t name_max)
+{
+	return json_pack("{s:o,s:o,s:o,s:o,s:o,s:o,s:o,s:o}", "name", text(r->job_name, name_max),
+			 "result", text(r->job_result, 32), "cpu_ms", count(r->cpu_ms),
+			 "memory_peak_bytes", count(r->memory_peak), "memory_from",
+			 r->memory_from ? json_string(r->memory_from) : json_null(),
+			 "workdir_bytes", count(r->workdir_bytes), "tasks", count(r->tasks),
+			 "oom_kills", count(r->oom_kills));
+}
+
 static json_t *build(const struct report *r, size_t name_max)
 {
 	json_t *phases = json_object();
@@ -43,14 +59,11 @@ static json_t *build(const struct report *r, size_t name_max)
 	for (unsigned i = 0; i < r->n_swept && i < ARRAY_SIZE(r->swept); i++)
 		json_array_append_new(swept, json_integer(r->swept[i]));
 	return json_pack(
-	    "{s:{s:o,s:o},s:{s:o,s:o,s:o,s:o},s:{s:i,s:o,s:o},s:o,s:{s:i},s:{s:I,s:I,s:I,s:I},"
+	    "{s:{s:o,s:o},s:o,s:{s:i,s:o,s:o},s:o,s:{s:i},s:{s:I,s:I,s:I,s:I},"
 	    "s:{s:i,s:s,s:o},s:o,s:{s:I,s:I}}",
 	    "runner", "name", text(r->runner_name, name_max), "id",
-	    r->runner_id ? json_integer(r->runner_id) : json_null(), "job", "name",
-	    text(r->job_name, name_max), "result", text(r->job_result, 32), "oom_kills",
-	    r->oom_kills >= 0 ? json_integer(r->oom_kills) : json_null(), "memory_peak_bytes",
-	    r->memory_peak >= 0 ? json_integer(r->memory_peak) : json_null(), "exit", "code",
-	    r->exit_code, "reason",
+	    r->runner_id ? json_integer(r->runner_id) : json_null(), "job", job(r, name_max),
+	    "exit", "code", r->exit_code, "reason",
 	    r->reason && *r->reason ? text(r->reason, 2 * name_max) : json_string(""),
 	    "listener_code", r->listener_code >= 0 ? json_integer(r->listener_code) : json_null(),
 	    "phases_ms", phases, "teardown", "killed", r->killed, "wipe", "files",

@@ -20,8 +20,11 @@ struct report {
 	long long runner_id;
 	char job_name[256];
 	char job_result[32];
-	long long oom_kills;   /* in the job's own cgroup; -1: no such cgroup */
-	long long memory_peak; /* bytes, the job's own cgroup; -1: unknown */
+	/* What the job cost (cost.h); -1: unknown. */
+	long long oom_kills;     /* in the job's own cgroup; -1: no such cgroup */
+	long long memory_peak;   /* bytes: the job cgroup's peak, or its largest process's */
+	const char *memory_from; /* "cgroup", "rusage"; NULL: not measured */
+	long long cpu_ms, workdir_bytes, tasks;
 	int exit_code;
 	const char *reason;
 	int listener_code; /* -1 when the runner never ran */

@@ -18,9 +18,11 @@
 #include <unistd.h>
 #include <uv.h>
 
+#include "cost.h"
 #include "deregister.h"
 #include "exitcode.h"
 #include "github.h"
+#include "hook.h"
 #include "ipcclean.h"
 #include "jit.h"
 #include "lifecycle.h"
@@ -60,12 +62,15 @@ struct run {
 	enum lc_phase phase;
 	uint64_t phase_since;
 	uint64_t runner_started_at;
-	struct pid1 *pid1; /* while the runner runs */
+	uint64_t job_took_ms;
+	struct pid1 *pid1;       /* while the runner runs */
+	struct pid1_usage usage; /* of the runner's sandbox, once it is gone */
 	bool job_seen;
-	bool job_stopped; /* our stop reached the runner while its job ran */
-	bool ghost;       /* the runner said GitHub no longer knows it */
-	bool update_line; /* "Runner update in progress" before a job */
-	bool fatal_line;  /* "An error occurred: ..." before a job */
+	bool job_completed; /* the runner printed the job's completion line */
+	bool job_stopped;   /* our stop reached the runner while its job ran */
+	bool ghost;         /* the runner said GitHub no longer knows it */
+	bool update_line;   /* "Runner update in progress" before a job */
+	bool fatal_line;    /* "An error occurred: ..." before a job */
 	char fatal[256];
 	int session_conflicts;
 	bool arc; /* the JIT configuration came from ARC */
@@ -81,6 +86,7 @@ struct run {
 	struct report report;
 	struct manifest *install;
 	struct sbx_plan *sandbox;
+	struct sbx_report isolation; /* for the job's log (hook.h) */
 	enum dereg_outcome deregistered;
 	uint64_t registered_at; /* gh_now_ms() when the registration succeeded */
 };
@@ -220,10 +226,10 @@ static void on_job_line(struct run *r, const struct runner_line_info *info, cons
 		return;
 	}
 	snprintf(r->report.job_result, sizeof(r->report.job_result), "%s", info->result);
-	log_event(LOG_INFO, "job.completed",
-		  LOG_FIELDS(LOG_STR("job", info->job), LOG_STR("result", info->result),
-			     LOG_MS("took_ms", gh_now_ms() - r->phase_since)),
-		  "job %s completed: %s", info->job, info->result);
+	/* job.completed is logged once the sandbox is gone (log_job_cost): what the job cost is
+	 * only known then. */
+	r->job_completed = true;
+	r->job_took_ms = gh_now_ms() - r->phase_since;
 	fire(r, EV_JOB_COMPLETED);
 }
 
@@ -419,6 +425,7 @@ static int run_listener(struct run *r, char *const *args, const char *const *ext
 		.plan = r->sandbox,
 		.hooks = lifecycle ? &hooks : NULL,
 		.left_behind = &killed,
+		.usage = lifecycle ? &r->usage : NULL,
 	};
 	int code = pid1_run(&r->loop, &o, err);
 	close(out[1]);
@@ -688,17 +695,56 @@ static void remove_credentials(const struct rs_config *cfg)
 	}
 }
 
-/* What the job's own cgroup saw (sandbox/cgroup.c): an OOM there is the job's, and reported. */
-static void note_job_memory(struct run *r)
+/* A figure, or null when it is unknown (-1). */
+static struct log_field known(const char *key, long long v)
 {
-	r->report.oom_kills = sbx_job_oom_kills(r->sandbox);
-	r->report.memory_peak = sbx_job_memory_peak(r->sandbox);
-	if (r->report.oom_kills > 0)
+	return v >= 0 ? LOG_INT(key, v) : LOG_STR(key, NULL);
+}
+
+/* What the job cost (cost.h), once its sandbox is gone: the job cgroup's figures where it
+ * has one (sandbox/cgroup.c; an OOM there is the job's, and reported), the kernel's usage of
+ * every process it ran (pid1.c), and what it left in the work folder. */
+static void note_job_cost(struct run *r)
+{
+	if (r->listener < 0)
+		return; /* the runner never ran: nothing to measure */
+	struct job_cost c = JOB_COST_UNKNOWN;
+	c.cpu_ms = r->usage.cpu_us / 1000;
+	c.tasks = r->usage.tasks;
+	c.oom_kills = sbx_job_oom_kills(r->sandbox);
+	c.memory_peak = sbx_job_memory_peak(r->sandbox);
+	c.memory_from_cgroup = c.memory_peak >= 0;
+	if (c.memory_peak < 0 && r->usage.maxrss_kb > 0)
+		c.memory_peak = r->usage.maxrss_kb * 1024;
+	c.workdir_bytes = cost_dir_bytes(r->cfg->runner_workdir);
+	r->report.cpu_ms = c.cpu_ms;
+	r->report.memory_peak = c.memory_peak;
+	if (c.memory_peak >= 0)
+		r->report.memory_from = c.memory_from_cgroup ? "cgroup" : "rusage";
+	r->report.workdir_bytes = c.workdir_bytes;
+	r->report.tasks = c.tasks;
+	r->report.oom_kills = c.oom_kills;
+	if (c.oom_kills > 0)
 		log_event(LOG_WARN, "job.oom",
-			  LOG_FIELDS(LOG_INT("oom_kills", r->report.oom_kills),
-				     LOG_INT("memory_peak_bytes", r->report.memory_peak)),
+			  LOG_FIELDS(LOG_INT("oom_kills", c.oom_kills),
+				     LOG_INT("memory_peak_bytes", c.memory_peak)),
 			  "the job ran out of its memory: the kernel killed %lld of its processes",
-			  r->report.oom_kills);
+			  c.oom_kills);
+	if (!r->job_completed)
+		return;
+	char cost[256];
+	cost_describe(&c, cost, sizeof(cost));
+	log_event(LOG_INFO, "job.completed",
+		  LOG_FIELDS(LOG_STR("job", r->report.job_name),
+			     LOG_STR("result", r->report.job_result),
+			     LOG_MS("took_ms", r->job_took_ms), known("cpu_ms", c.cpu_ms),
+			     known("memory_peak_bytes", c.memory_peak),
+			     LOG_STR("memory_from", r->report.memory_from),
+			     known("workdir_bytes", c.workdir_bytes), known("tasks", c.tasks),
+			     known("oom_kills", c.oom_kills)),
+		  "job %s completed: %s in %llu.%llu s; %s", r->report.job_name,
+		  r->report.job_result, (unsigned long long)(r->job_took_ms / 1000),
+		  (unsigned long long)(r->job_took_ms % 1000 / 100), cost);
 }
 
 /* Without a PID namespace a job's process could also live outside our tree (a double fork
@@ -890,13 +936,49 @@ static int exit_code(struct run *r, bool wiped, const char **reason)
  * have it exits 71 without a trace at GitHub. */
 static int set_isolation(struct run *r, struct rs_err *err)
 {
-	struct sbx_report rep;
-	r->sandbox = isolate_prepare(r->cfg, r->name, &rep, err);
+	r->sandbox = isolate_prepare(r->cfg, r->name, &r->isolation, err);
 	for (int l = 0; l < SBX_L_COUNT && r->report.n_layers < ARRAY_SIZE(r->report.layers); l++)
 		r->report.layers[r->report.n_layers++] =
 		    (struct report_layer){ sbx_layer_name((enum sbx_layer)l),
-					   sbx_state_name(rep.layer[l].state) };
+					   sbx_state_name(r->isolation.layer[l].state) };
 	return r->sandbox ? 0 : -1;
+}
+
+/* The isolation report in the job's log (hook.h): the runner's job-started hook, with the
+ * operator's own one chained. Returns the variable for the runner's environment, or NULL
+ * (then the operator's hook, if any, reaches the runner as it was). */
+static char *job_hook(struct run *r)
+{
+	static const char *const modes[] = {
+		[SBX_AUTO] = "auto", [SBX_STRICT] = "strict", [SBX_OFF] = "off"
+	};
+	char pod[256] = "";
+	gethostname(pod, sizeof(pod) - 1);
+	struct hook_info info = {
+		.runner_name = r->name,
+		.runner_id = r->runner_id,
+		.pod = pod,
+		.mode = modes[r->cfg->sandbox],
+		.profile =
+		    r->cfg->sandbox_profile == SBX_PROFILE_USERNS_ROOT ? "userns-root" : "nnp",
+		.report = &r->isolation,
+		.runner_root = r->cfg->runner_root,
+		.chained = getenv(HOOK_ENV),
+	};
+	char *script = hook_script(&info), *path = NULL, *entry = NULL;
+	struct rs_err err = { 0 };
+	if (!script)
+		rs_fail(&err, EX_RS_SOFTWARE, ENOMEM, "the job-started hook");
+	else if (hook_install(r->cfg->runner_root, script, &path, &err) == 0 &&
+		 asprintf(&entry, "%s=%s", HOOK_ENV, path) < 0)
+		entry = NULL;
+	free(script);
+	free(path);
+	if (!entry)
+		log_event(LOG_WARN, "hook.unwritten", NULL,
+			  "the job's log will not show the isolation report: %s",
+			  err.msg[0] ? err.msg : "out of memory");
+	return entry;
 }
 
 static void finish_report(struct run *r, int code, const char *reason)
@@ -1007,6 +1089,7 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 {
 	struct run r = { .cfg = cfg, .t_start = gh_now_ms(), .listener = -1 };
 	r.report.oom_kills = r.report.memory_peak = -1;
+	r.report.cpu_ms = r.report.workdir_bytes = r.report.tasks = -1;
 	clock_gettime(CLOCK_REALTIME, &r.started_wall);
 	r.phase_since = r.t_start;
 	uv_loop_init(&r.loop);
@@ -1024,6 +1107,7 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 		close_loop(&r);
 		return -1;
 	}
+	hook_remove(cfg->runner_root); /* an earlier container's, never the installation's */
 	record_installation(&r);
 	give_workdir_to_runner(cfg);
 	if (empty_workdir_at_start(cfg, err) < 0) {
@@ -1069,11 +1153,15 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 		enter(&r, PH_STOPPING);
 	} else {
 		char *args[] = { (char *)"run", NULL };
-		if (run_listener(&r, args, NULL, true, err) < 0) {
+		char *hook = job_hook(&r);
+		const char *extra[] = { hook, NULL };
+		if (run_listener(&r, args, extra, true, err) < 0) {
 			log_event(LOG_ERROR, "runner.exited", NULL,
 				  "the runner could not start: %s", err->msg);
 			enter(&r, PH_STOPPING);
 		}
+		free(hook);
+		hook_remove(cfg->runner_root);
 	}
 	/* pid1_run() leaves every signal blocked: a SIGTERM must still reach the handlers while
 	 * we deregister, to bound a patient deregistration by the kubelet's grace. */
@@ -1083,7 +1171,7 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 	kill_runner_uid(&r);
 	log_event(LOG_INFO, "sandbox.teardown", LOG_FIELDS(LOG_INT("killed", r.report.killed)),
 		  "no process of the runner is left (%d killed)", r.report.killed);
-	note_job_memory(&r);
+	note_job_cost(&r);
 	fire(&r, EV_TORN_DOWN);
 	settle_job_result(&r);
 	deregister(&r);

@@ -41,6 +41,16 @@ static bool dropped(const char *entry)
 	return false;
 }
 
+/* An extra variable replaces the pod's of the same name: the runner reads the first one. */
+static bool replaced(const char *entry, const char *const *extra)
+{
+	size_t len = strcspn(entry, "=");
+	for (const char *const *x = extra; x && *x; x++)
+		if (strncmp(*x, entry, len) == 0 && (*x)[len] == '=')
+			return true;
+	return false;
+}
+
 static int push(char ***env, size_t *n, size_t *cap, char *entry)
 {
 	if (!entry)
@@ -85,7 +95,7 @@ char **runenv_build(const struct rs_config *cfg, char *const *environ_in, const 
 		rc |= push(&env, &n, &cap, pair("HOME", cfg->runner_root));
 	}
 	for (char *const *e = environ_in; rc == 0 && e && *e; e++)
-		if (!dropped(*e))
+		if (!dropped(*e) && !replaced(*e, extra))
 			rc |= push(&env, &n, &cap, strdup(*e));
 	for (const char *const *x = extra; rc == 0 && x && *x; x++)
 		rc |= push(&env, &n, &cap, strdup(*x));

@@ -52,10 +52,15 @@ SUPERVISOR_PATH = "/usr/local/bin/runner-supervisor"
 #   outdated  the image's runner is too old for GitHub, before any job: rebuild (FailJob)
 #   outage    GitHub unreachable or rate limited: retry without counting
 #   internal  a bug of the supervisor: retry, bounded by backoffLimit
+#   report    exited only by `runner-supervisor report` (reading summaries, on an operator's
+#             machine), never by `run`, the pods' command: no manifest decides about them, and
+#             a podFailurePolicy rule naming one is a mistake
 EXIT_CLASSES = {
     0: "job",        # the job ran (any result), or a clean stop
     7: "outdated",   # ARC mode only: the runner's own "outdated" (ARC marks the runner Outdated)
     64: "config",    # bad command line: the manifest's args
+    65: "report",    # report: the input holds no summary
+    66: "report",    # report: the input cannot be read
     69: "outage",    # GitHub unavailable past the registration deadline
     70: "internal",  # internal error
     71: "config",    # strict sandbox impossible on this node
@@ -78,6 +83,11 @@ ACTION_FOR_CLASS = {"job": "Ignore", "outage": "Ignore", "config": "FailJob",
 
 def exit_class(code):
     return "job" if code in SIGNAL_EXITS else EXIT_CLASSES.get(code)
+
+
+def run_exit_codes(exit_codes):
+    """The codes a pod's `run` can end with: all but the report command's."""
+    return {c for c in exit_codes if exit_class(c) != "report"}
 
 
 def expected_action(code):
@@ -515,7 +525,7 @@ def check_pod_failure_policy(job_spec, exit_codes):
     if set(EXIT_CLASSES) != set(exit_codes):
         bad.append(f"the supervisor's exit codes {sorted(exit_codes)} differ from the ones the "
                    f"manifests decide about {sorted(EXIT_CLASSES)}")
-    known = set(exit_codes) | set(SIGNAL_EXITS)
+    known = run_exit_codes(exit_codes) | set(SIGNAL_EXITS)
     for rule in policy.get("rules", []):
         on = rule.get("onExitCodes")
         if on:
@@ -526,7 +536,11 @@ def check_pod_failure_policy(job_spec, exit_codes):
                 bad.append(f"rule {rule['action']}: values must be ascending, unique, <= 255")
             if on["operator"] == "In" and 0 in values:
                 bad.append(f"rule {rule['action']}: 0 is not allowed with In")
-            unknown = sorted(set(values) - known)
+            report_only = sorted(c for c in values if exit_class(c) == "report")
+            if report_only:
+                bad.append(f"rule {rule['action']}: exit codes {report_only} belong to the "
+                           "report command, which no pod runs")
+            unknown = sorted(set(values) - known - set(report_only))
             if unknown:
                 bad.append(f"rule {rule['action']}: exit codes {unknown} are not the supervisor's")
         for c in rule.get("onPodConditions") or []:

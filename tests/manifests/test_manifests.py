@@ -303,6 +303,20 @@ def test_every_exit_code_is_classified_by_who_can_cause_it(tables):
     assert {c for c, cls in k.EXIT_CLASSES.items() if cls in ("config", "outdated")} == {
         7, 64, 71, 76, 77, 78}
     assert "ARC" in codes[7], "7 is documented as ARC mode only"
+    report_only = {c for c, cls in k.EXIT_CLASSES.items() if cls == "report"}
+    assert report_only == {65, 66}
+    for c in report_only:
+        assert codes[c].startswith("report:"), f"{source}: {c} is documented as report's only"
+
+
+def test_a_rule_on_an_exit_code_only_the_report_command_has_is_flagged(rendered, tables):
+    """65 and 66 end `runner-supervisor report`, never a pod: a rule naming one is a mistake."""
+    spec = copy.deepcopy(job_spec("job", rendered))
+    rule = {"action": "FailJob", "onExitCodes": {
+        "containerName": k.RUNNER_CONTAINER, "operator": "In", "values": [65]}}
+    spec["podFailurePolicy"]["rules"].insert(0, rule)
+    bad = k.check_pod_failure_policy(spec, tables[0])
+    assert any("belong to the report command" in b for b in bad), bad
 
 
 # What a job can make its pod exit with: its own end (0), a wipe it defeats (74), a retryable

@@ -200,6 +200,94 @@ static void log_event_writes_one_redacted_line_to_the_fd(void **state)
 	assert_ptr_equal(strchr(buf, '\n'), buf + n - 1);
 }
 
+static void text_value_with_a_blank_is_quoted_so_it_reads_as_one_field(void **state)
+{
+	log_set_format(LOG_FORMAT_TEXT);
+	char *line = log_format_line(LOG_INFO, "runner.registered",
+				     LOG_FIELDS(LOG_STR("with", "JIT configuration"),
+						LOG_STR("q", "say \"hi\""), LOG_STR("empty", ""),
+						LOG_INT("took_ms", 5)),
+				     "registered");
+	assert_non_null(strstr(line, " with=\"JIT configuration\" q=\"say \\\"hi\\\"\" empty=\"\" "
+				     "took_ms=5"));
+	free(line);
+}
+
+static void a_secret_inside_a_quoted_text_value_is_still_redacted(void **state)
+{
+	/* The quoted form of a value is not the form registered: redaction comes first. */
+	log_add_secret("pa\"ss word");
+	log_set_format(LOG_FORMAT_TEXT);
+	char *line =
+	    log_format_line(LOG_INFO, "x", LOG_FIELDS(LOG_STR("k", "a pa\"ss word b")), "m");
+	assert_null(strstr(line, "ss word"));
+	assert_non_null(strstr(line, "k=\"a *** b\""));
+	free(line);
+}
+
+static int renders;
+
+static void test_renderer(const char *event, const struct log_field *fields,
+			  struct log_text_view *view)
+{
+	renders++;
+	if (strcmp(event, "table") == 0) {
+		view->hide_fields = true;
+		view->block = strdup("HEAD  COL\nrow1  s3cr3t\nrow2  \x1b[2J\n");
+	} else if (strcmp(event, "bare") == 0) {
+		view->hide_fields = true;
+	}
+}
+
+static void a_rendered_block_is_indented_below_its_line_redacted_and_escaped(void **state)
+{
+	log_add_secret("s3cr3t");
+	log_set_text_renderer(test_renderer);
+	log_set_format(LOG_FORMAT_TEXT);
+	char *line = log_format_line(LOG_INFO, "table", LOG_FIELDS(LOG_STR("layers", "{...}")),
+				     "isolation: 2 of 2");
+	log_set_text_renderer(NULL);
+	const char *nl = strchr(line, '\n');
+	assert_non_null(nl);
+	/* The event's line says the message only; every line of the block is indented, so none
+	 * can pass for an event; the secret and the escape sequence do not get through. */
+	assert_true(strncmp(nl - strlen("isolation: 2 of 2"), "isolation: 2 of 2", 17) == 0);
+	assert_null(strstr(line, "layers="));
+	assert_string_equal(nl, "\n  HEAD  COL\n  row1  ***\n  row2  \\x1b[2J");
+	free(line);
+}
+
+static void a_renderer_may_hide_the_fields_of_a_line(void **state)
+{
+	log_set_text_renderer(test_renderer);
+	log_set_format(LOG_FORMAT_TEXT);
+	char *line = log_format_line(LOG_INFO, "bare", LOG_FIELDS(LOG_STR("stream", "stdout")),
+				     "2026-11-30 15:27:55Z: Listening for Jobs");
+	char *other =
+	    log_format_line(LOG_INFO, "other", LOG_FIELDS(LOG_STR("stream", "stdout")), "m");
+	log_set_text_renderer(NULL);
+	size_t len = strlen(line);
+	assert_string_equal(line + len - strlen(" bare: 2026-11-30 15:27:55Z: Listening for Jobs"),
+			    " bare: 2026-11-30 15:27:55Z: Listening for Jobs");
+	assert_non_null(strstr(other, " other: m stream=stdout"));
+	free(line);
+	free(other);
+}
+
+static void json_lines_keep_every_field_whatever_the_renderer(void **state)
+{
+	renders = 0;
+	log_set_text_renderer(test_renderer);
+	char *line = log_format_line(LOG_INFO, "table", LOG_FIELDS(LOG_STR("layers", "x")), "m");
+	log_set_text_renderer(NULL);
+	json_t *j = parse(line);
+	assert_string_equal(json_string_value(json_object_get(j, "layers")), "x");
+	assert_null(strchr(line, '\n'));
+	assert_int_equal(renders, 0);
+	json_decref(j);
+	free(line);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -215,6 +303,15 @@ int main(void)
 					  teardown),
 		cmocka_unit_test_teardown(every_occurrence_of_every_secret_is_redacted, teardown),
 		cmocka_unit_test_teardown(log_event_writes_one_redacted_line_to_the_fd, teardown),
+		cmocka_unit_test_teardown(
+		    text_value_with_a_blank_is_quoted_so_it_reads_as_one_field, teardown),
+		cmocka_unit_test_teardown(a_secret_inside_a_quoted_text_value_is_still_redacted,
+					  teardown),
+		cmocka_unit_test_teardown(
+		    a_rendered_block_is_indented_below_its_line_redacted_and_escaped, teardown),
+		cmocka_unit_test_teardown(a_renderer_may_hide_the_fields_of_a_line, teardown),
+		cmocka_unit_test_teardown(json_lines_keep_every_field_whatever_the_renderer,
+					  teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
