@@ -165,7 +165,7 @@ clean:
 # committed corpus (fuzz/corpus/TARGET) and fuzzes each target for FUZZ_SMOKE_TIME seconds;
 # `make fuzz-long` fuzzes FUZZ_LONG_TIME seconds per target and writes the figures into
 # docs/benchmarks.md. New inputs go to build/fuzz/, never into the committed corpora.
-FUZZ_TARGETS := runner_lines jit config http github report log
+FUZZ_TARGETS := runner_lines jit config http github report log summary
 FUZZ_SRCS := $(wildcard fuzz/*.c fuzz/*.h)
 FUZZ_CC := clang
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=all
@@ -201,6 +201,7 @@ build/fuzz/github: build/fuzz/obj/fuzz/stub_http.o \
 	$(call fuzz_objs,github config ghurl retry log names jwt base64 err)
 build/fuzz/report: $(call fuzz_objs,report lifecycle log err)
 build/fuzz/log: $(call fuzz_objs,log err)
+build/fuzz/summary: $(call fuzz_objs,summary cost err)
 
 build/fuzz/%: build/fuzz/obj/fuzz/%.o
 	$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS)
