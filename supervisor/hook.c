@@ -113,9 +113,11 @@ static void put_chained(FILE *f, const struct hook_info *i)
 	for (const char *p = i->chained; *p; p++)
 		*p == '\'' ? fputs("'\\''", f) : fputc(*p, f);
 	fputs("'\n", f);
-	fputs("echo \"runner-supervisor: running the pod's own job-started hook, $hook\"\n"
+	/* printf, not echo: sh's echo would read a backslash in the path as an escape. */
+	fputs("printf '%s\\n' \"runner-supervisor: running the pod's own job-started hook, "
+	      "$hook\"\n"
 	      "if [ ! -f \"$hook\" ]; then\n"
-	      "\techo \"::error::$hook: File doesn't exist\"\n"
+	      "\tprintf '%s\\n' \"::error::$hook: File doesn't exist\"\n"
 	      "\texit 1\n"
 	      "fi\n"
 	      "case \"$hook\" in\n"
@@ -132,7 +134,8 @@ static void put_chained(FILE *f, const struct hook_info *i)
 		*p == '\'' ? fputs("'\\''", f) : fputc(*p, f);
 	fputs("/externals/node20/bin/node' \"$hook\" ;;\n"
 	      "*)\n"
-	      "\techo \"::error::$hook is not a valid path to a script. Make sure it ends in "
+	      "\tprintf '%s\\n' \"::error::$hook is not a valid path to a script. Make sure it "
+	      "ends in "
 	      "'.sh', '.ps1' or '.js'.\"\n"
 	      "\texit 1 ;;\n"
 	      "esac\n",

@@ -172,6 +172,31 @@ static void the_operators_hook_is_chained_by_its_extension_as_the_worker_would(v
 	assert_int_equal(system(hook), 0);
 }
 
+/* The path is printed as it is: sh's echo would turn "\\n" in it into a line break. */
+static void the_operators_hook_path_is_shown_as_it_is(void **s)
+{
+	struct sbx_report r = report();
+	struct hook_info i = info(&r);
+	char dir[] = "/var/tmp/rs-hook-dir-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	char hook[256];
+	snprintf(hook, sizeof(hook), "%s/back\\nslash.sh", dir);
+	FILE *f = fopen(hook, "w");
+	assert_non_null(f);
+	fputs("echo ran\n", f);
+	fclose(f);
+	i.chained = hook;
+	char *script = hook_script(&i);
+	char *out = run(script);
+	char want[512];
+	snprintf(want, sizeof(want), "running the pod's own job-started hook, %s\nran\n", hook);
+	assert_non_null(strstr(out, want));
+	free(out);
+	free(script);
+	unlink(hook);
+	rmdir(dir);
+}
+
 static void the_hook_file_is_written_readable_and_removed(void **s)
 {
 	char dir[] = "/var/tmp/rs-hook-root-XXXXXX";
@@ -225,6 +250,7 @@ int main(void)
 		cmocka_unit_test(a_secret_never_reaches_the_jobs_log),
 		cmocka_unit_test(
 		    the_operators_hook_is_chained_by_its_extension_as_the_worker_would),
+		cmocka_unit_test(the_operators_hook_path_is_shown_as_it_is),
 		cmocka_unit_test(the_hook_file_is_written_readable_and_removed),
 		cmocka_unit_test(a_root_the_worker_would_split_gets_no_hook),
 	};
