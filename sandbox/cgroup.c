@@ -222,6 +222,13 @@ long long sbx_cgroup_peak(const struct sbx_cgroup *cg)
 	return read_number(cg->dir, cg->version == 2 ? "memory.peak" : "memory.max_usage_in_bytes");
 }
 
+long long sbx_cgroup_cpu_us(const struct sbx_cgroup *cg)
+{
+	if (!cg->dir[0] || cg->version != 2)
+		return -1;
+	return read_key(cg->dir, "cpu.stat", "usage_usec");
+}
+
 void sbx_cgroup_remove(struct sbx_cgroup *cg)
 {
 	if (cg->dir[0] && rmdir(cg->dir) == 0)

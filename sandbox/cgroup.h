@@ -24,6 +24,10 @@ int sbx_cgroup_leave(const struct sbx_cgroup *cg);
 /* After the job: processes the kernel killed for memory in it, and its peak use; -1: unknown. */
 long long sbx_cgroup_oom_kills(const struct sbx_cgroup *cg);
 long long sbx_cgroup_peak(const struct sbx_cgroup *cg);
+/* The CPU time of every process that ran in it, microseconds (cgroup v2's cpu.stat, there
+ * without the cpu controller); -1 on v1, where the job cgroup is in the memory hierarchy
+ * only and cpuacct is another one. */
+long long sbx_cgroup_cpu_us(const struct sbx_cgroup *cg);
 
 /* Removes the (empty) job cgroup. */
 void sbx_cgroup_remove(struct sbx_cgroup *cg);

@@ -607,6 +607,11 @@ long long sbx_job_memory_peak(const struct sbx_plan *p)
 	return p ? sbx_cgroup_peak(&p->cgroup) : -1;
 }
 
+long long sbx_job_cpu_us(const struct sbx_plan *p)
+{
+	return p ? sbx_cgroup_cpu_us(&p->cgroup) : -1;
+}
+
 static void disable_all(struct sbx_report *r)
 {
 	for (int l = 0; l < SBX_L_COUNT; l++)

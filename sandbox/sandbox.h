@@ -117,10 +117,12 @@ struct sbx_plan *sbx_plan_prepare(const struct sbx_policy *policy, const struct 
 				  struct sbx_report *report, struct rs_err *err);
 void sbx_plan_free(struct sbx_plan *plan);
 
-/* After the sandbox is gone: what the kernel killed for memory in the job's own cgroup, and
- * the job's peak memory; -1 when the job has no cgroup of its own (report: job_memory). */
+/* After the sandbox is gone: what the kernel killed for memory in the job's own cgroup, the
+ * job's peak memory and its CPU time (cgroup v2 only); -1 when the job has no cgroup of its
+ * own (report: job_memory). */
 long long sbx_job_oom_kills(const struct sbx_plan *plan);
 long long sbx_job_memory_peak(const struct sbx_plan *plan);
+long long sbx_job_cpu_us(const struct sbx_plan *plan);
 
 /* mkdir -p, mode 0755, components that exist are fine: 0 or an errno value. Raw system
  * calls and string copies only, so the child may call it between clone and execve. */

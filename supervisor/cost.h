@@ -2,8 +2,10 @@
  * so that an operator can size a pod's requests and see a job that outgrew them.
  *
  * Where each figure comes from:
- *   cpu_ms         the kernel's usage of every process the sandbox ran (wait4 of the sandbox
- *                  init, whose usage holds everything reaped below it; pid1.c)
+ *   cpu_ms         the job cgroup's CPU time where the sandbox has one on cgroup v2
+ *                  (cpu.stat); else the kernel's usage of every process the sandbox ran
+ *                  (wait4 of the sandbox init, whose usage holds everything reaped below it;
+ *                  pid1.c)
  *   memory_peak    the job cgroup's peak (sandbox/cgroup.c) where the sandbox has one: all
  *                  its processes together; else the largest single process's peak (rusage)
  *   workdir_bytes  the files left under RUNNER_WORKDIR when the job's sandbox was gone

@@ -709,7 +709,10 @@ static void note_job_cost(struct run *r)
 	if (r->listener < 0)
 		return; /* the runner never ran: nothing to measure */
 	struct job_cost c = JOB_COST_UNKNOWN;
-	c.cpu_ms = r->usage.cpu_us / 1000;
+	/* The cgroup's count holds every process, reaped or not; the init's usage is what it
+	 * reaped, which with a PID namespace is the same. */
+	long long cgroup_cpu_us = sbx_job_cpu_us(r->sandbox);
+	c.cpu_ms = (cgroup_cpu_us >= 0 ? cgroup_cpu_us : r->usage.cpu_us) / 1000;
 	c.tasks = r->usage.tasks;
 	c.oom_kills = sbx_job_oom_kills(r->sandbox);
 	c.memory_peak = sbx_job_memory_peak(r->sandbox);
