@@ -73,9 +73,11 @@ struct gh_call {
 	const char *method;
 	const char *path; /* under the API base */
 	const char *body;
-	/* The whole Authorization value (a JWT's); NULL: the PAT or installation token, which
-	 * is minted, or renewed, as needed before the request. */
-	const char *auth;
+	/* The request authenticates as the App itself: a JWT signed for each attempt (a request
+	 * refused by rate limits for longer than the JWT lives must not go out with an expired
+	 * one). Otherwise the PAT or installation token, which is minted, or renewed, as needed
+	 * before the request. */
+	bool as_app;
 };
 
 uint64_t gh_now_ms(void)
@@ -221,6 +223,7 @@ static int give_up(struct github *gh, const struct gh_call *c, enum retry_verdic
 }
 
 static int ensure_token(struct github *gh, uint64_t deadline_ms, struct rs_err *err);
+static char *app_bearer(struct github *gh, struct rs_err *err);
 
 static bool is_mutation(const char *method)
 {
@@ -248,19 +251,24 @@ static int gh_request(struct github *gh, const struct gh_call *c, uint64_t deadl
 		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "%s %s", c->method, c->path);
 	int rc = -1;
 	bool final_try = false, renewed_after_401 = false;
+	char *app_auth = NULL;
 	for (unsigned attempt = 0;; attempt++) {
-		if (!c->auth && ensure_token(gh, deadline_ms, err) < 0)
+		if (!c->as_app && ensure_token(gh, deadline_ms, err) < 0)
 			break;
 		if (!pace(gh, c->method)) {
 			rc = canceled(err);
 			break;
 		}
+		free(app_auth);
+		app_auth = NULL;
+		if (c->as_app && !(app_auth = app_bearer(gh, err)))
+			break;
 		uint64_t now = gh_now_ms();
 		long budget_ms = deadline_ms > now ? (long)(deadline_ms - now) : 1;
 		struct http_request req = {
 			.method = c->method,
 			.url = url,
-			.authorization = c->auth ? c->auth : gh->auth,
+			.authorization = c->as_app ? app_auth : gh->auth,
 			.body = c->body,
 			.timeout_ms = budget_ms < 30000 ? budget_ms : 30000,
 			.cancel_grace_ms = c->cancel_grace_ms,
@@ -290,7 +298,7 @@ static int gh_request(struct github *gh, const struct gh_call *c, uint64_t deadl
 			rc = 0;
 			break;
 		}
-		if (d.verdict == RETRY_AUTH_FAILED && r->status == 401 && !c->auth && gh->app_key &&
+		if (d.verdict == RETRY_AUTH_FAILED && r->status == 401 && !c->as_app && gh->app_key &&
 		    !renewed_after_401) {
 			/* The installation token expired sooner than it said, or was revoked: one
 			 * new token, one more try (reference §7.10). */
@@ -335,6 +343,7 @@ static int gh_request(struct github *gh, const struct gh_call *c, uint64_t deadl
 		}
 	}
 	free(url);
+	free(app_auth);
 	return rc;
 }
 
@@ -453,13 +462,8 @@ static char *app_bearer(struct github *gh, struct rs_err *err)
 static int app_call(struct github *gh, const char *method, const char *path, const char *body,
 		    uint64_t deadline_ms, long *status, json_t **json, struct rs_err *err)
 {
-	char *auth = app_bearer(gh, err);
-	if (!auth)
-		return -1;
-	struct gh_call c = { .method = method, .path = path, .body = body, .auth = auth };
-	int rc = gh_json(gh, &c, deadline_ms, status, json, err);
-	free(auth);
-	return rc;
+	struct gh_call c = { .method = method, .path = path, .body = body, .as_app = true };
+	return gh_json(gh, &c, deadline_ms, status, json, err);
 }
 
 static int lookup_installation(struct github *gh, uint64_t deadline_ms, long long *id,
