@@ -2,19 +2,25 @@
  * 1. retry-after present: wait that many seconds;
  * 2. else x-ratelimit-remaining is 0: wait until x-ratelimit-reset;
  * 3. else (a secondary limit without a hint): wait at least one minute;
- * 4. secondary-limit failures that continue: wait exponentially longer (the wait of 1. or 3.
- *    doubled for each secondary-limit answer in a row before this one), and give up (the
- *    caller's deadline).
- * Server errors and broken connections get exponential backoff with full jitter (AWS
- * Architecture Blog, "Exponential Backoff And Jitter"), so that a fleet of pods that lost
- * GitHub at the same moment does not come back in lockstep. */
+ * 4. secondary-limit failures that continue: wait exponentially longer, and give up (the
+ *    caller's deadline). A fleet's pods sharing one credential are refused in turn while the
+ *    endpoint's minute is used by those before them: that is a queue, which drains at the
+ *    limit's pace whatever the waits, so the doubling starts only after RETRY_QUEUE_STREAK
+ *    secondary limits in a row. Doubling from the first leaves the endpoint idle while the
+ *    queue waits: at GitHub's 180 registrations a minute, the last of 1,000 pods, refused five
+ *    times would wait 1 + 2 + 4 + 8 + 16 = 31 minutes instead of about 6.
+ * Each rate limit's wait gets a small random extra (retry_hint_jitter_ms) so that pods told
+ * the same hint do not return in the same instant. Server errors and broken connections get
+ * exponential backoff with full jitter (AWS Architecture Blog, "Exponential Backoff And
+ * Jitter"), so that a fleet of pods that lost GitHub at the same moment does not come back in
+ * lockstep. */
 #include "retry.h"
 
 #include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
-#define RETRY_HINT_JITTER_CAP_MS 15000
+#define RETRY_HINT_JITTER_CAP_MS 4000
 
 uint64_t retry_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, uint32_t rnd)
 {
@@ -28,7 +34,7 @@ uint64_t retry_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, u
 
 uint64_t retry_hint_jitter_ms(uint64_t wait_ms, uint32_t rnd)
 {
-	uint64_t spread = wait_ms / 4 + 1000;
+	uint64_t spread = wait_ms / 20 + 1000;
 	if (spread > RETRY_HINT_JITTER_CAP_MS)
 		spread = RETRY_HINT_JITTER_CAP_MS;
 	return (uint64_t)(((unsigned __int128)rnd * spread) >> 32);
@@ -67,7 +73,10 @@ struct retry_decision retry_classify(const struct http_response *r, unsigned att
 		/* The primary limit is exhausted when x-ratelimit-remaining says 0; anything else
 		 * that limits us is a secondary limit. */
 		bool secondary = r->ratelimit_remaining != 0;
-		unsigned streak = secondary ? secondary_before : 0;
+		/* How many times this wait is doubled: none while a fleet's queue explains it. */
+		unsigned streak = secondary && secondary_before >= RETRY_QUEUE_STREAK
+				      ? secondary_before - RETRY_QUEUE_STREAK + 1
+				      : 0;
 		struct retry_decision d;
 		/* Capped, so that a broken proxy's huge value cannot overflow; the caller's
 		 * deadline decides long before. */
@@ -91,7 +100,7 @@ struct retry_decision retry_classify(const struct http_response *r, unsigned att
 				      (uint64_t)(wait > 0 ? wait + 1 : 1) * 1000,
 				      "primary rate limit: waiting for x-ratelimit-reset");
 		}
-		d = decide(RETRY_RATE_LIMITED, doubled(RETRY_SECONDARY_MS, streak) + backoff,
+		d = decide(RETRY_RATE_LIMITED, doubled(RETRY_SECONDARY_MS, streak),
 			   streak ? "secondary rate limit again: waiting exponentially longer"
 				  : "secondary rate limit: waiting at least a minute");
 		d.secondary = true;

@@ -32,15 +32,23 @@ uint64_t retry_backoff_ms(unsigned attempt, uint64_t base_ms, uint64_t cap_ms, u
 struct retry_decision retry_classify(const struct http_response *r, unsigned attempt,
 				     unsigned secondary_before, long long now_s, uint32_t rnd);
 
-/* What is added to a rate limit's wait (retry-after, x-ratelimit-reset): a uniform
- * [0, min(wait / 4 + 1 s, 15 s)), so that the pods of a fleet told the same hint at the same
- * moment do not all come back in the same second (README, "GitHub's limits"). */
+/* What is added to a rate limit's wait (retry-after, x-ratelimit-reset, the minute without a
+ * hint): a uniform [0, min(wait / 20 + 1 s, 4 s)), so that the pods of a fleet told the same
+ * hint at the same moment do not all come back in the same instant (README, "Outages and rate
+ * limits"). Small: the pods refused by a limit that admits so many a minute are a queue, and
+ * every second of spread is a second the endpoint's next minute is not used. */
 uint64_t retry_hint_jitter_ms(uint64_t wait_ms, uint32_t rnd);
 
 #define RETRY_BASE_MS 500
 #define RETRY_CAP_MS  30000
 /* "Otherwise wait at least one minute" for a secondary limit without retry-after. */
 #define RETRY_SECONDARY_MS 60000
+/* Secondary limits in a row that a fleet's queue explains: a pod refused because the pods
+ * before it used the endpoint's minute gets in when its turn comes, and doubling its wait
+ * would only leave the endpoint idle (docs/benchmarks.md, "A fleet against GitHub's limits").
+ * Ten minutes of them (1,800 registrations at GitHub's 900 points a minute) is no queue: from
+ * then on each one doubles the wait, as GitHub asks of a request that keeps failing. */
+#define RETRY_QUEUE_STREAK 10
 /* No wait GitHub asks for is longer than its one-hour rate-limit window. */
 #define RETRY_MAX_WAIT_S 3600
 

@@ -194,40 +194,51 @@ static void retry_after_wins_over_ratelimit_reset(void **state)
 	assert_int_equal(d.wait_ms, 7000);
 }
 
-static void repeated_secondary_limits_wait_exponentially_longer(void **state)
+static void a_fleets_queue_waits_a_minute_each_time_then_exponentially_longer(void **state)
 {
 	/* "If your request continues to fail due to a secondary rate limit, wait for an
-	 * exponentially increasing amount of time between retries" (reference §6, §7.16). */
+	 * exponentially increasing amount of time between retries" (reference §6, §7.16): past
+	 * RETRY_QUEUE_STREAK in a row. Before that the pods refused in turn by a shared limit
+	 * are a queue (retry.h). */
 	struct http_response r = response(403, secondary_body);
-	uint64_t floor_ms = 60000;
-	for (unsigned before = 0; before < 5; before++, floor_ms *= 2) {
+	for (unsigned before = 0; before < RETRY_QUEUE_STREAK; before++) {
 		struct retry_decision d = retry_classify(&r, before, before, NOW, 0);
 		assert_int_equal(d.verdict, RETRY_RATE_LIMITED);
 		assert_true(d.secondary);
+		assert_int_equal(d.wait_ms, 60000);
+		assert_int_equal(retry_classify(&r, before, before, NOW, UINT32_MAX).wait_ms,
+				 60000);
+	}
+	uint64_t floor_ms = 120000;
+	for (unsigned before = RETRY_QUEUE_STREAK; before < RETRY_QUEUE_STREAK + 5;
+	     before++, floor_ms *= 2) {
+		struct retry_decision d = retry_classify(&r, before, before, NOW, UINT32_MAX);
+		assert_true(d.secondary);
 		assert_int_equal(d.wait_ms, floor_ms);
-		d = retry_classify(&r, before, before, NOW, UINT32_MAX);
-		assert_true(d.wait_ms >= floor_ms && d.wait_ms < floor_ms + RETRY_CAP_MS);
 	}
 }
 
-static void repeated_retry_after_is_doubled_for_each_secondary_limit_before(void **state)
+static void a_retry_after_is_honoured_as_given_then_doubled_past_the_queue_streak(void **state)
 {
 	struct http_response r = response(429, secondary_body);
 	r.retry_after_s = 7;
-	assert_int_equal(retry_classify(&r, 0, 0, NOW, UINT32_MAX).wait_ms, 7000);
-	assert_int_equal(retry_classify(&r, 1, 1, NOW, UINT32_MAX).wait_ms, 14000);
-	assert_int_equal(retry_classify(&r, 2, 2, NOW, UINT32_MAX).wait_ms, 28000);
+	for (unsigned before = 0; before < RETRY_QUEUE_STREAK; before++)
+		assert_int_equal(retry_classify(&r, before, before, NOW, UINT32_MAX).wait_ms, 7000);
+	assert_int_equal(retry_classify(&r, 0, RETRY_QUEUE_STREAK, NOW, UINT32_MAX).wait_ms, 14000);
+	assert_int_equal(retry_classify(&r, 0, RETRY_QUEUE_STREAK + 1, NOW, UINT32_MAX).wait_ms,
+			 28000);
 	assert_true(retry_classify(&r, 2, 2, NOW, UINT32_MAX).secondary);
 }
 
 static void exponential_secondary_waits_stop_at_an_hour(void **state)
 {
 	struct http_response r = response(403, secondary_body);
-	for (unsigned before = 6; before < 70; before += 7)
+	for (unsigned before = RETRY_QUEUE_STREAK + 6; before < 90; before += 7)
 		assert_true(retry_classify(&r, 0, before, NOW, 0).wait_ms ==
 			    (uint64_t)RETRY_MAX_WAIT_S * 1000);
 	r.retry_after_s = 3000;
-	assert_int_equal(retry_classify(&r, 0, 1, NOW, 0).wait_ms,
+	assert_int_equal(retry_classify(&r, 0, 1, NOW, 0).wait_ms, 3000000);
+	assert_int_equal(retry_classify(&r, 0, RETRY_QUEUE_STREAK, NOW, 0).wait_ms,
 			 (uint64_t)RETRY_MAX_WAIT_S * 1000);
 }
 
@@ -241,15 +252,16 @@ static void primary_limit_is_not_secondary_and_never_doubled(void **state)
 	assert_int_equal(d.wait_ms, 121000);
 }
 
-static void hints_get_a_jitter_that_grows_with_them_up_to_15_s(void **state)
+static void hints_get_a_jitter_that_grows_with_them_up_to_4_s(void **state)
 {
-	/* Pods told the same retry-after at the same moment must not return together. */
+	/* Pods told the same retry-after at the same moment must not return together, nor
+	 * leave the endpoint's next minute unused for long (retry.h). */
 	assert_int_equal(retry_hint_jitter_ms(10000, 0), 0);
-	assert_int_equal(retry_hint_jitter_ms(10000, UINT32_MAX), 3499);
+	assert_int_equal(retry_hint_jitter_ms(10000, UINT32_MAX), 1499);
 	assert_int_equal(retry_hint_jitter_ms(0, UINT32_MAX), 999);
-	assert_int_equal(retry_hint_jitter_ms(60000, UINT32_MAX), 14999);
-	assert_int_equal(retry_hint_jitter_ms(3600000, UINT32_MAX), 14999);
-	assert_int_equal(retry_hint_jitter_ms(10000, 1u << 31), 1750);
+	assert_int_equal(retry_hint_jitter_ms(60000, UINT32_MAX), 3999);
+	assert_int_equal(retry_hint_jitter_ms(3600000, UINT32_MAX), 3999);
+	assert_int_equal(retry_hint_jitter_ms(10000, 1u << 31), 750);
 }
 
 static void other_answers_are_not_secondary_limits(void **state)
@@ -282,11 +294,12 @@ int main(void)
 		cmocka_unit_test(secondary_limit_with_remaining_requests_still_waits_a_minute),
 		cmocka_unit_test(too_many_requests_without_headers_waits_at_least_a_minute),
 		cmocka_unit_test(retry_after_wins_over_ratelimit_reset),
-		cmocka_unit_test(repeated_secondary_limits_wait_exponentially_longer),
-		cmocka_unit_test(repeated_retry_after_is_doubled_for_each_secondary_limit_before),
+		cmocka_unit_test(a_fleets_queue_waits_a_minute_each_time_then_exponentially_longer),
+		cmocka_unit_test(
+		    a_retry_after_is_honoured_as_given_then_doubled_past_the_queue_streak),
 		cmocka_unit_test(exponential_secondary_waits_stop_at_an_hour),
 		cmocka_unit_test(primary_limit_is_not_secondary_and_never_doubled),
-		cmocka_unit_test(hints_get_a_jitter_that_grows_with_them_up_to_15_s),
+		cmocka_unit_test(hints_get_a_jitter_that_grows_with_them_up_to_4_s),
 		cmocka_unit_test(other_answers_are_not_secondary_limits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
