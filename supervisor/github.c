@@ -1196,10 +1196,12 @@ int gh_delete_idle_runner(struct github *gh, long long runner_id, uint64_t deadl
 	long status;
 	if (delete_runner(gh, runner_id, deadline_ms, &status, err) < 0)
 		return -1;
-	if (status == 204 || status == 404)
+	if (status == 204)
 		return 0;
-	if (status == 422)
-		return 1; /* it took a job meanwhile: not a ghost */
+	/* 422: it took a job meanwhile, not a ghost. 404: gone already, another pod's sweep
+	 * took it (pods ending together see the same page): not counted as ours. */
+	if (status == 422 || status == 404)
+		return 1;
 	char path[512];
 	snprintf(path, sizeof(path), "%s/actions/runners/%lld", gh->scope_path, runner_id);
 	return unexpected(&(struct gh_call){ .method = "DELETE", .path = path }, status, NULL, err);

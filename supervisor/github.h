@@ -103,7 +103,9 @@ int gh_runners_page(struct github *gh, unsigned page, const char *label, uint64_
 		    struct gh_runner_page *out, struct rs_err *err);
 void gh_runner_page_free(struct gh_runner_page *page);
 
-/* One DELETE: 0 when the runner is gone (204, 404), 1 when it is busy (422), -1 on error. */
+/* One DELETE: 0 when this call deleted the runner (204); 1 when it was not this call's to
+ * delete: busy (422), or already gone (404: another pod of the fleet swept it first); -1 on
+ * error. */
 int gh_delete_idle_runner(struct github *gh, long long runner_id, uint64_t deadline_ms,
 			  struct rs_err *err);
 

@@ -5,7 +5,9 @@
  * SUPERVISOR_SWEEP_MAX runners that carry the fleet's label, are offline and idle, and were
  * registered before its own runner (a lower id), once its own registration is older than
  * SUPERVISOR_SWEEP_AFTER: by then a pod that registered earlier has had that long to bring its
- * runner online. */
+ * runner online. Not every pod looks: each does with a chance that grows with its own life
+ * (sweep_chosen), so that the fleet looks about as often as it has pods, whether they live a
+ * minute or an hour, and a short-lived pod rarely pays for a list call. */
 #ifndef RS_SWEEP_H
 #define RS_SWEEP_H
 
@@ -22,13 +24,24 @@ struct sweep_report {
 	const char *skipped; /* why the pod did not look, or NULL */
 	int pages;           /* pages of runners listed */
 	int deleted;
+	int attempts;                  /* DELETEs sent: at most twice SUPERVISOR_SWEEP_MAX */
 	long long ids[SWEEP_IDS_KEPT]; /* the runners deleted (the first ones) */
 };
 
-/* Which runners of a page are the fleet's ghosts, oldest first: in the fleet, offline, idle,
- * and registered before own_id. Writes at most max ids to out; returns how many. */
+/* Which runners of a page are the fleet's ghosts, in the page's order (the oldest first): in
+ * the fleet, offline, idle, and registered before own_id. Writes at most max ids to out;
+ * returns how many. */
 size_t sweep_pick(const struct gh_runner_brief *runners, size_t n, long long own_id, size_t max,
 		  long long *out);
+
+/* The life over which a pod of the fleet looks for ghosts once, on average: this many times
+ * SUPERVISOR_SWEEP_AFTER (16 minutes at its default). */
+#define SWEEP_PERIOD_FACTOR 8
+
+/* Whether a pod whose registration is age_ms old looks for ghosts: never before after_s, then
+ * with the chance age / (SWEEP_PERIOD_FACTOR * after_s), always from there on. rnd is a
+ * uniform 32-bit random number. */
+bool sweep_chosen(uint64_t age_ms, long long after_s, uint32_t rnd);
 
 /* The page to look at after the first (2..pages), from a uniform random number. */
 unsigned sweep_second_page(long long total, uint32_t rnd);

@@ -59,6 +59,22 @@ static void the_second_page_is_any_other_page_at_random(void **state)
 	assert_int_equal(sweep_second_page(10000000, UINT32_MAX), 1000); /* bounded */
 }
 
+static void a_pod_looks_with_a_chance_that_grows_with_its_life(void **state)
+{
+	/* SUPERVISOR_SWEEP_AFTER 120 s: never before 2 minutes, always from 16 on. */
+	assert_false(sweep_chosen(119999, 120, 0));
+	assert_true(sweep_chosen(120000, 120, 0));
+	assert_false(sweep_chosen(120000, 120, UINT32_MAX));
+	/* 4 minutes of 16: a quarter of the random range. */
+	assert_true(sweep_chosen(240000, 120, (1u << 30) - 1));
+	assert_false(sweep_chosen(240000, 120, 1u << 30));
+	assert_true(sweep_chosen(960000, 120, UINT32_MAX));
+	assert_true(sweep_chosen(86400000, 120, UINT32_MAX));
+	/* A second: from 8 s of life, every pod (the tests' setting). */
+	assert_true(sweep_chosen(8000, 1, UINT32_MAX));
+	assert_false(sweep_chosen(7999, 1, UINT32_MAX));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -66,6 +82,7 @@ int main(void)
 		cmocka_unit_test(at_most_max_are_taken_the_oldest_first),
 		cmocka_unit_test(nothing_without_an_id_of_our_own),
 		cmocka_unit_test(the_second_page_is_any_other_page_at_random),
+		cmocka_unit_test(a_pod_looks_with_a_chance_that_grows_with_its_life),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
