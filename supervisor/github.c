@@ -298,8 +298,8 @@ static int gh_request(struct github *gh, const struct gh_call *c, uint64_t deadl
 			rc = 0;
 			break;
 		}
-		if (d.verdict == RETRY_AUTH_FAILED && r->status == 401 && !c->as_app && gh->app_key &&
-		    !renewed_after_401) {
+		if (d.verdict == RETRY_AUTH_FAILED && r->status == 401 && !c->as_app &&
+		    gh->app_key && !renewed_after_401) {
 			/* The installation token expired sooner than it said, or was revoked: one
 			 * new token, one more try (reference §7.10). */
 			renewed_after_401 = true;
@@ -389,6 +389,41 @@ static int unexpected(const struct gh_call *c, long status, json_t *j, struct rs
 		       msg ? msg : "unexpected answer", hint);
 }
 
+/* ---- numbers in GitHub's answers ----------------------------------------------------- */
+
+/* 2^53: past it a double no longer holds every whole number, and no count or id does. */
+#define JSON_WHOLE_MAX 9007199254740992LL
+
+/* The whole number `field` of obj, at least min, into *out; or -1 with an error that names the
+ * field: a malformed answer from GitHub. The spec types total_count and a runner group's id
+ * "number", not "integer" (reference §7.8), so 3.0 is a whole number too; a fraction, a
+ * string, a missing field, a negative or a huge value is refused, never converted: converting
+ * -1 to size_t or 1e300 to long long is undefined behaviour (C11 6.3.1.4), found by fuzzing
+ * (fuzz/corpus/github/bug-*total-count-out-of-range). */
+static int json_whole(const struct gh_call *c, json_t *obj, const char *field, long long min,
+		      long long *out, struct rs_err *err)
+{
+	json_t *v = json_object_get(obj, field);
+	if (json_is_integer(v) && json_integer_value(v) >= min &&
+	    json_integer_value(v) <= JSON_WHOLE_MAX) {
+		*out = json_integer_value(v);
+		return 0;
+	}
+	if (json_is_real(v)) {
+		double d = json_real_value(v);
+		/* In range first: only then is the conversion defined. NaN fails both. */
+		if (d >= (double)min && d <= (double)JSON_WHOLE_MAX && d == (double)(long long)d) {
+			*out = (long long)d;
+			return 0;
+		}
+	}
+	return rs_fail(
+	    err, EX_RS_UNAVAILABLE, 0,
+	    "%s %s: malformed answer from GitHub: \"%s\" is not a whole number from %lld "
+	    "to 2^53",
+	    c->method, c->path, field, min);
+}
+
 /* ---- authentication ------------------------------------------------------------------ */
 
 static int read_token_file(const char *path, char **out, struct rs_err *err)
@@ -476,8 +511,9 @@ static int lookup_installation(struct github *gh, uint64_t deadline_ms, long lon
 	if (app_call(gh, "GET", path, NULL, deadline_ms, &status, &j, err) < 0)
 		return -1;
 	int rc = 0;
-	if (status == 200 && json_is_integer(json_object_get(j, "id")))
-		*id = json_integer_value(json_object_get(j, "id"));
+	if (status == 200)
+		rc = json_whole(&(struct gh_call){ .method = "GET", .path = path }, j, "id", 1, id,
+				err);
 	else if (status == 404)
 		rc = rs_fail(err, EX_RS_NOPERM, 0,
 			     "GET %s: the GitHub App %s is not installed on %s (install it, or set "
@@ -682,11 +718,20 @@ static int find_group(struct github *gh, uint64_t deadline_ms, const char *name,
 			break;
 		}
 		json_t *groups = json_object_get(j, "runner_groups"), *g;
-		size_t i, total = (size_t)json_number_value(json_object_get(j, "total_count"));
+		long long total = 0;
+		if (json_whole(&c, j, "total_count", 0, &total, err) < 0) {
+			json_decref(j);
+			return -1;
+		}
+		size_t i;
 		json_array_foreach(groups, i, g)
 		{
 			const char *gname = json_string_value(json_object_get(g, "name"));
-			long long gid = (long long)json_number_value(json_object_get(g, "id"));
+			long long gid = 0;
+			if (json_whole(&c, g, "id", 1, &gid, err) < 0) {
+				json_decref(j);
+				return -1;
+			}
 			if (gname && (name ? strcmp(gname, name) == 0 : gid == *id)) {
 				*id = gid;
 				snprintf(found_name, name_size, "%s", gname);
@@ -695,7 +740,7 @@ static int find_group(struct github *gh, uint64_t deadline_ms, const char *name,
 			}
 		}
 		seen += json_array_size(groups);
-		bool last = json_array_size(groups) == 0 || seen >= total;
+		bool last = json_array_size(groups) == 0 || seen >= (size_t)total;
 		json_decref(j);
 		if (last)
 			break;
@@ -835,12 +880,22 @@ static int find_runner_pages(struct github *gh, const char *name, bool filter, u
 			break;
 		}
 		json_t *runners = json_object_get(j, "runners"), *r;
-		size_t i, total = (size_t)json_number_value(json_object_get(j, "total_count"));
+		long long total = 0;
+		if (json_whole(&c, j, "total_count", 0, &total, err) < 0) {
+			json_decref(j);
+			rc = -1;
+			break;
+		}
+		size_t i;
 		json_array_foreach(runners, i, r)
 		{
 			const char *n = json_string_value(json_object_get(r, "name"));
 			if (n && strcasecmp(n, name) == 0) {
-				found->id = json_integer_value(json_object_get(r, "id"));
+				if (json_whole(&c, r, "id", 1, &found->id, err) < 0) {
+					found->id = 0;
+					rc = -1;
+					break;
+				}
 				const char *st = json_string_value(json_object_get(r, "status"));
 				found->online = st && strcmp(st, "offline") != 0;
 				found->busy = json_is_true(json_object_get(r, "busy"));
@@ -848,7 +903,7 @@ static int find_runner_pages(struct github *gh, const char *name, bool filter, u
 			}
 		}
 		seen += json_array_size(runners);
-		bool last = json_array_size(runners) == 0 || seen >= total;
+		bool last = rc < 0 || json_array_size(runners) == 0 || seen >= (size_t)total;
 		json_decref(j);
 		if (last)
 			break;
@@ -946,7 +1001,7 @@ static int post_jitconfig(struct github *gh, const char *name, long long group_i
 	json_t *id = json_object_get(json_object_get(j, "runner"), "id");
 	const char *msg = json_string_value(json_object_get(j, "message"));
 	snprintf(why, 256, "%s", msg ? msg : "");
-	if (*status == 201 && blob && json_is_integer(id)) {
+	if (*status == 201 && blob && json_is_integer(id) && json_integer_value(id) > 0) {
 		gh->registration_uncertain = false;
 		reg->runner_id = json_integer_value(id);
 		snprintf(reg->name, sizeof(reg->name), "%s", name);
@@ -955,7 +1010,9 @@ static int post_jitconfig(struct github *gh, const char *name, long long group_i
 			rc = rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "JIT configuration");
 	} else if (*status == 201) {
 		rc = rs_fail(err, EX_RS_UNAVAILABLE, 0,
-			     "POST %s: 201 without runner.id and encoded_jit_config", path);
+			     "POST %s: 201 without runner.id (a whole number above 0) and "
+			     "encoded_jit_config",
+			     path);
 	} else if (*status == 404 && gh->ghes_version && gh->ghes_version < GHES_JIT_SINCE) {
 		rc = rs_fail(
 		    err, EX_RS_CONFIG, 0,
@@ -1138,9 +1195,12 @@ int gh_confirm_gone(struct github *gh, long long runner_id, bool likely_gone, ui
 
 /* ---- the fleet's sweep --------------------------------------------------------------- */
 
-static void brief_from(json_t *r, const char *label, struct gh_runner_brief *b)
+static int brief_from(const struct gh_call *c, json_t *r, const char *label,
+		      struct gh_runner_brief *b, struct rs_err *err)
 {
-	b->id = json_integer_value(json_object_get(r, "id"));
+	/* A runner without a usable id is never a ghost to delete: the page is malformed. */
+	if (json_whole(c, r, "id", 1, &b->id, err) < 0)
+		return -1;
 	snprintf(b->name, sizeof(b->name), "%s",
 		 json_string_value(json_object_get(r, "name")) ?: "");
 	const char *st = json_string_value(json_object_get(r, "status"));
@@ -1155,6 +1215,7 @@ static void brief_from(json_t *r, const char *label, struct gh_runner_brief *b)
 		const char *n = json_string_value(json_object_get(l, "name"));
 		b->in_fleet |= label && n && strcasecmp(n, label) == 0;
 	}
+	return 0;
 }
 
 int gh_runners_page(struct github *gh, unsigned page, const char *label, uint64_t deadline_ms,
@@ -1177,10 +1238,13 @@ int gh_runners_page(struct github *gh, unsigned page, const char *label, uint64_
 	if (rc == 0 && n && !(out->runners = calloc(n, sizeof(*out->runners))))
 		rc = rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "GET %s", path);
 	if (rc == 0)
-		out->total = (long long)json_number_value(json_object_get(j, "total_count"));
+		rc = json_whole(&c, j, "total_count", 0, &out->total, err);
 	for (size_t i = 0; rc == 0 && out->runners && i < n; i++)
-		brief_from(json_array_get(runners, i), label, &out->runners[out->n++]);
+		rc =
+		    brief_from(&c, json_array_get(runners, i), label, &out->runners[out->n++], err);
 	json_decref(j);
+	if (rc < 0)
+		gh_runner_page_free(out);
 	return rc;
 }
 
@@ -1298,8 +1362,7 @@ int gh_check_online(struct github *gh, uint64_t deadline_ms, struct gh_check *ch
 		return -1;
 	int rc = status == 200 ? 0 : unexpected(&c, status, j, err);
 	if (rc == 0)
-		check->runners_seen =
-		    (long long)json_number_value(json_object_get(j, "total_count"));
+		rc = json_whole(&c, j, "total_count", 0, &check->runners_seen, err);
 	json_decref(j);
 	check->budget = gh->budget;
 	if (rc == 0 && gh->cfg->registration == REG_JIT && !gh->cfg->has_jitconfig &&
