@@ -87,7 +87,7 @@ deps:
 # The README's test command. Installs, builds (release and ASan+UBSan), runs every test.
 test: deps
 	$(MAKE) all asan
-	$(MAKE) unit integration contract manifest-test image-test fuzz-smoke
+	$(MAKE) unit integration fleet contract manifest-test image-test fuzz-smoke
 
 unit: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
@@ -99,6 +99,14 @@ integration: build/asan/runner-supervisor build/runner-supervisor
 	@# self-tests would leave it orphans that the integration fixtures count as leftovers.
 	RS_BIN=$(CURDIR)/build/asan/runner-supervisor RS_RELEASE_BIN=$(CURDIR)/build/runner-supervisor \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration $(PYTEST_ARGS)
+
+# The fleet simulation (tests/fleet/, issue 16): 20 real supervisors sharing one credential,
+# PAT and App, against the fake GitHub with GitHub's documented rate limits. A run of its own:
+# it waits GitHub's real minutes (about five in all), each test under its own time limit.
+.PHONY: fleet
+fleet: build/asan/runner-supervisor
+	RS_BIN=$(CURDIR)/build/asan/runner-supervisor \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/fleet $(PYTEST_ARGS)
 
 # kubectl and node are checked by command, not by package: a machine may have them from
 # elsewhere (Google's kubectl, NodeSource's nodejs), and Debian's packages would conflict.

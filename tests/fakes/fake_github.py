@@ -56,7 +56,11 @@ Python API (scopes are named as in GITHUB_URL's path: "acme", "acme/app", "enter
       jwt_exp_slack 5, strict_content_type True, ghes None (github.com) | "3.8" ... "3.19"
       (that GitHub Enterprise Server: "GHES profiles" below); the runner service's:
       latest_runner_version None, min_runner_version None, session_delete_seconds 0,
-      job_abandon_seconds 600, offline_after_seconds 60
+      job_abandon_seconds 600, offline_after_seconds 60; GitHub's secondary limits:
+      secondary_points_per_minute 900, secondary_points_scope "endpoint"|"credential",
+      max_concurrent_requests 100, token_requests_per_hour 2000, secondary_limit_status 403,
+      secondary_retry_after 60 (seconds | None | "window"); ghec False; listen_backlog 128
+  .installation_rate_limit(id) .token_requests(app_id, add=0) .keep_online(runner_id, online=True)
   .hold_session(runner_id) .release_session(runner_id)   another process's session (409s)
 RSA keys (2048 bits, ~0.3 s each to make) come from a process-wide cache: distinct within an
 instance, the same n-th key in every instance.
@@ -98,7 +102,39 @@ What is real (ref section → behaviour)
 - §6 rate limits: x-ratelimit-limit/remaining/used/reset/resource on every API response; a
   budget per credential (per PAT, per installation, per app for JWTs), 5000/h, decremented by
   every authenticated request but /rate_limit; exhausted → 403 (or 429) with remaining 0 and
-  "API rate limit exceeded for ..."; refilled at the reset time. Secondary limits: a fault kind.
+  "API rate limit exceeded for ..."; refilled at the reset time. An installation's budget
+  grows as GitHub's docs say (installation_rate_limit). Secondary limits: below, and as a
+  fault kind.
+
+Secondary rate limits (GitHub docs, "Rate limits for the REST API" = DOCS_RATE: "About
+secondary rate limits", "Calculating points for the secondary rate limit", "Exceeding the rate
+limit"), on by default as on github.com, each off with its setting None:
+- points: a request costs SECONDARY_POINTS (GET, HEAD, OPTIONS 1; POST, PATCH, PUT, DELETE 5);
+  a credential may spend secondary_points_per_minute (900) on "a single endpoint" in any 60 s.
+  An endpoint is one method and path template (DELETE /orgs/{org}/actions/runners/{id}), as
+  GitHub's REST reference names endpoints; secondary_points_scope="credential" pools all of
+  a credential's endpoints (the strictest reading). The docs do not say whether the minute is
+  sliding or fixed: sliding here. /rate_limit counts ("it can count against your secondary
+  rate limit").
+- concurrency: at most max_concurrent_requests (100) requests of a credential being answered
+  at once ("No more than 100 concurrent requests are allowed").
+- installation tokens: at most token_requests_per_hour (2,000) minted per App in any hour ("No
+  more than 2,000 OAuth access token requests per hour are allowed for GitHub Apps and OAuth
+  apps"; the docs' list of secondary limits since 2024).
+- the answer: secondary_limit_status (403; GitHub: "403 or 429") with "You have exceeded a
+  secondary rate limit...", documentation_url, the credential's x-ratelimit-* headers (not 0:
+  the primary budget is not what ran out), and retry-after per secondary_retry_after: 60 by
+  default (the docs say only "if the retry-after response header is present"; 60 is what
+  third-party reports and issue 16's measurement show), None for no header, "window" for the
+  whole seconds until the request would fit.
+- not documented, chosen here: limits are per credential (per PAT's user, per installation,
+  per App for JWTs; per client IP unauthenticated); a refused request adds no points (else a
+  fleet refused once would be locked out by its own retries) but counts against the primary
+  budget like any answered request; the concurrency and points checks come after the primary
+  one. Not modelled: the CPU-time limit (90 s per minute), content creation (80 a minute, 500
+  an hour: whether registering a runner is "content" is not documented), undisclosed reasons.
+- simulations: a request to /_pod/TAG/... is served as the same request without the prefix;
+  its call log entry carries "pod": TAG (tests/fleet/ tags each simulated pod's calls so).
 - §7 gotchas: token length not fixed (installation_token_format="long" mints
   "ghs_<appid>_<JWT-like>" of ~330 chars), 409 on name reuse (inject a drop with after=True to
   lose the 201 of a jitconfig that did register), 422 on busy delete, ephemeral runners deleted
@@ -213,6 +249,7 @@ Scopes are named as in GITHUB_URL's path: "acme" (org), "acme/app" (repo), "ente
 """
 import argparse
 import base64
+import collections
 import dataclasses
 import datetime
 import http.server
@@ -273,7 +310,20 @@ UA_MISSING_TEXT = (
 SETTINGS = ("installation_token_format", "installation_token_ttl", "max_runner_name",
             "link_style", "clock_offset", "jwt_exp_slack", "strict_content_type", "verbose",
             "latest_runner_version", "min_runner_version", "session_delete_seconds",
-            "job_abandon_seconds", "offline_after_seconds", "ghes")
+            "job_abandon_seconds", "offline_after_seconds", "ghes",
+            "secondary_points_per_minute", "secondary_points_scope", "max_concurrent_requests",
+            "token_requests_per_hour", "secondary_limit_status", "secondary_retry_after", "ghec")
+# Points of a request for the secondary rate limit (docs, "Rate limits for the REST API",
+# "Calculating points for the secondary rate limit": "Most REST API GET, HEAD, and OPTIONS
+# requests" 1, "Most REST API POST, PATCH, PUT, or DELETE requests" 5).
+SECONDARY_POINTS = {"GET": 1, "HEAD": 1, "OPTIONS": 1, "POST": 5, "PATCH": 5, "PUT": 5,
+                    "DELETE": 5}
+SECONDARY_MESSAGE = ("You have exceeded a secondary rate limit. Please wait a few minutes before "
+                     "you try again. If you reach out to GitHub Support for help, please include "
+                     "the request ID {}.")
+# The prefix a simulation puts before a pod's API paths (GITHUB_API_URL=URL/_pod/TAG/api/v3) so
+# that every call names its pod: stripped before anything else looks at the path.
+POD_PREFIX_RE = re.compile(r"/_pod/([A-Za-z0-9_.-]{1,64})(?=/)")
 # What each GHES version lacks, from its description in @octokit/openapi (ghes-3.9 ...
 # ghes-3.19, reference §7.11); the fake emulates these with `ghes = "3.10"` and so on.
 GHES_JIT_SINCE = (3, 10)          # actions/generate-runner-jitconfig-for-{org,repo,enterprise}
@@ -456,6 +506,7 @@ class Scope:
     name: str  # "acme" | "acme/app" | "ent" (as created)
     id: int
     groups: list = field(default_factory=list)  # [{"id","name","default","visibility"}]
+    members: int = 0  # an org's users: an installation's primary limit grows with them
 
     @property
     def key(self):
@@ -714,6 +765,26 @@ class FakeGitHub:
         # None: github.com (and GHE.com). "3.10" and so on: that GitHub Enterprise Server
         # version, with what its REST API lacks (GHES_* above) and its version header.
         self.ghes = None
+        # Secondary rate limits, as GitHub's docs state them (DOCS_RATE, "About secondary rate
+        # limits"; what is modelled and how: "Secondary rate limits" in the docstring above).
+        # None turns one off.
+        self.secondary_points_per_minute = 900  # "No more than 900 points per minute ... for
+        #                                         REST API endpoints", to a single endpoint
+        self.secondary_points_scope = "endpoint"  # or "credential": all endpoints as one
+        self.max_concurrent_requests = 100  # "No more than 100 concurrent requests"
+        self.token_requests_per_hour = 2000  # "No more than 2,000 OAuth access token requests
+        #                                      per hour" for GitHub Apps: installation tokens
+        self.secondary_limit_status = 403  # "a 403 or 429 response"
+        # "If the retry-after response header is present": seconds (what third-party reports
+        # show most, and issue 16's measurement: 60), None (absent: the client waits at least
+        # a minute), or "window" (the seconds until the request would fit).
+        self.secondary_retry_after = 60
+        # An installation on a GitHub Enterprise Cloud organization: 15,000 requests an hour
+        # (DOCS_RATE, "Primary rate limit for GitHub App installations").
+        self.ghec = False
+        # The listen backlog: a simulation that starts hundreds of clients at once raises it,
+        # as GitHub's front ends do not drop connections under such a burst.
+        self.listen_backlog = 128
 
         names = ["127.0.0.1", "localhost", self.url_host, *extra_names]
         if host not in ("", "0.0.0.0", "::"):
@@ -741,6 +812,11 @@ class FakeGitHub:
         self._down = None
         self._buckets = {}
         self._rl_default = {"limit": 5000, "remaining": None, "reset": 0.0}
+        self._rl_custom = False  # set_rate_limit() for every credential: no scaling by kind
+        self._points = {}  # (credential, endpoint) → deque of [time, points] (last 60 s)
+        self._inflight = {}  # credential → requests being answered
+        self.inflight_peak = 0  # the most of one credential's requests answered at once
+        self._token_mints = {}  # app id → deque of mint times (last hour)
         self._rl_status = 403
         self._calls = []
         self.tls_errors = []
@@ -822,9 +898,13 @@ class FakeGitHub:
             self._scopes[scope.key.lower()] = scope
             return scope
 
-    def add_org(self, name):
-        """Create an org (idempotent); → its scope name ("acme")."""
-        return self._add_scope("org", name).key
+    def add_org(self, name, members=None):
+        """Create an org (idempotent); → its scope name ("acme"). members: its number of
+        users (an installation's primary rate limit grows with them, past 20)."""
+        scope = self._add_scope("org", name)
+        if members is not None:
+            scope.members = int(members)
+        return scope.key
 
     def add_repo(self, owner, name=None):
         """Create a repo: add_repo("acme", "app") or add_repo("acme/app"); → "acme/app"."""
@@ -1058,11 +1138,30 @@ class FakeGitHub:
 
     # -- rate limits ------------------------------------------------------------------------
 
-    def _new_bucket(self):
+    def _new_bucket(self, cred=None):
         d, now = self._rl_default, self._now()
         if d["remaining"] is not None and d["reset"] > now:
             return Bucket(d["limit"], d["remaining"], d["reset"])
-        return Bucket(d["limit"], d["limit"], now + 3600)
+        limit = d["limit"]
+        if cred is not None and cred.kind == "installation" and not self._rl_custom:
+            limit = self.installation_rate_limit(cred.installation.id)
+        return Bucket(limit, limit, now + 3600)
+
+    def installation_rate_limit(self, installation_id):
+        """An installation's primary limit (DOCS_RATE, "Primary rate limit for GitHub App
+        installations"): 5,000 an hour, plus 50 for each repository past 20 and 50 for each
+        user of its organization past 20, at most 12,500; 15,000 on GitHub Enterprise Cloud
+        (ghec)."""
+        with self._lock:
+            inst = self._installations[int(installation_id)]
+            if self.ghec:
+                return 15000
+            owner = self._scopes.get(inst.account.lower())
+            repos = (len(inst.repos) if inst.selection == "selected" else
+                     sum(1 for sc in self._scopes.values()
+                         if sc.kind == "repo" and sc.owner.lower() == inst.account.lower()))
+            users = owner.members if owner is not None else 0
+            return min(12500, 5000 + 50 * max(0, repos - 20) + 50 * max(0, users - 20))
 
     def _bucket(self, cred):
         if cred.kind == "none":
@@ -1070,7 +1169,7 @@ class FakeGitHub:
         with self._lock:
             bucket = self._buckets.get(cred.bucket_key)
             if bucket is None:
-                bucket = self._buckets[cred.bucket_key] = self._new_bucket()
+                bucket = self._buckets[cred.bucket_key] = self._new_bucket(cred)
             bucket.refresh(self._now())
             return bucket
 
@@ -1096,6 +1195,7 @@ class FakeGitHub:
             if credential is None:
                 self._rl_default = {"limit": limit, "remaining": remaining,
                                     "reset": now + reset_in}
+                self._rl_custom = True
                 keys = list(self._buckets)
             else:
                 keys = [self._bucket_key_for(credential)]
@@ -1117,6 +1217,105 @@ class FakeGitHub:
                     f"Support for help, please include the request ID {_rand(8, UPPER_ALNUM)}.",
                     doc=DOCS_RATE)
             bucket.remaining -= 1
+
+    def _secondary_error(self, retry_after=None, status=None):
+        """The answer to a request over a secondary limit (DOCS_RATE, "Exceeding the rate
+        limit"): 403 or 429 and a message saying so; retry-after when given. Its x-ratelimit-*
+        headers are the credential's primary budget (not 0), as GitHub's are."""
+        headers = {} if retry_after is None else {"retry-after": str(retry_after)}
+        return ApiError(int(status or self.secondary_limit_status),
+                        SECONDARY_MESSAGE.format(_rand(8, UPPER_ALNUM) + ":" + _rand(6, UPPER_ALNUM)),
+                        doc=DOCS_RATE + "#about-secondary-rate-limits", headers=headers)
+
+    def _retry_after(self, window_wait):
+        """retry-after for a secondary limit: the setting, or with "window" the whole seconds
+        until the request would fit."""
+        if self.secondary_retry_after == "window":
+            return max(1, math.ceil(window_wait))
+        return self.secondary_retry_after
+
+    def _enter_secondary(self, method, endpoint, cred, client):
+        """The secondary limits of one request, checked once it is authenticated (and counted
+        against the primary limit): at most max_concurrent_requests of a credential in flight,
+        at most secondary_points_per_minute points of a credential to one endpoint in any 60
+        s (SECONDARY_POINTS). A refused request adds no points (or a fleet refused once would be
+        locked out by its own retries). → the in-flight key to release, or ApiError."""
+        key = cred.bucket_key if cred.kind != "none" else f"ip:{client}"
+        now = time.monotonic()
+        with self._lock:
+            if (self.max_concurrent_requests is not None
+                    and self._inflight.get(key, 0) >= self.max_concurrent_requests):
+                raise self._secondary_error(self._retry_after(1))
+            limit = self.secondary_points_per_minute
+            if limit is not None:
+                pkey = (key, endpoint if self.secondary_points_scope == "endpoint" else "*")
+                window = self._points.setdefault(pkey, collections.deque())
+                while window and window[0][0] <= now - 60:
+                    window.popleft()
+                points = SECONDARY_POINTS.get(method, 5)
+                used = sum(p for _, p in window)
+                if used + points > limit:
+                    # The request fits once enough of the oldest points have aged out.
+                    free, wait = limit - used, 0.0
+                    for t, p in window:
+                        free += p
+                        if free >= points:
+                            wait = t + 60 - now
+                            break
+                    raise self._secondary_error(self._retry_after(wait))
+                window.append((now, points))
+            self._inflight[key] = self._inflight.get(key, 0) + 1
+            self.inflight_peak = max(self.inflight_peak, self._inflight[key])
+            return key
+
+    def _leave_secondary(self, key):
+        with self._lock:
+            left = self._inflight.get(key, 1) - 1
+            if left > 0:
+                self._inflight[key] = left
+            else:
+                self._inflight.pop(key, None)
+
+    def _token_request(self, app):
+        """An installation token request of app (DOCS_RATE: "No more than 2,000 OAuth access
+        token requests per hour are allowed for GitHub Apps and OAuth apps"): counted when
+        granted; over the limit, a secondary-limit answer."""
+        limit = self.token_requests_per_hour
+        if limit is None:
+            return
+        now = time.monotonic()
+        with self._lock:
+            mints = self._token_mints.setdefault(app.app_id, collections.deque())
+            while mints and mints[0] <= now - 3600:
+                mints.popleft()
+            if len(mints) >= limit:
+                raise self._secondary_error(self._retry_after(mints[0] + 3600 - now))
+            mints.append(now)
+
+    def token_requests(self, app_id, add=0):
+        """Installation tokens app_id minted in the last hour; add: count that many more as
+        minted now (a simulation of a fleet's earlier pods)."""
+        now = time.monotonic()
+        with self._lock:
+            mints = self._token_mints.setdefault(int(app_id), collections.deque())
+            mints.extend([now] * int(add))
+            while mints and mints[0] <= now - 3600:
+                mints.popleft()
+            return len(mints)
+
+    def keep_online(self, runner_id, online=True):
+        """What a Listener's broker session does to its runner's status, for a simulation that
+        keeps many Listeners' sessions in one thread (tests/fleet/): online and seen now; or,
+        online=False, offline at once (the session deleted). A runner no longer kept online
+        goes offline offline_after_seconds after it was last seen, like a killed Listener's.
+        → False when the runner is gone."""
+        with self._lock:
+            r = self._runners.get(int(runner_id))
+            if r is None:
+                return False
+            r.status = "online" if online else "offline"
+            r.last_seen = self._now()
+            return True
 
     # -- runners ----------------------------------------------------------------------------
 
@@ -1508,6 +1707,7 @@ class Request:
     headers: dict  # lower-case names
     body_raw: bytes
     client: str
+    pod: str = None  # the tag of a simulated pod (POD_PREFIX_RE), None otherwise
     match: dict = None
     cred: Cred = None
     bucket: Bucket = None
@@ -1602,7 +1802,7 @@ class _Api:
         entry = {"method": req.method, "path": req.raw_path, "query": dict(req.query),
                  "raw_query": req.raw_query, "headers": dict(req.headers),
                  "body": req.body_for_log(), "status": None, "ts": time.time(), "fault": None,
-                 "violations": req.violations}
+                 "violations": req.violations, "pod": req.pod}
         try:
             resp = self._pipeline(req, entry)
         except ApiError as e:
@@ -1633,6 +1833,15 @@ class _Api:
         req.bucket = gh._bucket(req.cred)
         if route.counts and req.cred.kind != "none":
             gh._consume(req.cred, req.bucket)
+        inflight = gh._enter_secondary(req.method, f"{route.method} {route.pattern.pattern}",
+                                       req.cred, req.client)
+        try:
+            return self._answer(route, req, entry)
+        finally:
+            gh._leave_secondary(inflight)
+
+    def _answer(self, route, req, entry):
+        gh = self.gh
         fault = gh._take_fault(req.method, req.raw_path)
         if fault is None:
             return self._run(route, req)
@@ -1715,14 +1924,8 @@ class _Api:
         if kind == "unauthorized":
             return ApiError(401, "Bad credentials").response()
         if kind == "secondary_limit":
-            headers = {}
-            if p.get("retry_after") is not None:
-                headers["retry-after"] = str(p["retry_after"])
-            return ApiError(int(p.get("status", 403)),
-                            "You have exceeded a secondary rate limit. Please wait a few minutes "
-                            "before you try again.",
-                            doc=DOCS_RATE + "#about-secondary-rate-limits",
-                            headers=headers).response()
+            return self.gh._secondary_error(p.get("retry_after"),
+                                            int(p.get("status", 403))).response()
         if kind == "primary_limit":
             reset = math.ceil(self.gh._now() + float(p.get("reset_in", 60)))
             who = req.cred.who if req.cred and req.cred.kind != "none" else "IP"
@@ -1922,6 +2125,7 @@ class _Api:
                                         f"exist or is not accessible to the parent "
                                         f"installation: {name}")
             repos = {r.lower() for r in repos}
+        gh._token_request(req.cred.app)
         tok = gh._mint_installation_token(inst, permissions, repos)
         out = {"token": tok.token, "expires_at": _iso_z(tok.expires),
                "permissions": tok.permissions,
@@ -2483,13 +2687,16 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self._send(Response(400, {"message": "Problems reading the request body"}))
             return
         raw_path, _, raw_query = self.path.partition("?")
+        pod = POD_PREFIX_RE.match(raw_path)
+        if pod:
+            raw_path = raw_path[pod.end():]
         prefix = "/api/v3" if raw_path == "/api/v3" or raw_path.startswith("/api/v3/") else ""
         query = {k: v[-1] for k, v in
                  urllib.parse.parse_qs(raw_query, keep_blank_values=True).items()}
         req = Request(method=self.command, raw_path=raw_path, path=raw_path[len(prefix):] or "/",
                       prefix=prefix, query=query, raw_query=raw_query,
                       headers={k.lower(): v for k, v in self.headers.items()}, body_raw=body,
-                      client=self.client_address[0])
+                      client=self.client_address[0], pod=pod.group(1) if pod else None)
         if req.path == "/_fake" or req.path.startswith("/_fake/"):
             resp = gh._admin.handle(req)
         else:
@@ -2540,6 +2747,7 @@ class _Server(http.server.ThreadingHTTPServer):
 
     def __init__(self, address, gh, ssl_context):
         self.gh, self.ssl_context = gh, ssl_context
+        self.request_queue_size = gh.listen_backlog
         self._conns, self._workers, self._conns_lock = set(), [], threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
