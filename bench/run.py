@@ -4,9 +4,10 @@
 Benchmarks are not tests: nothing here asserts a timing. Each section measures
 runner-supervisor and its comparison in the same run and reports medians.
 
-`python3 bench/run.py SECTION...` (names: pid1, github, lifecycle, wipe, sandbox, jobroot) runs only
-those benchmarks and replaces only their "## ..." blocks in the existing docs/benchmarks.md,
-keeping the others; the header then notes which sections were re-run alone, when.
+`python3 bench/run.py SECTION...` (names: pid1, github, lifecycle, wipe, sandbox, jobroot,
+fleet) runs only those benchmarks and replaces only their "## ..." blocks in the existing
+docs/benchmarks.md, keeping the others; the header then notes which sections were re-run
+alone, when.
 """
 import os
 import platform
@@ -16,6 +17,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fleet_bench  # noqa: E402
 import github_bench  # noqa: E402
 import jobroot_bench  # noqa: E402
 import lifecycle_bench  # noqa: E402
@@ -35,6 +37,7 @@ SECTIONS = [
     ("wipe", wipe_bench, "## Wipe"),
     ("sandbox", sandbox_bench, "## Sandbox"),
     ("jobroot", jobroot_bench, "## Job root"),
+    ("fleet", fleet_bench, "## A fleet against GitHub's limits"),
 ]
 RERUN_PREFIX = "- Re-run alone: "
 # A section another tool writes (`make fuzz-long`, fuzz/long.py): kept as it is.
