@@ -200,7 +200,7 @@ def section(results, token_run, took):
         "460 + 280 + 100 = 2,300 refused registrations, 2.15× the 2,000 calls of the "
         "minimum). Retries spread wider would save calls but leave minutes of the endpoint "
         "unused (time over 1.2×): the retry policy keeps the time. The sweep: a pod that "
-        f"lives {IDLE_S} s looks with the chance {IDLE_S} s ÷ 64 minutes (README, \"Ghosts of "
+        f"lives {IDLE_S} s looks with the chance {IDLE_S} s ÷ 16 minutes (README, \"Ghosts of "
         "the fleet\"), listing two pages once the scope holds more than 100 runners, and "
         "pods ending together go for the same ghosts; it also takes, as ghosts, runners "
         "whose pods stopped their Listener and are about to delete them (offline, idle: "

@@ -103,8 +103,8 @@ def test_ghosts_of_crashed_pods_are_swept_by_the_pods_after_them(fleet_of):
     """Three pods SIGKILLed once they listen leave their runners; the other pods of the fleet,
     as they end, delete them and nothing else: no pod of the fleet loses its registration."""
     fl = fleet_of("pat", offline_after_seconds=1)
-    # SUPERVISOR_SWEEP_AFTER 1: a pod older than 32 s always looks (sweep.h).
-    pods = fl.start(N, SUPERVISOR_IDLE_TIMEOUT=33, SUPERVISOR_SWEEP_AFTER=1)
+    # SUPERVISOR_SWEEP_AFTER 1: a pod older than 8 s always looks (sweep.h).
+    pods = fl.start(N, SUPERVISOR_IDLE_TIMEOUT=10, SUPERVISOR_SWEEP_AFTER=1)
     assert fl.wait_listening(pods, 60), "not every pod listened"
     by_id = sorted(pods, key=lambda p: p.events("runner.registered")[0]["runner_id"])
     victims = by_id[:3]  # the oldest: every other pod registered after them

@@ -62,9 +62,6 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "rs_only(reason): the behaviour is runner-supervisor's; skipped for tini"
     )
-    config.addinivalue_line(
-        "markers", "time_limit(seconds): this test's backstop instead of TEST_TIMEOUT"
-    )
     libc = ctypes.CDLL(None, use_errno=True)
     if libc.prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_CHILD_SUBREAPER)")
@@ -610,17 +607,14 @@ def init(request, tmp_dir):
 
 
 @pytest.fixture(autouse=True)
-def per_test_timeout(request):
-    """Fails a test that runs longer than TEST_TIMEOUT, or its @pytest.mark.time_limit
-    (pytest-timeout is not a dependency)."""
-    marker = request.node.get_closest_marker("time_limit")
-    seconds = marker.args[0] if marker else TEST_TIMEOUT
+def per_test_timeout():
+    """Fails a test that runs longer than TEST_TIMEOUT (pytest-timeout is not a dependency)."""
 
     def expired(_signum, _frame):
-        pytest.fail(f"test ran longer than {seconds}s")
+        pytest.fail(f"test ran longer than {TEST_TIMEOUT}s")
 
     previous = signal.signal(signal.SIGALRM, expired)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
+    signal.setitimer(signal.ITIMER_REAL, TEST_TIMEOUT)
     yield
     signal.setitimer(signal.ITIMER_REAL, 0)
     signal.signal(signal.SIGALRM, previous)

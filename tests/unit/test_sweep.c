@@ -61,19 +61,18 @@ static void the_second_page_is_any_other_page_at_random(void **state)
 
 static void a_pod_looks_with_a_chance_that_grows_with_its_life(void **state)
 {
-	/* SUPERVISOR_SWEEP_AFTER 120 s: never before 2 minutes, always from 64 on. */
+	/* SUPERVISOR_SWEEP_AFTER 120 s: never before 2 minutes, always from 16 on. */
 	assert_false(sweep_chosen(119999, 120, 0));
 	assert_true(sweep_chosen(120000, 120, 0));
 	assert_false(sweep_chosen(120000, 120, UINT32_MAX));
-	/* 16 minutes of 64: a quarter of the random range. */
-	assert_true(sweep_chosen(960000, 120, (1u << 30) - 1));
-	assert_false(sweep_chosen(960000, 120, 1u << 30));
-	assert_false(sweep_chosen(3839999, 120, UINT32_MAX));
-	assert_true(sweep_chosen(3840000, 120, UINT32_MAX));
+	/* 4 minutes of 16: a quarter of the random range. */
+	assert_true(sweep_chosen(240000, 120, (1u << 30) - 1));
+	assert_false(sweep_chosen(240000, 120, 1u << 30));
+	assert_true(sweep_chosen(960000, 120, UINT32_MAX));
 	assert_true(sweep_chosen(86400000, 120, UINT32_MAX));
-	/* A second: from 32 s of life, every pod (the tests' setting). */
-	assert_true(sweep_chosen(32000, 1, UINT32_MAX));
-	assert_false(sweep_chosen(31999, 1, UINT32_MAX));
+	/* A second: from 8 s of life, every pod (the tests' setting). */
+	assert_true(sweep_chosen(8000, 1, UINT32_MAX));
+	assert_false(sweep_chosen(7999, 1, UINT32_MAX));
 }
 
 int main(void)
