@@ -1,6 +1,7 @@
 #include "hook.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -142,6 +143,14 @@ static void put_chained(FILE *f, const struct hook_info *i)
 	      f);
 }
 
+/* A pod whose environment names the supervisor's own hook (copied from a runner's, say) would
+ * make the script run itself without end: that one is not chained. */
+static bool names_this_hook(const char *path)
+{
+	const char *base = strrchr(path, '/');
+	return strcmp(base ? base + 1 : path, HOOK_FILE) == 0;
+}
+
 char *hook_script(const struct hook_info *i)
 {
 	char *report = report_text(i);
@@ -159,7 +168,7 @@ char *hook_script(const struct hook_info *i)
 	      f);
 	put_text(f, report);
 	free(report);
-	if (i->chained && *i->chained)
+	if (i->chained && *i->chained && !names_this_hook(i->chained))
 		put_chained(f, i);
 	if (fclose(f) != 0) {
 		free(script);

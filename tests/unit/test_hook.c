@@ -173,6 +173,21 @@ static void the_operators_hook_is_chained_by_its_extension_as_the_worker_would(v
 }
 
 /* The path is printed as it is: sh's echo would turn "\\n" in it into a line break. */
+/* The supervisor's own hook named as the operator's would run itself without end. */
+static void the_supervisors_own_hook_is_never_chained(void **s)
+{
+	struct sbx_report r = report();
+	struct hook_info i = info(&r);
+	i.chained = "/home/runner/" HOOK_FILE;
+	char *script = hook_script(&i);
+	assert_null(strstr(script, "\nhook="));
+	free(script);
+	i.chained = "/home/runner/not-" HOOK_FILE;
+	script = hook_script(&i);
+	assert_non_null(strstr(script, "\nhook="));
+	free(script);
+}
+
 static void the_operators_hook_path_is_shown_as_it_is(void **s)
 {
 	struct sbx_report r = report();
@@ -251,6 +266,7 @@ int main(void)
 		cmocka_unit_test(
 		    the_operators_hook_is_chained_by_its_extension_as_the_worker_would),
 		cmocka_unit_test(the_operators_hook_path_is_shown_as_it_is),
+		cmocka_unit_test(the_supervisors_own_hook_is_never_chained),
 		cmocka_unit_test(the_hook_file_is_written_readable_and_removed),
 		cmocka_unit_test(a_root_the_worker_would_split_gets_no_hook),
 	};
