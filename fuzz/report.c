@@ -14,6 +14,8 @@
 #include "log.h"
 #include "report.h"
 
+/* Every layer the sandbox reports (sandbox/plan.c, sbx_layer_name; not linked here: it pulls in
+ * the whole sandbox), so that the summary is as long as a real one. */
 static const char *const layer_names[] = {
 	"user_namespace",
 	"pid_namespace",
@@ -33,6 +35,7 @@ static const char *const layer_names[] = {
 	"rlimits",
 	"supervisor_undumpable",
 	"job_memory",
+	"job_root",
 };
 static const char *const states[] = { "applied", "unavailable", "disabled" };
 static const char *const deregistered[] = { "confirmed", "unconfirmed", "left to ARC", "none" };
