@@ -15,9 +15,10 @@ ghosts left; exit codes. And where an App meets GitHub's 2,000 installation toke
 """
 import math
 import os
-import platform
 import sys
 import time
+
+from machine import describe as describe_machine
 
 IDLE_S = 150  # each pod listens this long: longer than SUPERVISOR_SWEEP_AFTER (120 s)
 CRASH_EVERY = 50  # one pod in 50 is SIGKILLed once it listens (2%)
@@ -69,16 +70,7 @@ def one_fleet(F, binary, workdir, n, auth, tokens_before=0, crash_every=CRASH_EV
 
 
 def machine():
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    with open("/proc/meminfo") as f:
-        mem = next((int(ln.split()[1]) // 1024 for ln in f if ln.startswith("MemTotal")), 0)
-    return (f"{os.cpu_count()} cores ({cpu}), {mem} MiB, kernel {platform.release()}; "
-            f"measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}")
+    return f"{describe_machine()}; measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
 
 
 def ratio(a, b):

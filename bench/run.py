@@ -10,7 +10,6 @@ docs/benchmarks.md, keeping the others; the header then notes which sections wer
 alone, when.
 """
 import os
-import platform
 import re
 import subprocess
 import sys
@@ -21,6 +20,7 @@ import fleet_bench  # noqa: E402
 import github_bench  # noqa: E402
 import jobroot_bench  # noqa: E402
 import lifecycle_bench  # noqa: E402
+from machine import describe as describe_machine  # noqa: E402
 import pid1_bench  # noqa: E402
 import sandbox_bench  # noqa: E402
 import wipe_bench  # noqa: E402
@@ -45,22 +45,10 @@ KEEP_MARK = "<!-- fuzz:begin"
 
 
 def machine():
-    cpu = "unknown"
-    with open("/proc/cpuinfo") as f:
-        for line in f:
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    mem_kib = 0
-    with open("/proc/meminfo") as f:
-        for line in f:
-            if line.startswith("MemTotal"):
-                mem_kib = int(line.split()[1])
     rev = subprocess.run(["git", "-C", ROOT, "rev-parse", "--short", "HEAD"],
                          capture_output=True, text=True).stdout.strip() or "uncommitted"
     return (f"- Date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n"
-            f"- Machine: {os.cpu_count()} cores ({cpu}), {mem_kib // 1024} MiB, "
-            f"kernel {platform.release()}\n"
+            f"- Machine: {describe_machine()}\n"
             f"- Commit: {rev}; runner-supervisor built with `make` (release flags)\n")
 
 
