@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "summary.h"
 #include "util.h"
 
 /* One line of the report as a shell word: single-quoted, a quote as '\''. Control characters
@@ -37,25 +38,15 @@ static void put_text(FILE *f, const char *text)
 	}
 }
 
-/* "17 of 19 layers applied; unavailable: job_memory; disabled: job_root" */
+/* "17 of 19 layers applied; unavailable: ...", as the summary says it (summary.c). */
 static void summary_line(FILE *f, const struct sbx_report *r)
 {
-	int applied = 0;
-	for (int l = 0; l < SBX_L_COUNT; l++)
-		applied += r->layer[l].state == SBX_APPLIED;
-	fprintf(f, "%d of %d layers applied", applied, SBX_L_COUNT);
-	static const enum sbx_state others[] = { SBX_UNAVAILABLE, SBX_DISABLED };
-	for (size_t i = 0; i < ARRAY_SIZE(others); i++) {
-		bool first = true;
-		for (int l = 0; l < SBX_L_COUNT; l++) {
-			if (r->layer[l].state != others[i])
-				continue;
-			if (first)
-				fprintf(f, "; %s: ", sbx_state_name(others[i]));
-			fprintf(f, "%s%s", first ? "" : ", ", sbx_layer_name((enum sbx_layer)l));
-			first = false;
-		}
-	}
+	json_t *iso = json_object();
+	for (int l = 0; iso && l < SBX_L_COUNT; l++)
+		json_object_set_new(iso, sbx_layer_name((enum sbx_layer)l),
+				    json_string(sbx_state_name(r->layer[l].state)));
+	summary_put_isolation(f, iso);
+	json_decref(iso);
 }
 
 /* A name from outside (a JIT blob's, the pod's) stays on its line: a newline in it would

@@ -118,8 +118,7 @@ static size_t applied_layers(json_t *iso)
 	return applied;
 }
 
-/* "17 of 19 layers applied; unavailable: job_memory; disabled: job_root" */
-static void put_isolation(FILE *f, json_t *iso)
+void summary_put_isolation(FILE *f, json_t *iso)
 {
 	const char *key;
 	json_t *v;
@@ -230,7 +229,7 @@ static void put_rest(FILE *f, json_t *s)
 	json_t *iso = get(s, "isolation");
 	if (json_object_size(iso)) {
 		fputs(" Isolation: ", f);
-		put_isolation(f, iso);
+		summary_put_isolation(f, iso);
 		fputs(".", f);
 	}
 	json_t *out = get(s, "output");
@@ -399,7 +398,7 @@ static void fleet_row(FILE *out, json_t *s, struct fleet *fl)
 	size_t iso_size = 0;
 	FILE *isof = open_memstream(&iso, &iso_size);
 	if (isof) {
-		put_isolation(isof, get(s, "isolation"));
+		summary_put_isolation(isof, get(s, "isolation"));
 		fclose(isof);
 	}
 	if (json_object_size(get(s, "isolation")))

@@ -17,6 +17,10 @@
  * NULL when summary is not a summary (no "exit" object) or memory runs out. */
 char *summary_paragraph(json_t *summary, int width);
 
+/* "17 of 19 layers applied; unavailable: job_memory; disabled: job_root", of an isolation
+ * object ({"layer": "state", ...}, in the report's order), layer names escaped. */
+void summary_put_isolation(FILE *f, json_t *isolation);
+
 /* The summary in text: a summary object itself, or the supervisor.exit line of a JSON log
  * (`kubectl logs POD`), whose "summary" field holds it (the last one wins). New reference,
  * or NULL. */
