@@ -78,6 +78,10 @@ struct gh_call {
 	 * one). Otherwise the PAT or installation token, which is minted, or renewed, as needed
 	 * before the request. */
 	bool as_app;
+	/* A call the pod can do without (its registration): once refused by a secondary limit while
+	 * the credential's budget is in its reserve (retry_budget_reserved), it is given up at
+	 * once rather than retried. */
+	bool optional;
 };
 
 uint64_t gh_now_ms(void)
@@ -164,6 +168,11 @@ struct gh_stats gh_get_stats(const struct github *gh)
 	return gh->stats;
 }
 
+struct gh_budget gh_get_budget(const struct github *gh)
+{
+	return gh->budget;
+}
+
 /* GitHub's error bodies carry a "message" (§1): quoted in errors, shortened. */
 static void error_message(const struct http_response *r, char *out, size_t size)
 {
@@ -220,6 +229,19 @@ static int give_up(struct github *gh, const struct gh_call *c, enum retry_verdic
 		    c->method, c->path, attempts, msg);
 	return rs_fail(err, code, 0, "%s %s: HTTP %ld after %u attempt(s) before the deadline: %s",
 		       c->method, c->path, r->status, attempts, msg);
+}
+
+/* An optional call refused by a secondary rate limit while the credential's hour is down to its
+ * reserve: 75, as any rate limit that outlasts a deadline. */
+static int give_up_to_reserve(const struct github *gh, const struct gh_call *c,
+			      const struct http_response *r, unsigned attempts, struct rs_err *err)
+{
+	return rs_fail(
+	    err, EX_RS_TEMPFAIL, 0,
+	    "%s %s: HTTP %ld (secondary rate limit) after %u attempt(s), with %lld of the "
+	    "credential's %lld requests left this hour: the last fifth is kept for "
+	    "deregistrations, so this pod stops competing for it",
+	    c->method, c->path, r->status, attempts, gh->budget.remaining, gh->budget.limit);
 }
 
 static int ensure_token(struct github *gh, uint64_t deadline_ms, struct rs_err *err);
@@ -318,6 +340,13 @@ static int gh_request(struct github *gh, const struct gh_call *c, uint64_t deadl
 			rc = rs_fail(err, EX_RS_NOPERM, 0,
 				     "%s %s: HTTP %ld, credentials rejected: %s", c->method,
 				     c->path, r->status, msg);
+			break;
+		}
+		/* A secondary limit only: the primary one's wait for the reset costs no call,
+		 * and after it the hour's budget is whole again. */
+		if (c->optional && d.verdict == RETRY_RATE_LIMITED && d.secondary &&
+		    retry_budget_reserved(gh->budget.remaining, gh->budget.limit)) {
+			rc = give_up_to_reserve(gh, c, r, attempt + 1, err);
 			break;
 		}
 		uint64_t left = deadline_ms > gh_now_ms() ? deadline_ms - gh_now_ms() : 0;
@@ -976,7 +1005,8 @@ static int post_jitconfig(struct github *gh, const char *name, long long group_i
 	struct gh_call c = { .method = "POST",
 			     .path = path,
 			     .body = body,
-			     .cancel_grace_ms = grace < 10000 ? (grace ? grace : 1) : 10000 };
+			     .cancel_grace_ms = grace < 10000 ? (grace ? grace : 1) : 10000,
+			     .optional = true };
 	json_t *j;
 	gh->registration_uncertain = true;
 	*status = 0;
@@ -1104,7 +1134,7 @@ int gh_registration_token(struct github *gh, uint64_t deadline_ms, char **token,
 		return -1;
 	char path[512];
 	snprintf(path, sizeof(path), "%s/actions/runners/registration-token", gh->scope_path);
-	struct gh_call c = { .method = "POST", .path = path };
+	struct gh_call c = { .method = "POST", .path = path, .optional = true };
 	long status;
 	json_t *j;
 	if (gh_json(gh, &c, deadline_ms, &status, &j, err) < 0)

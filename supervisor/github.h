@@ -115,6 +115,9 @@ int gh_check_online(struct github *gh, uint64_t deadline_ms, struct gh_check *ch
 
 struct gh_stats gh_get_stats(const struct github *gh);
 
+/* The credential's primary budget as the last answer gave it. */
+struct gh_budget gh_get_budget(const struct github *gh);
+
 void gh_registration_free(struct gh_registration *reg);
 
 #endif

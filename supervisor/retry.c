@@ -40,6 +40,11 @@ uint64_t retry_hint_jitter_ms(uint64_t wait_ms, uint32_t rnd)
 	return (uint64_t)(((unsigned __int128)rnd * spread) >> 32);
 }
 
+bool retry_budget_reserved(long long remaining, long long limit)
+{
+	return remaining >= 0 && limit > 0 && remaining < limit / RETRY_RESERVE_DIVISOR;
+}
+
 static bool says_rate_limit(const char *body)
 {
 	return body && (strcasestr(body, "rate limit") != NULL);

@@ -39,6 +39,16 @@ struct retry_decision retry_classify(const struct http_response *r, unsigned att
  * every second of spread is a second the endpoint's next minute is not used. */
 uint64_t retry_hint_jitter_ms(uint64_t wait_ms, uint32_t rnd);
 
+/* Whether a credential's hourly budget (x-ratelimit-remaining of x-ratelimit-limit, -1 when
+ * unknown) is down to its last RETRY_RESERVE_DIVISOR-th. Spending that part is kept for
+ * deregistrations: a registration refused by a rate limit stops competing for it, and no
+ * sweep starts (README, "Outages and rate limits"). A pod refused while the budget is that
+ * low is one of a crowd sharing the credential; each of the crowd's registered runners needs
+ * a DELETE later, and a DELETE that finds the hour spent leaves a ghost until the reset. */
+bool retry_budget_reserved(long long remaining, long long limit);
+
+#define RETRY_RESERVE_DIVISOR 5
+
 #define RETRY_BASE_MS 500
 #define RETRY_CAP_MS  30000
 /* "Otherwise wait at least one minute" for a secondary limit without retry-after. */

@@ -3,6 +3,7 @@
 #include <sys/random.h>
 
 #include "log.h"
+#include "retry.h"
 
 /* A sweep is housekeeping: it gives up quickly (a rate limit's wait is longer) rather than
  * keep an ending pod. */
@@ -53,7 +54,10 @@ static uint32_t random_u32(void)
 	return v;
 }
 
-static const char *why_not(const struct rs_config *cfg, long long own_id,
+static const char BUDGET_RESERVED[] =
+    "the credential's hourly budget is down to the fifth kept for deregistrations";
+
+static const char *why_not(const struct rs_config *cfg, struct gh_budget budget, long long own_id,
 			   uint64_t registered_ms_ago, const volatile bool *stop)
 {
 	if (!cfg->fleet_label)
@@ -66,6 +70,9 @@ static const char *why_not(const struct rs_config *cfg, long long own_id,
 		return "stopping: the kubelet's grace is running";
 	if (registered_ms_ago < (uint64_t)cfg->sweep_after_s * 1000)
 		return "its own registration is younger than SUPERVISOR_SWEEP_AFTER";
+	/* The fleet's deregistrations come first; a ghost left now is swept after the reset. */
+	if (retry_budget_reserved(budget.remaining, budget.limit))
+		return BUDGET_RESERVED;
 	/* Every pod listing a page as it ends would cost a fleet of short-lived pods one call in
 	 * three (issue 16: calls at most 1.2 times the registrations and deregistrations). */
 	if (!sweep_chosen(registered_ms_ago, cfg->sweep_after_s, random_u32()))
@@ -131,10 +138,14 @@ void sweep_fleet(struct github *gh, const struct rs_config *cfg, long long own_i
 		 uint64_t registered_ms_ago, const volatile bool *stop, struct sweep_report *rep)
 {
 	*rep = (struct sweep_report){ 0 };
-	rep->skipped = gh ? why_not(cfg, own_id, registered_ms_ago, stop) : "no credentials";
+	rep->skipped = gh ? why_not(cfg, gh_get_budget(gh), own_id, registered_ms_ago, stop)
+			  : "no credentials";
 	if (rep->skipped) {
-		log_event(LOG_DEBUG, "fleet.swept", LOG_FIELDS(LOG_STR("skipped", rep->skipped)),
-			  "no sweep: %s", rep->skipped);
+		/* Most pods do not look (not their turn): worth a line only when it is the
+		 * budget that stops a pod. */
+		log_event(rep->skipped == BUDGET_RESERVED ? LOG_INFO : LOG_DEBUG, "fleet.swept",
+			  LOG_FIELDS(LOG_STR("skipped", rep->skipped)), "no sweep: %s",
+			  rep->skipped);
 		return;
 	}
 	uint64_t t0 = gh_now_ms(), deadline = t0 + SWEEP_DEADLINE_MS;

@@ -667,6 +667,37 @@ def test_secondary_limit_without_retry_after_past_the_deadline_exits_75_at_once(
     assert statuses(fake_github.api_calls(JIT_PATH, "POST")) == [403]
 
 
+def test_a_registration_refused_with_the_hour_nearly_spent_stops_competing(fake_github,
+                                                                          supervisor):
+    # 900 of one PAT's 5,000 requests left: a pod refused by a rate limit now is one of a
+    # crowd, and the last fifth is kept for the crowd's deregistrations (retry.h).
+    fake_github.set_rate_limit(remaining=900)
+    fake_github.inject("POST", JIT_PATH, kind="secondary_limit", retry_after=1, times=None)
+
+    run = supervisor.run(SUPERVISOR_REGISTER_DEADLINE=20)
+
+    assert run.code == EXIT_TEMPFAIL, run.output()
+    assert statuses(fake_github.api_calls(JIT_PATH, "POST")) == [403]  # no retry
+    assert run.elapsed < 5  # not the 20 s of retries the deadline allows
+    (error,) = run.events("supervisor.error")
+    assert "of the credential's 5000 requests left this hour" in error["msg"]
+    assert "kept for deregistrations" in error["msg"]
+    assert fake_github.runners() == []
+
+
+def test_a_registration_refused_with_a_fifth_of_the_hour_left_retries(fake_github,
+                                                                      supervisor):
+    # 1,100 left: after the refused call 1,099, more than the fifth kept (1,000).
+    fake_github.set_rate_limit(remaining=1100)
+    fake_github.inject("POST", JIT_PATH, kind="secondary_limit", retry_after=1, times=1)
+    job_in(fake_github)
+
+    run = supervisor.run(SUPERVISOR_REGISTER_DEADLINE=20)
+
+    assert run.code == EXIT_OK, run.output()
+    assert statuses(fake_github.api_calls(JIT_PATH, "POST")) == [403, 201]
+
+
 def test_github_unavailable_past_the_deadline_exits_69(fake_github, supervisor):
     fake_github.set_down(True)
 

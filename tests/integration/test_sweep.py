@@ -120,3 +120,23 @@ def test_without_a_fleet_nothing_is_listed(fleet_gh, lifecycle):
     assert [c for c in fleet_gh.calls if c["method"] == "GET"] == []  # not one list call
     (jit,) = fleet_gh.calls_to(r"generate-jitconfig$", "POST")
     assert not [lbl for lbl in jit["body"]["labels"] if lbl.startswith("rs-fleet-")]
+
+
+def test_no_sweep_once_the_hour_is_nearly_spent(fleet_gh, lifecycle):
+    # The credential's last fifth is for the fleet's deregistrations (retry.h): a ghost
+    # waits for a pod after the reset.
+    ghosts = kill_midlife(lifecycle, 1)
+    conftest.wait_until(offline(fleet_gh, ghosts), timeout=10, interval=0.1,
+                        what="the killed pod's runner to show offline")
+    fleet_gh.set_rate_limit(remaining=900)
+    before = len(fleet_gh.calls)
+
+    run = lifecycle.start(SUPERVISOR_IDLE_TIMEOUT=SWEEPING_IDLE, **FLEET_SETTINGS)
+
+    assert run.wait(30) == EX_OK, run.output()
+    assert run.summary["github"]["deregistered"] == "confirmed"
+    assert run.summary["github"]["swept"] == []
+    assert "kept for deregistrations" in run.event("fleet.swept").field("skipped")
+    assert [c for c in fleet_gh.calls[before:] if c["method"] == "GET"] == []
+    assert [r["id"] for r in fleet_gh.runners()] == ghosts
+    fleet_gh.delete_runner(ghosts[0])

@@ -273,6 +273,21 @@ static void other_answers_are_not_secondary_limits(void **state)
 	}
 }
 
+static void the_last_fifth_of_an_hours_budget_is_reserved(void **state)
+{
+	/* Deregistrations get the credential's last fifth (retry.h): a PAT's 999 of 5,000, an
+	 * installation's 2,499 of 12,500. */
+	assert_true(retry_budget_reserved(999, 5000));
+	assert_false(retry_budget_reserved(1000, 5000));
+	assert_true(retry_budget_reserved(0, 5000));
+	assert_true(retry_budget_reserved(2499, 12500));
+	assert_false(retry_budget_reserved(2500, 12500));
+	/* Unknown (no x-ratelimit headers, e.g. a proxy's answer) is not low. */
+	assert_false(retry_budget_reserved(-1, 5000));
+	assert_false(retry_budget_reserved(10, -1));
+	assert_false(retry_budget_reserved(0, 0));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -301,6 +316,7 @@ int main(void)
 		cmocka_unit_test(primary_limit_is_not_secondary_and_never_doubled),
 		cmocka_unit_test(hints_get_a_jitter_that_grows_with_them_up_to_4_s),
 		cmocka_unit_test(other_answers_are_not_secondary_limits),
+		cmocka_unit_test(the_last_fifth_of_an_hours_budget_is_reserved),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
