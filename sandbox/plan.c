@@ -572,6 +572,11 @@ static int plan_job_root(struct sbx_plan *p, const struct sbx_policy *pol, struc
 		if (strcmp(*k, "/") != 0 && !under(*k, "/proc") && !under(*k, "/dev") &&
 		    !under(*k, "/sys") && add_path(p->carry, &p->n_carry, *k) < 0)
 			return -1;
+	/* Before anything is registered: what the child would copy after (rootstage.c). A root
+	 * filesystem that is read-only leaves it to the child. */
+	char staged[200] = "staged";
+	if (sbx_root_stage(&p->root, why, sizeof(why)) != 0)
+		snprintf(staged, sizeof(staged), "built by the sandbox: %s", why);
 	p->job_root = true;
 	p->map_count = count;
 	p->profile = SBX_PROFILE_USERNS_ROOT; /* root of it, so that sudo and apt work */
@@ -580,9 +585,9 @@ static int plan_job_root(struct sbx_plan *p, const struct sbx_policy *pol, struc
 	    "node's)",
 	    count - 1);
 	set(r, SBX_L_JOB_ROOT, SBX_APPLIED,
-	    "root of a copy-on-write view of the image (%zu overlays, %lld MiB of tmpfs), ids "
-	    "0-%u mapped to the pod's",
-	    p->root.overlays, pol->job_root_size >> 20, count - 1);
+	    "root of a copy-on-write view of the image (%zu overlays, %lld MiB of tmpfs, skeleton "
+	    "%s), ids 0-%u mapped to the pod's",
+	    p->root.overlays, pol->job_root_size >> 20, staged, count - 1);
 	return 0;
 }
 
@@ -691,6 +696,7 @@ void sbx_plan_free(struct sbx_plan *p)
 		free(p->ro[i].path);
 	for (size_t i = 0; i < p->n_carry; i++)
 		free(p->carry[i]);
+	sbx_root_unstage(&p->root);
 	sbx_root_plan_free(&p->root);
 	if (p->no_caps)
 		cap_free(p->no_caps);

@@ -3,20 +3,24 @@
  *
  * In the sandbox's mount namespace, with the old root still attached:
  *   1. the directories to carry (the runner's root, the work folder) opened, as they may lie
- *      under /tmp, which the new root is mounted on;
- *   2. a tmpfs for the new root at /tmp, and one for the overlays' upper layers inside it;
- *   3. the plan's entries: directories, copies, links, and an overlay per directory with no
- *      mount below it (upper layer: the tmpfs, owner and mode those of the lower directory);
- *      and every volume (a directory that is a mount) bound as it is;
+ *      under /tmp, where the new root is made;
+ *   2. a tmpfs at /tmp for the overlays' upper layers, and the new root at /tmp/r: an overlay
+ *      of the skeleton the parent staged (rootstage.c), or, when it could not, a tmpfs the
+ *      child fills with the plan's directories, copies and links;
+ *   3. an overlay per directory with no mount below it (upper layer in the tmpfs, owner and
+ *      mode those of the lower directory), and every volume (a directory that is a mount)
+ *      bound as it is;
  *   4. /proc (a fresh procfs, mounted while the old one is visible, as the kernel requires,
  *      with /proc/sys and /proc/sysrq-trigger read-only, as runtimes do), a minimal /dev (the
  *      harmless devices bound from the pod's, its own devpts, shm and mqueue directories),
  *      /sys bound read-only throughout, a fresh /tmp, and the carried directories;
- *   5. pivot_root into it; the old root and the upper layers' mount detached: the job sees
- *      neither, and nothing it writes reaches them but through the overlays. */
+ *   5. pivot_root into it; the old root detached, with the upper layers' tmpfs and the staged
+ *      skeleton in it: the job sees neither, and nothing it writes reaches them but through
+ *      the overlays. */
 #include "plan.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <linux/mount.h>
 #include <string.h>
@@ -25,8 +29,8 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#define NEWROOT "/tmp"
-#define UPPERS  NEWROOT "/.rs-upper"
+#define UPPERS  "/tmp"
+#define NEWROOT UPPERS "/r"
 #define OLDROOT NEWROOT "/.rs-old"
 
 #ifndef MOUNT_ATTR_RDONLY
@@ -110,14 +114,16 @@ static int copy_file(const char *src, const char *dst, const struct sbx_root_ent
 	return rc;
 }
 
-static int overlay(const char *dst, const struct sbx_root_entry *e, size_t k)
+/* Overlay number k of e's directory at dst (its mount point made, unless staged). */
+static int overlay(const char *dst, const struct sbx_root_entry *e, size_t k, bool staged)
 {
 	char n[24], upper[128], work[128], opts[4096 + 300];
 	decimal(n, k);
 	int rc = join3(upper, sizeof(upper), UPPERS "/", n, "u");
 	if (rc || (rc = join3(work, sizeof(work), UPPERS "/", n, "w")))
 		return rc;
-	if ((rc = owned_dir(upper, e)) || mkdir(work, 0700) < 0 || (rc = owned_dir(dst, e)))
+	if ((rc = owned_dir(upper, e)) || mkdir(work, 0700) < 0 ||
+	    (!staged && (rc = owned_dir(dst, e))))
 		return rc ? rc : errno;
 	/* lowerdir=SRC,upperdir=U,workdir=W,userxattr (userxattr: the upper layer's overlay
 	 * attributes in user.overlay.*, as an overlay in a user namespace needs). */
@@ -135,12 +141,17 @@ static int overlay(const char *dst, const struct sbx_root_entry *e, size_t k)
 	return mount("overlay", dst, "overlay", MS_NOSUID | MS_NODEV, opts) < 0 ? errno : 0;
 }
 
+/* The plan's entries in the new root; with a staged skeleton only the mounts (the rest, and
+ * the mount points, are in it). */
 static int build_entries(const struct sbx_plan *p, const char **step)
 {
 	const struct sbx_root_plan *rp = &p->root;
+	bool staged = rp->stage[0] != '\0';
 	size_t k = 0;
 	for (size_t i = 0; i < rp->n; i++) {
 		const struct sbx_root_entry *e = &rp->e[i];
+		if (staged && e->kind != SBX_ROOT_OVERLAY && e->kind != SBX_ROOT_BIND)
+			continue;
 		char dst[4200];
 		int rc = join3(dst, sizeof(dst), NEWROOT, e->path, NULL);
 		if (rc)
@@ -160,11 +171,11 @@ static int build_entries(const struct sbx_plan *p, const char **step)
 			*step = "copying a file of the job root";
 			break;
 		case SBX_ROOT_OVERLAY:
-			rc = overlay(dst, e, k++);
+			rc = overlay(dst, e, k++, staged);
 			*step = "an overlay of the job root";
 			break;
 		case SBX_ROOT_BIND:
-			rc = owned_dir(dst, e);
+			rc = staged ? 0 : owned_dir(dst, e);
 			if (rc == 0 && mount(e->path, dst, NULL, MS_BIND | MS_REC, NULL) < 0)
 				rc = errno;
 			*step = "binding a volume into the job root";
@@ -289,11 +300,9 @@ static int switch_root(const char **step)
 	if (mkdir(OLDROOT, 0700) < 0 || syscall(SYS_pivot_root, NEWROOT, OLDROOT) < 0 ||
 	    chdir("/") < 0)
 		return errno;
+	/* With it the upper layers' tmpfs (mounted on its /tmp) and the staged skeleton. */
 	*step = "detaching the pod's root from the job root";
 	if (umount2("/.rs-old", MNT_DETACH) < 0 || rmdir("/.rs-old") < 0)
-		return errno;
-	*step = "detaching the upper layers from the job root";
-	if (umount2("/.rs-upper", MNT_DETACH) < 0 || rmdir("/.rs-upper") < 0)
 		return errno;
 	return 0;
 }
@@ -316,6 +325,37 @@ static int name_host(const struct sbx_plan *p)
 	return rc;
 }
 
+/* "/" of the job: an overlay of the staged skeleton (its upper layer the root's own: owner 0,
+ * mode 0755), or a tmpfs that build_entries fills. */
+static int new_root(const struct sbx_plan *p, const char **step)
+{
+	const struct sbx_root_plan *rp = &p->root;
+	if (!rp->stage[0]) {
+		*step = "the job root's tmpfs";
+		if (mount("tmpfs", NEWROOT, "tmpfs", MS_NODEV, rp->tmpfs_opts) < 0 ||
+		    chmod(NEWROOT, 0755) < 0)
+			return errno;
+		return 0;
+	}
+	*step = "the job root's overlay of the staged skeleton";
+	if (mkdir(UPPERS "/ru", 0755) < 0 || chmod(UPPERS "/ru", 0755) < 0 ||
+	    mkdir(UPPERS "/rw", 0700) < 0)
+		return errno;
+	char opts[200];
+	const char *parts[] = { "lowerdir=", rp->stage,
+				",upperdir=" UPPERS "/ru,workdir=" UPPERS "/rw,userxattr" };
+	char *o = opts;
+	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+		size_t len = strlen(parts[i]);
+		if ((size_t)(o - opts) + len + 1 > sizeof(opts))
+			return ENAMETOOLONG;
+		memcpy(o, parts[i], len);
+		o += len;
+	}
+	*o = '\0';
+	return mount("overlay", NEWROOT, "overlay", MS_NOSUID | MS_NODEV, opts) < 0 ? errno : 0;
+}
+
 int sbx_child_job_root(const struct sbx_plan *p, const char **step)
 {
 	int fds[SBX_MAX_PATHS], rc;
@@ -326,10 +366,11 @@ int sbx_child_job_root(const struct sbx_plan *p, const char **step)
 			return errno;
 	}
 	*step = "the job root's tmpfs";
-	if (mount("tmpfs", NEWROOT, "tmpfs", MS_NODEV, p->root.tmpfs_opts) < 0 ||
-	    chmod(NEWROOT, 0755) < 0 || mkdir(UPPERS, 0700) < 0 ||
-	    mount("tmpfs", UPPERS, "tmpfs", MS_NODEV, p->root.tmpfs_opts) < 0)
+	if (mount("tmpfs", UPPERS, "tmpfs", MS_NODEV, p->root.tmpfs_opts) < 0 ||
+	    mkdir(NEWROOT, 0755) < 0)
 		return errno;
+	if ((rc = new_root(p, step)))
+		return rc;
 	if ((rc = build_entries(p, step)) || (rc = make_dev(step)) || (rc = make_proc_sys(p, step)))
 		return rc;
 	*step = "naming the sandbox in the job root's /etc/hosts";

@@ -192,6 +192,13 @@ static int plan_entry(struct sbx_root_plan *rp, const struct mounts *m, const ch
 	return e ? e : walk(rp, m, path, depth + 1);
 }
 
+/* A name at the top of the pod's root that rootstage.c made. */
+static bool is_staged_skeleton(const char *name)
+{
+	static const char prefix[] = SBX_ROOT_STAGE_PREFIX;
+	return strncmp(name, &prefix[1], sizeof(prefix) - 2) == 0;
+}
+
 static int walk(struct sbx_root_plan *rp, const struct mounts *m, const char *dir, int depth)
 {
 	if (depth > MAX_DEPTH)
@@ -202,6 +209,9 @@ static int walk(struct sbx_root_plan *rp, const struct mounts *m, const char *di
 	int e = 0;
 	for (struct dirent *de; e == 0 && (de = readdir(d));) {
 		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		/* A staged skeleton (rootstage.c), this plan's to come or another's. */
+		if (strcmp(dir, "/") == 0 && is_staged_skeleton(de->d_name))
 			continue;
 		char path[4096];
 		if ((size_t)snprintf(path, sizeof(path), "%s/%s", strcmp(dir, "/") ? dir : "",

@@ -42,12 +42,28 @@ struct sbx_root_plan {
 	size_t n;
 	size_t overlays;
 	char tmpfs_opts[64]; /* "size=N" for the skeleton and the upper layers' tmpfs */
+	char stage[64];      /* the staged skeleton (sbx_root_stage), or "" */
 };
 
 /* Walks "/" along the mount table (/proc/self/mountinfo). Returns 0, or an errno value with
  * why filled in. */
 int sbx_root_plan_build(struct sbx_root_plan *rp, long long size, char *why, size_t why_size);
 void sbx_root_plan_free(struct sbx_root_plan *rp);
+
+/* The skeleton staged (rootstage.c): a directory at the top of the pod's root whose name
+ * starts with this; the plan leaves such directories out. */
+#define SBX_ROOT_STAGE_PREFIX "/.runner-supervisor-job-root."
+
+/* Writes the plan's skeleton (its directories, links and copies, and the mount points of its
+ * overlays and volumes) into a new directory at the top of the pod's root, which the child
+ * then mounts as the lower layer of the job's "/" instead of building it. Returns 0, or an
+ * errno value with why filled in (a read-only root filesystem: EROFS), nothing left behind;
+ * the child then builds the skeleton itself, as without staging. Parent only. */
+int sbx_root_stage(struct sbx_root_plan *rp, char *why, size_t why_size);
+
+/* Removes the staged skeleton, if any: once no sandbox uses it (an overlay's lower layer
+ * must not change under it). */
+void sbx_root_unstage(struct sbx_root_plan *rp);
 
 /* The ids of this process's user namespace that map its uid and gid 0 to something other
  * than the node's root: how many (at most 65536) from 0 are mapped, or 0 when uid 0 here is

@@ -193,6 +193,42 @@ def test_a_package_manager_installs_into_the_job_root_and_nothing_outlives_it(sa
     assert reports and all(r["layers"]["job_root"]["state"] == "applied" for r in reports)
 
 
+def job_root_details(stderr):
+    return [json.loads(line)["layers"]["job_root"]["detail"] for line in stderr.splitlines()
+            if line.startswith("{") and '"sandbox.report"' in line]
+
+
+STAGED = "ls -a / | grep -c runner-supervisor-job-root || true"
+
+
+def test_the_skeleton_is_staged_before_the_job_and_gone_after_it(sandbox_tools):
+    # Written by the parent before anything is registered (rootstage.c), mounted by the
+    # sandbox as its root's lower layer: the job sees its /etc, never the staging directory.
+    sup = shlex.quote(RS_BIN)
+    job = f"echo job-sees=$({STAGED}); grep -c 127.0.1.1 /etc/hosts; id -u"
+    p = in_userns_pod(sandbox_tools, f"{sup} exec -- sh -c {shlex.quote(job)} && "
+                                     f"echo after=$({STAGED})")
+
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert "job-sees=0\n1\n0\n" in p.stdout  # no staging dir; its named /etc/hosts; root
+    assert "after=0" in p.stdout  # removed once the sandbox ended
+    (detail,) = job_root_details(p.stderr)
+    assert "skeleton staged" in detail, detail
+
+
+def test_a_read_only_root_filesystem_leaves_the_skeleton_to_the_sandbox(sandbox_tools):
+    # readOnlyRootFilesystem: nowhere to stage; the sandbox builds its skeleton itself.
+    sup = shlex.quote(RS_BIN)
+    job = "echo hi > /usr/local/bin/jr-ro && cat /usr/local/bin/jr-ro && grep -c 127.0.1.1 /etc/hosts"
+    p = in_userns_pod(sandbox_tools, "mount -o remount,bind,ro / && "
+                                     f"{sup} exec -- sh -c {shlex.quote(job)}")
+
+    assert p.returncode == 0, p.stdout[-2000:] + p.stderr[-3000:]
+    assert p.stdout.split() == ["hi", "1"]
+    (detail,) = job_root_details(p.stderr)
+    assert "skeleton built by the sandbox" in detail and "Read-only file system" in detail, detail
+
+
 def test_every_escape_vector_is_blocked_from_the_job_root_as_root(sandbox_run):
     from test_sandbox import blocked
     secret_dir = tempfile.mkdtemp(prefix="rs-jr-secret-", dir="/var/tmp")

@@ -1,0 +1,118 @@
+/* The job root's skeleton staged by the parent (rootplan.h): stdio and malloc are fine here.
+ *
+ * What the child would otherwise build between clone and execve, after the registration (a
+ * directory per rebuilt directory, a copy of each of /etc's files, the runtime's /etc/hosts,
+ * links, the mount points), written once into a directory at the top of the pod's root before
+ * anything is registered. The child mounts it as the lower layer of its root: a job that
+ * GitHub has already routed to the runner does not wait for a few hundred copies.
+ *
+ * The directory is a new top-level name of the pod's root: the plan rebuilds "/" from its own
+ * list, so nothing the plan did not list is visible in the job root (rootplan.c skips the
+ * name); it is 0700 root's, read by the overlay with the mounter's credentials only. The
+ * overlay never writes its lower layer, and nothing else does while the sandbox lives: it is
+ * removed once the plan is freed, after the sandbox has ended. */
+#include "rootplan.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/sendfile.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int owned(const char *path, const struct sbx_root_entry *e)
+{
+	if (lchown(path, e->uid, e->gid) < 0)
+		return errno;
+	if (e->kind != SBX_ROOT_LINK && chmod(path, e->mode) < 0)
+		return errno;
+	return 0;
+}
+
+/* As the child copies (rootfs.c): what cannot be read is left out, links are not followed. */
+static int copy(const char *src, const char *dst, const struct sbx_root_entry *e)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (in < 0)
+		return errno == EACCES || errno == ENOENT ? 0 : errno;
+	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	int rc = out < 0 ? errno : 0;
+	struct stat st;
+	if (rc == 0 && fstat(in, &st) < 0)
+		rc = errno;
+	for (off_t left = rc == 0 ? st.st_size : 0; rc == 0 && left > 0;) {
+		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
+		if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP))
+			n = sendfile(out, in, NULL, (size_t)left);
+		if (n < 0)
+			rc = errno;
+		else if (n == 0)
+			break; /* shorter than it was: what is there is copied */
+		else
+			left -= n;
+	}
+	close(in);
+	if (out >= 0)
+		close(out);
+	return rc ? rc : owned(dst, e);
+}
+
+static int stage_entry(const char *root, const struct sbx_root_entry *e)
+{
+	char dst[4200];
+	if ((size_t)snprintf(dst, sizeof(dst), "%s%s", root, e->path) >= sizeof(dst))
+		return ENAMETOOLONG;
+	switch (e->kind) {
+	case SBX_ROOT_DIR:
+	case SBX_ROOT_OVERLAY: /* its mount point */
+	case SBX_ROOT_BIND:
+		if (mkdir(dst, 0700) < 0)
+			return errno;
+		return owned(dst, e);
+	case SBX_ROOT_LINK:
+		if (symlink(e->target, dst) < 0)
+			return errno;
+		return owned(dst, e);
+	case SBX_ROOT_COPY:
+		return copy(e->path, dst, e);
+	}
+	return EINVAL;
+}
+
+static int remove_one(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)ftw;
+	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+void sbx_root_unstage(struct sbx_root_plan *rp)
+{
+	if (!rp->stage[0])
+		return;
+	nftw(rp->stage, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	rp->stage[0] = '\0';
+}
+
+int sbx_root_stage(struct sbx_root_plan *rp, char *why, size_t why_size)
+{
+	snprintf(rp->stage, sizeof(rp->stage), "%sXXXXXX", SBX_ROOT_STAGE_PREFIX);
+	if (!mkdtemp(rp->stage)) {
+		int e = errno;
+		snprintf(why, why_size, "%s*: %s", SBX_ROOT_STAGE_PREFIX, strerror(e));
+		rp->stage[0] = '\0';
+		return e;
+	}
+	for (size_t i = 0; i < rp->n; i++) {
+		int e = stage_entry(rp->stage, &rp->e[i]);
+		if (e) {
+			snprintf(why, why_size, "staging %.80s: %s", rp->e[i].path, strerror(e));
+			sbx_root_unstage(rp);
+			return e;
+		}
+	}
+	return 0;
+}
