@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "names.h"
 #include "util.h"
 
 /* Table callbacks share one signature; not every one needs every argument. */
@@ -1311,19 +1312,30 @@ static int validate_exec(const struct rs_config *cfg, struct rs_err *err)
 	return 0;
 }
 
-/* The fleet's label is one of the 100 GitHub takes. */
+/* The fleet's label and the born label (names.h) are two of the 100 GitHub takes; the born
+ * label is the supervisor's alone: one set by hand would tell the sweep a false age. */
 static int validate_fleet(const struct rs_config *cfg, struct rs_err *err)
 {
-	if (!cfg->fleet_label || cfg->n_labels < MAX_LABELS)
+	if (!cfg->fleet_label)
 		return 0;
-	for (size_t i = 0; i < cfg->n_labels; i++)
+	size_t added = 2;
+	for (size_t i = 0; i < cfg->n_labels; i++) {
 		if (strcasecmp(cfg->labels[i], cfg->fleet_label) == 0)
-			return 0;
+			added = 1;
+		if (strncasecmp(cfg->labels[i], BORN_LABEL_PREFIX, strlen(BORN_LABEL_PREFIX)) == 0)
+			return rs_fail(err, EX_RS_CONFIG, 0,
+				       "RUNNER_LABELS: %s: with SUPERVISOR_FLEET, the supervisor "
+				       "sets the label " BORN_LABEL_PREFIX "T (its registration's "
+				       "time) itself",
+				       cfg_quote(cfg->labels[i]).s);
+	}
+	if (cfg->n_labels + added <= MAX_LABELS)
+		return 0;
 	return rs_fail(
 	    err, EX_RS_CONFIG, 0,
-	    "RUNNER_LABELS: more than %d labels with SUPERVISOR_FLEET's %s (GitHub takes "
-	    "100, including self-hosted, Linux and the architecture)",
-	    MAX_LABELS - 1, cfg->fleet_label);
+	    "RUNNER_LABELS: more than %d labels with SUPERVISOR_FLEET's %s and " BORN_LABEL_PREFIX
+	    "T (GitHub takes 100, including self-hosted, Linux and the architecture)",
+	    (int)(MAX_LABELS - added), cfg->fleet_label);
 }
 
 int cfg_validate(struct rs_config *cfg, struct rs_err *err)

@@ -720,6 +720,15 @@ static json_t *labels_json(const struct rs_config *cfg)
 		listed |= strcasecmp(cfg->labels[i], cfg->fleet_label) == 0;
 	if (a && cfg->fleet_label && !listed)
 		json_array_append_new(a, json_string(cfg->fleet_label));
+	/* And when the registration was asked for, which the runners API does not tell (names.h).
+	 * Built anew for each request: after a 409 the runner is created by a later request, and
+	 * the first one's time would make it look older than it is, the unsafe side for the
+	 * sweep; a later time only makes it wait longer for it. */
+	if (a && cfg->fleet_label) {
+		char born[BORN_LABEL_SIZE];
+		runner_born_label(time(NULL), born);
+		json_array_append_new(a, json_string(born));
+	}
 	return a;
 }
 
@@ -1240,10 +1249,15 @@ static int brief_from(const struct gh_call *c, json_t *r, const char *label,
 	json_t *labels = json_object_get(r, "labels"), *l;
 	size_t i;
 	b->in_fleet = false;
+	b->born_minute = -1;
 	json_array_foreach(labels, i, l)
 	{
 		const char *n = json_string_value(json_object_get(l, "name"));
 		b->in_fleet |= label && n && strcasecmp(n, label) == 0;
+		/* Should a runner carry two, the younger: the sweep errs on the side of keeping. */
+		long long born = runner_born_minute(n);
+		if (born > b->born_minute)
+			b->born_minute = born;
 	}
 	return 0;
 }

@@ -87,9 +87,10 @@ void gh_set_cancel(struct github *gh, const volatile bool *cancel);
 struct gh_runner_brief {
 	long long id;
 	char name[65];
-	bool online;   /* status is not "offline" */
-	bool busy;     /* running a job (or not said) */
-	bool in_fleet; /* carries the fleet's label */
+	bool online;           /* status is not "offline" */
+	bool busy;             /* running a job (or not said) */
+	bool in_fleet;         /* carries the fleet's label */
+	long long born_minute; /* what its rs-born-T label says (names.h); -1 without one */
 };
 
 struct gh_runner_page {

@@ -3,6 +3,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/utsname.h>
 
 #define HASH_HEX 8
@@ -51,4 +52,29 @@ const char *runner_arch_label(void)
 			return "ARM";
 	}
 	return "X64";
+}
+
+void runner_born_label(time_t now, char out[BORN_LABEL_SIZE])
+{
+	/* Floored: the request came up to 59 s after the minute the label says (sweep.c). */
+	long long minute = now > 0 ? (long long)now / 60 : 0;
+	snprintf(out, BORN_LABEL_SIZE, BORN_LABEL_PREFIX "%lld", minute);
+}
+
+long long runner_born_minute(const char *label)
+{
+	size_t prefix = strlen(BORN_LABEL_PREFIX);
+	if (!label || strncasecmp(label, BORN_LABEL_PREFIX, prefix) != 0 || !label[prefix])
+		return -1;
+	long long v = 0;
+	for (const char *p = label + prefix; *p; p++) {
+		/* Not isdigit(): it follows the locale, and a sign or a space is not ours either. */
+		if (*p < '0' || *p > '9')
+			return -1;
+		int d = *p - '0';
+		if (v > (BORN_MINUTE_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	return v;
 }

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #define RUNNER_NAME_MAX 64
 
@@ -18,5 +19,21 @@ void runner_name_suffixed(const char *name, uint32_t rnd, char *out);
 
 /* The runner's own default labels for this machine: "X64", "ARM64" or "ARM". */
 const char *runner_arch_label(void);
+
+/* A runner of a fleet (SUPERVISOR_FLEET) also carries rs-born-T, T the wall-clock time of its
+ * registration request in whole minutes since the epoch: GitHub's runners API tells no
+ * registration time, and the fleet's sweep needs one to judge a runner registered after its
+ * own (sweep.h). Minutes keep the label short and the same for the pods of a wave. */
+#define BORN_LABEL_PREFIX "rs-born-"
+#define BORN_LABEL_SIZE   32
+
+/* The label for a registration requested at now. */
+void runner_born_label(time_t now, char out[BORN_LABEL_SIZE]);
+
+/* The minute a born label says, or -1 when label is not exactly one: the prefix (in any case,
+ * as GitHub compares labels) and 1 to 18 decimal digits, at most BORN_MINUTE_MAX, nothing else.
+ * What a pod of the fleet cannot read it judges as if there were no label. */
+#define BORN_MINUTE_MAX (INT64_MAX / 60) /* T * 60 does not overflow */
+long long runner_born_minute(const char *label);
 
 #endif

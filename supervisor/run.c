@@ -27,6 +27,7 @@
 #include "jit.h"
 #include "lifecycle.h"
 #include "manifest.h"
+#include "names.h"
 #include "procs.h"
 #include "relay.h"
 #include "report.h"
@@ -467,8 +468,12 @@ static int configure_with_token(struct run *r, struct rs_err *err)
 	FILE *lf = open_memstream(&labels, &labels_len);
 	for (size_t i = 0; lf && i < cfg->n_labels; i++)
 		fprintf(lf, "%s%s", i ? "," : "", cfg->labels[i]);
-	if (lf && cfg->fleet_label)
-		fprintf(lf, "%s%s", cfg->n_labels ? "," : "", cfg->fleet_label);
+	if (lf && cfg->fleet_label) {
+		/* As for JIT (github.c, labels_json): the time of this registration. */
+		char born[BORN_LABEL_SIZE];
+		runner_born_label(time(NULL), born);
+		fprintf(lf, "%s%s,%s", cfg->n_labels ? "," : "", cfg->fleet_label, born);
+	}
 	if (lf)
 		fclose(lf);
 	int rc = asprintf(&token_env, "ACTIONS_RUNNER_INPUT_TOKEN=%s", token);

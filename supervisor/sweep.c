@@ -1,8 +1,10 @@
 #include "sweep.h"
 
 #include <sys/random.h>
+#include <time.h>
 
 #include "log.h"
+#include "names.h"
 #include "retry.h"
 
 /* A sweep is housekeeping: it gives up quickly (a rate limit's wait is longer) rather than
@@ -10,15 +12,38 @@
 #define SWEEP_DEADLINE_MS 15000
 #define PAGE_SIZE         100
 
-size_t sweep_pick(const struct gh_runner_brief *runners, size_t n, long long own_id, size_t max,
-		  long long *out)
+/* Whether a born label proves the registration older than after_s. The label floors the
+ * request's time to the minute: the request may have come up to 59 s after T * 60, and the
+ * minute of margin is for that. What the floor did not use of it covers a skew between the
+ * clocks of the registering node and ours; a larger skew is left to SUPERVISOR_SWEEP_AFTER's
+ * own slack (a runner comes online seconds after its registration, not minutes), and a runner
+ * taken too early costs its pod an exit 75, no job (README, "Ghosts of the fleet"). A time
+ * ahead of ours is young: that node's clock is ahead, or the label is not to be trusted. */
+static bool born_long_ago(long long born_minute, long long now_s, long long after_s)
+{
+	if (born_minute < 0 || born_minute > BORN_MINUTE_MAX || now_s < 0 || after_s < 0)
+		return false;
+	long long born_s = born_minute * 60;
+	return born_s <= now_s && now_s - born_s > after_s + SWEEP_BORN_MARGIN_S;
+}
+
+size_t sweep_pick(const struct gh_runner_brief *runners, size_t n, const struct sweep_judge *by,
+		  size_t max, long long *out)
 {
 	size_t k = 0;
+	if (by->own_id <= 0)
+		return 0;
 	/* A page comes in id order; an older ghost is no less a ghost, but the oldest first
 	 * makes pods that share a page agree on which to take. */
 	for (size_t i = 0; i < n && k < max; i++) {
 		const struct gh_runner_brief *r = &runners[i];
-		if (r->in_fleet && !r->online && !r->busy && r->id > 0 && r->id < own_id)
+		if (!r->in_fleet || r->online || r->busy || r->id <= 0 || r->id == by->own_id)
+			continue;
+		/* Either proves the pod that registered it had SUPERVISOR_SWEEP_AFTER to bring it
+		 * online. The id needs no clock and no margin, so it stays for a runner with a label
+		 * too: it takes a wave's ghosts as soon as its pods are that old, where the label
+		 * alone would wait the margin more. */
+		if (r->id < by->own_id || born_long_ago(r->born_minute, by->now_s, by->after_s))
 			out[k++] = r->id;
 	}
 	return k;
@@ -108,8 +133,8 @@ static int delete_picked(struct github *gh, const long long *ids, size_t n, uint
 		log_event(LOG_INFO, "runner.swept",
 			  LOG_FIELDS(LOG_INT("runner_id", id), LOG_STR("fleet", cfg->fleet)),
 			  "deleted runner %lld, a ghost of fleet %s (offline, idle, registered "
-			  "before this pod's)",
-			  id, cfg->fleet);
+			  "before this pod's or, by its born label, more than %lld s ago)",
+			  id, cfg->fleet, cfg->sweep_after_s + SWEEP_BORN_MARGIN_S);
 	}
 	return 0;
 }
@@ -129,7 +154,10 @@ static int sweep_page(struct github *gh, const struct rs_config *cfg, unsigned p
 	rep->pages++;
 	*total = p.total;
 	long long ids[SWEEP_IDS_KEPT];
-	size_t n = sweep_pick(p.runners, p.n, own_id, SWEEP_IDS_KEPT, ids);
+	struct sweep_judge by = { .own_id = own_id,
+				  .now_s = (long long)time(NULL),
+				  .after_s = cfg->sweep_after_s };
+	size_t n = sweep_pick(p.runners, p.n, &by, SWEEP_IDS_KEPT, ids);
 	gh_runner_page_free(&p);
 	return delete_picked(gh, ids, n, deadline, cfg, rep);
 }

@@ -3,9 +3,12 @@
  * removes an ephemeral one only after a day. Each pod of a fleet (SUPERVISOR_FLEET), as it
  * ends, looks at one or two pages of its scope's runners and deletes at most
  * SUPERVISOR_SWEEP_MAX runners that carry the fleet's label, are offline and idle, and were
- * registered before its own runner (a lower id), once its own registration is older than
- * SUPERVISOR_SWEEP_AFTER: by then a pod that registered earlier has had that long to bring its
- * runner online. Not every pod looks: each does with a chance that grows with its own life
+ * registered long enough ago that their pod had SUPERVISOR_SWEEP_AFTER to bring them online:
+ * before its own runner (a lower id), once its own registration is older than that; or, by
+ * their rs-born-T label (names.h), more than that and a minute ago, whatever their id. The
+ * label is what lets a pod take a ghost registered after its own: without it, a runner
+ * SIGKILLed late in a wave's registrations could be taken only by the few pods registered
+ * after it. Not every pod looks: each does with a chance that grows with its own life
  * (sweep_chosen), so that the fleet looks about as often as it has pods, whether they live a
  * minute or an hour, and a short-lived pod rarely pays for a list call. */
 #ifndef RS_SWEEP_H
@@ -28,11 +31,22 @@ struct sweep_report {
 	long long ids[SWEEP_IDS_KEPT]; /* the runners deleted (the first ones) */
 };
 
+/* What a pod judges others by. */
+struct sweep_judge {
+	long long own_id;  /* its own runner's, registered more than after_s ago (why_not) */
+	long long now_s;   /* the wall clock, seconds since the epoch, as born labels count */
+	long long after_s; /* SUPERVISOR_SWEEP_AFTER */
+};
+
+/* A born label's margin on top of SUPERVISOR_SWEEP_AFTER (sweep.c). */
+#define SWEEP_BORN_MARGIN_S 60
+
 /* Which runners of a page are the fleet's ghosts, in the page's order (the oldest first): in
- * the fleet, offline, idle, and registered before own_id. Writes at most max ids to out;
- * returns how many. */
-size_t sweep_pick(const struct gh_runner_brief *runners, size_t n, long long own_id, size_t max,
-		  long long *out);
+ * the fleet, offline, idle, not the pod's own, and registered before own_id or, by their born
+ * label, more than after_s + SWEEP_BORN_MARGIN_S before now_s. Nothing without an own_id.
+ * Writes at most max ids to out; returns how many. */
+size_t sweep_pick(const struct gh_runner_brief *runners, size_t n, const struct sweep_judge *by,
+		  size_t max, long long *out);
 
 /* The life over which a pod of the fleet looks for ghosts once, on average: this many times
  * SUPERVISOR_SWEEP_AFTER (16 minutes at its default). Measured with 200 pods living 150 s, 4

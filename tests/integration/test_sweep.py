@@ -1,7 +1,10 @@
 """The fleet sweeps its own ghosts (issue 16.3; README, "Ghosts of the fleet"): pods SIGKILLed
 mid-life leave their runners registered; the next pods of the fleet delete them as they end,
 and nothing else: not another fleet's runner, not a runner without the fleet's label however
-similar its name, not one online or busy, not one registered after the sweeping pod's own."""
+similar its name, not one online or busy, not one registered after the sweeping pod's own
+unless its rs-born-T label (the minute of its registration) says it is old enough."""
+import time
+
 import pytest
 
 import conftest
@@ -18,6 +21,20 @@ SWEEPING_IDLE = 9
 
 def labels(runner):
     return {label["name"] for label in runner["labels"]}
+
+
+def born_label(minute):
+    return f"rs-born-{minute}"
+
+
+def this_minute(room=25):
+    """The current minute, with at least room seconds of it left (waits for the next one
+    otherwise): a runner labelled with it stays young for a run that long."""
+    now = time.time()
+    if 60 - now % 60 < room:
+        time.sleep(60 - now % 60 + 0.1)
+        now = time.time()
+    return int(now // 60)
 
 
 def kill_midlife(lifecycle, n):
@@ -73,9 +90,37 @@ def test_the_next_pod_removes_ghosts_of_its_fleet_and_nothing_else(fleet_gh, lif
     # Its own runner carried the fleet's label from its registration.
     (jit,) = [c for c in fleet_gh.calls_to(r"generate-jitconfig$", "POST")
               if c["body"]["name"] == run.env["RUNNER_NAME"]]
-    assert jit["body"]["labels"][-1] == LABEL
+    assert jit["body"]["labels"][-2:-1] == [LABEL]
     for r in (alive, younger, foreign, other):
         fleet_gh.delete_runner(r["id"])
+
+
+def test_a_ghost_registered_after_ours_is_swept_by_its_born_label(fleet_gh, lifecycle):
+    # SUPERVISOR_SWEEP_AFTER 1 s: a born label older than 1 s and the minute of margin is a
+    # ghost's; one of this minute may be a pod still starting.
+    minute = this_minute()
+    before = time.time()
+    run = lifecycle.start(SUPERVISOR_IDLE_TIMEOUT=SWEEPING_IDLE, SUPERVISOR_SWEEP_MAX=5,
+                          **FLEET_SETTINGS)
+    own = run.wait_for_event("runner.registered").field("runner_id")
+    after = time.time()
+    # Both registered after ours (higher ids), as by pods SIGKILLed late in a wave.
+    old = fleet_gh.register_runner("acme", "ci-late-1", status="offline",
+                                   labels=["self-hosted", LABEL, born_label(minute - 10)])
+    young = fleet_gh.register_runner("acme", "ci-late-2", status="offline",
+                                     labels=["self-hosted", LABEL, born_label(minute)])
+    assert own < old["id"] < young["id"]
+
+    assert run.wait(30) == EX_OK, run.output()
+    assert run.summary["github"]["swept"] == [old["id"]]
+    assert [r["id"] for r in fleet_gh.runners()] == [young["id"]]
+    # Its own runner said when it registered, after the fleet's label.
+    (jit,) = [c for c in fleet_gh.calls_to(r"generate-jitconfig$", "POST")
+              if c["body"]["name"] == run.env["RUNNER_NAME"]]
+    assert jit["body"]["labels"][-2] == LABEL
+    assert jit["body"]["labels"][-1] in {born_label(m) for m in
+                                        range(int(before // 60), int(after // 60) + 1)}
+    fleet_gh.delete_runner(young["id"])
 
 
 def test_one_pod_deletes_at_most_sweep_max_ghosts_and_the_next_the_rest(fleet_gh, lifecycle):
@@ -119,7 +164,8 @@ def test_without_a_fleet_nothing_is_listed(fleet_gh, lifecycle):
     assert run.summary["github"]["swept"] == []
     assert [c for c in fleet_gh.calls if c["method"] == "GET"] == []  # not one list call
     (jit,) = fleet_gh.calls_to(r"generate-jitconfig$", "POST")
-    assert not [lbl for lbl in jit["body"]["labels"] if lbl.startswith("rs-fleet-")]
+    assert not [lbl for lbl in jit["body"]["labels"]
+                if lbl.startswith(("rs-fleet-", "rs-born-"))]
 
 
 def test_no_sweep_once_the_hour_is_nearly_spent(fleet_gh, lifecycle):

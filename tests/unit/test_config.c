@@ -733,6 +733,24 @@ static void test_at_most_97_labels_after_dropping_duplicates(void **state)
 		   ENVP(kv("RUNNER_LABELS", numbered_labels(98, ""))));
 }
 
+/* A fleet's runners also get rs-fleet-NAME and rs-born-T: two of the 97. */
+static void test_a_fleet_takes_two_labels_and_sets_the_born_one_itself(void **state)
+{
+	load_run(NO_ARGS,
+		 ENVP("SUPERVISOR_FLEET=ci", kv("RUNNER_LABELS", numbered_labels(95, ""))));
+	validate_ok();
+	load_run(NO_ARGS, ENVP("SUPERVISOR_FLEET=ci",
+			       kv("RUNNER_LABELS", numbered_labels(95, ",rs-fleet-ci"))));
+	validate_ok();
+	load_run(NO_ARGS,
+		 ENVP("SUPERVISOR_FLEET=ci", kv("RUNNER_LABELS", numbered_labels(96, ""))));
+	validate_fails(EX_RS_CONFIG, "RUNNER_LABELS: more than 95 labels with SUPERVISOR_FLEET's");
+	load_run(NO_ARGS, ENVP("SUPERVISOR_FLEET=ci", "RUNNER_LABELS=gpu,RS-BORN-1"));
+	validate_fails(EX_RS_CONFIG, "RUNNER_LABELS: \"RS-BORN-1\": with SUPERVISOR_FLEET");
+	load_run(NO_ARGS, ENVP("RUNNER_LABELS=gpu,rs-born-1")); /* no fleet, no sweep: any label */
+	validate_ok();
+}
+
 /* ---- GITHUB_URL and the API base --------------------------------------------------------- */
 
 static void test_org_url_on_github_com(void **state)
@@ -1479,6 +1497,7 @@ int main(void)
 		T(test_a_token_inside_a_value_is_never_quoted_back),
 		T(test_labels_up_to_256_characters),
 		T(test_at_most_97_labels_after_dropping_duplicates),
+		T(test_a_fleet_takes_two_labels_and_sets_the_born_one_itself),
 		T(test_org_url_on_github_com),
 		T(test_repo_url_with_trailing_slash),
 		T(test_enterprise_url),
