@@ -120,10 +120,23 @@ class SandboxResult:
         return {v["vector"]: v for v in self.lines if "vector" in v}
 
 
+def userns_pod_binds():
+    """--bind arguments for userns_pod: the simulated pod mounts its own /tmp, which would hide
+    a checkout (and its build) that lies under the machine's /tmp."""
+    binds = []
+    for path in {str(Path(__file__).resolve().parents[2]),
+                 str(Path(RS_BIN).resolve().parent)}:
+        if path == "/tmp" or path.startswith("/tmp/"):
+            binds += ["--bind", path]
+    return binds
+
+
 def _wrap(env_name, tools):
     prefix = []
     for word in ENVIRONMENTS[env_name]:
-        if word in ("restrict", "userns_pod"):
+        if word == "userns_pod":
+            prefix += [tools.path(word), *userns_pod_binds()]
+        elif word == "restrict":
             prefix.append(tools.path(word))
         elif word == "mask-proc":
             prefix += ["unshare", "--mount", "--propagation", "private", "sh", "-c", MASK_PROC,

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from sandbox_fixtures import *  # noqa: F401,F403  (fixtures)
-from sandbox_fixtures import RS_BIN
+from sandbox_fixtures import RS_BIN, userns_pod_binds
 
 JOB_ROOT = {"SUPERVISOR_JOB_ROOT": "overlay"}
 TIMEOUT = 240
@@ -151,7 +151,7 @@ grep -c added-by-the-job /etc/hosts || true
 
 def in_userns_pod(sandbox_tools, script, timeout=TIMEOUT):
     """Runs script (sh) in one simulated user-namespaced pod, as that pod's root; → stdout."""
-    argv = [sandbox_tools.path("userns_pod"), "--", "sh", "-c", script]
+    argv = [sandbox_tools.path("userns_pod"), *userns_pod_binds(), "--", "sh", "-c", script]
     env = dict(os.environ, SUPERVISOR_LOG_FORMAT="json", SUPERVISOR_SANDBOX="strict",
                SUPERVISOR_JOB_ROOT="overlay", RUNNER_NAME="jr-pod")
     p = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
@@ -289,7 +289,8 @@ def test_runasnonroot_in_a_userns_pod_is_refused_saying_why(sandbox_tools):
               "exec -- true")
     env = dict(os.environ, SUPERVISOR_LOG_FORMAT="json", SUPERVISOR_SANDBOX="auto",
                SUPERVISOR_JOB_ROOT="overlay")
-    p = subprocess.run([sandbox_tools.path("userns_pod"), "--", "sh", "-c", script], env=env,
+    p = subprocess.run([sandbox_tools.path("userns_pod"), *userns_pod_binds(), "--", "sh", "-c",
+                        script], env=env,
                        capture_output=True, text=True, timeout=TIMEOUT)
 
     assert p.returncode == 0, p.stderr
