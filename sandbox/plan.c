@@ -574,7 +574,7 @@ static int plan_job_root(struct sbx_plan *p, const struct sbx_policy *pol, struc
 			return -1;
 	/* Before anything is registered: what the child would copy after (rootstage.c). A root
 	 * filesystem that is read-only leaves it to the child. */
-	char staged[200] = "staged";
+	char staged[200] = "staged while the runner registers";
 	if (sbx_root_stage(&p->root, why, sizeof(why)) != 0)
 		snprintf(staged, sizeof(staged), "built by the sandbox: %s", why);
 	p->job_root = true;

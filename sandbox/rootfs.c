@@ -146,7 +146,7 @@ static int overlay(const char *dst, const struct sbx_root_entry *e, size_t k, bo
 static int build_entries(const struct sbx_plan *p, const char **step)
 {
 	const struct sbx_root_plan *rp = &p->root;
-	bool staged = rp->stage[0] != '\0';
+	bool staged = sbx_root_staged(rp);
 	size_t k = 0;
 	for (size_t i = 0; i < rp->n; i++) {
 		const struct sbx_root_entry *e = &rp->e[i];
@@ -330,7 +330,7 @@ static int name_host(const struct sbx_plan *p)
 static int new_root(const struct sbx_plan *p, const char **step)
 {
 	const struct sbx_root_plan *rp = &p->root;
-	if (!rp->stage[0]) {
+	if (!sbx_root_staged(rp)) {
 		*step = "the job root's tmpfs";
 		if (mount("tmpfs", NEWROOT, "tmpfs", MS_NODEV, rp->tmpfs_opts) < 0 ||
 		    chmod(NEWROOT, 0755) < 0)

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 enum sbx_root_kind {
@@ -41,8 +42,9 @@ struct sbx_root_plan {
 	struct sbx_root_entry *e;
 	size_t n;
 	size_t overlays;
-	char tmpfs_opts[64]; /* "size=N" for the skeleton and the upper layers' tmpfs */
-	char stage[64];      /* the staged skeleton (sbx_root_stage), or "" */
+	char tmpfs_opts[64];       /* "size=N" for the skeleton and the upper layers' tmpfs */
+	char stage[64];            /* the staged skeleton (sbx_root_stage), or "" */
+	struct sbx_stager *stager; /* the thread writing it (rootstage.c), or NULL */
 };
 
 /* Walks "/" along the mount table (/proc/self/mountinfo). Returns 0, or an errno value with
@@ -54,15 +56,26 @@ void sbx_root_plan_free(struct sbx_root_plan *rp);
  * starts with this; the plan leaves such directories out. */
 #define SBX_ROOT_STAGE_PREFIX "/.runner-supervisor-job-root."
 
-/* Writes the plan's skeleton (its directories, links and copies, and the mount points of its
- * overlays and volumes) into a new directory at the top of the pod's root, which the child
- * then mounts as the lower layer of the job's "/" instead of building it. Returns 0, or an
- * errno value with why filled in (a read-only root filesystem: EROFS), nothing left behind;
- * the child then builds the skeleton itself, as without staging. Parent only. */
+/* Starts writing the plan's skeleton (its directories, links and copies, and the mount points
+ * of its overlays and volumes) into a new directory at the top of the pod's root, which the
+ * child then mounts as the lower layer of the job's "/" instead of building it. The directory
+ * is made at once; the rest in a thread, while the caller registers the runner (GitHub's
+ * round trips are longer). Returns 0, or an errno value with why filled in (a read-only root
+ * filesystem: EROFS): the child then builds the skeleton itself. Parent only. */
 int sbx_root_stage(struct sbx_root_plan *rp, char *why, size_t why_size);
 
-/* Removes the staged skeleton, if any: once no sandbox uses it (an overlay's lower layer
- * must not change under it). */
+/* Waits for the thread (once; later calls return the same). Returns 0 when the skeleton is
+ * staged, else an errno value with why filled in: the child builds it itself. */
+int sbx_root_stage_join(const struct sbx_root_plan *rp, char *why, size_t why_size);
+
+/* How long the thread took to write it (after sbx_root_stage_join; 0 without one). */
+uint64_t sbx_root_stage_us(const struct sbx_root_plan *rp);
+
+/* Whether the child mounts a staged skeleton (after sbx_root_stage_join). */
+bool sbx_root_staged(const struct sbx_root_plan *rp);
+
+/* Joins the thread and removes the staged skeleton, if any: once no sandbox uses it (an
+ * overlay's lower layer must not change under it). */
 void sbx_root_unstage(struct sbx_root_plan *rp);
 
 /* The ids of this process's user namespace that map its uid and gid 0 to something other

@@ -3,8 +3,9 @@
  * What the child would otherwise build between clone and execve, after the registration (a
  * directory per rebuilt directory, a copy of each of /etc's files, the runtime's /etc/hosts,
  * links, the mount points), written once into a directory at the top of the pod's root before
- * anything is registered. The child mounts it as the lower layer of its root: a job that
- * GitHub has already routed to the runner does not wait for a few hundred copies.
+ * anything is registered, by a thread while the supervisor registers the runner (the child is
+ * cloned only once it is done). The child mounts it as the lower layer of its root: neither
+ * the registration nor the runner's start waits for a few hundred copies.
  *
  * The directory is a new top-level name of the pod's root: the plan rebuilds "/" from its own
  * list, so nothing the plan did not list is visible in the job root (rootplan.c skips the
@@ -15,12 +16,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <ftw.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/sendfile.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 static int owned(const char *path, const struct sbx_root_entry *e)
@@ -89,11 +94,76 @@ static int remove_one(const char *path, const struct stat *st, int flag, struct 
 	return (flag == FTW_DP ? rmdir(path) : unlink(path)) < 0 && errno != ENOENT ? -1 : 0;
 }
 
+struct sbx_stager {
+	pthread_t thread;
+	const struct sbx_root_plan *rp;
+	bool joined;
+	int error;
+	uint64_t took_us;
+	char why[160];
+};
+
+static void remove_tree(const char *dir)
+{
+	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static uint64_t now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+static void *stage_all(void *arg)
+{
+	struct sbx_stager *s = arg;
+	const struct sbx_root_plan *rp = s->rp;
+	uint64_t t0 = now_us();
+	for (size_t i = 0; i < rp->n && !s->error; i++) {
+		s->error = stage_entry(rp->stage, &rp->e[i]);
+		if (s->error)
+			snprintf(s->why, sizeof(s->why), "staging %.80s: %s", rp->e[i].path,
+				 strerror(s->error));
+	}
+	if (s->error)
+		remove_tree(rp->stage); /* the child builds its own */
+	s->took_us = now_us() - t0;
+	return NULL;
+}
+
+int sbx_root_stage_join(const struct sbx_root_plan *rp, char *why, size_t why_size)
+{
+	struct sbx_stager *s = rp->stager;
+	if (!s)
+		return rp->stage[0] ? 0 : ENOENT;
+	if (!s->joined) {
+		pthread_join(s->thread, NULL);
+		s->joined = true;
+	}
+	if (s->error)
+		snprintf(why, why_size, "%s", s->why);
+	return s->error;
+}
+
+uint64_t sbx_root_stage_us(const struct sbx_root_plan *rp)
+{
+	return rp->stager && rp->stager->joined ? rp->stager->took_us : 0;
+}
+
+bool sbx_root_staged(const struct sbx_root_plan *rp)
+{
+	return rp->stage[0] && (!rp->stager || (rp->stager->joined && !rp->stager->error));
+}
+
 void sbx_root_unstage(struct sbx_root_plan *rp)
 {
-	if (!rp->stage[0])
-		return;
-	nftw(rp->stage, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+	char why[8];
+	int e = rp->stager ? sbx_root_stage_join(rp, why, sizeof(why)) : 0;
+	free(rp->stager);
+	rp->stager = NULL;
+	if (rp->stage[0] && !e)
+		remove_tree(rp->stage);
 	rp->stage[0] = '\0';
 }
 
@@ -106,13 +176,19 @@ int sbx_root_stage(struct sbx_root_plan *rp, char *why, size_t why_size)
 		rp->stage[0] = '\0';
 		return e;
 	}
-	for (size_t i = 0; i < rp->n; i++) {
-		int e = stage_entry(rp->stage, &rp->e[i]);
-		if (e) {
-			snprintf(why, why_size, "staging %.80s: %s", rp->e[i].path, strerror(e));
-			sbx_root_unstage(rp);
-			return e;
-		}
+	struct sbx_stager *s = calloc(1, sizeof(*s));
+	int e = s ? 0 : ENOMEM;
+	if (s) {
+		s->rp = rp;
+		e = pthread_create(&s->thread, NULL, stage_all, s);
 	}
+	if (e) {
+		free(s);
+		remove_tree(rp->stage);
+		rp->stage[0] = '\0';
+		snprintf(why, why_size, "a thread to stage it: %s", strerror(e));
+		return e;
+	}
+	rp->stager = s;
 	return 0;
 }

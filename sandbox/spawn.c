@@ -338,6 +338,12 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 		return rs_fail(err, EX_RS_USAGE, 0, "no command to run");
 	if (!req->plan)
 		return rs_fail(err, EX_RS_SOFTWARE, 0, "no sandbox plan for %s", req->argv[0]);
+	/* The job root's skeleton, staged by a thread since the plan was made: done before the
+	 * clone (a thread writing files is no company for it). */
+	if (req->plan->job_root) {
+		sbx_root_stage_join(&req->plan->root, child->unstaged, sizeof(child->unstaged));
+		child->stage_us = sbx_root_stage_us(&req->plan->root);
+	}
 	if (plan_paths(&plan, req->argv[0], req->envp) < 0 ||
 	    sbx_plan_sh_argv(&plan, req->argv) < 0) {
 		plan_free(&plan);

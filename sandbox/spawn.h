@@ -39,6 +39,9 @@ struct sbx_child {
 	int teardown_fd;       /* sandbox init: gives the number of processes the command left (and
 			  * the init killed) once the init has exited; -1 otherwise */
 	uint64_t setup_us;     /* clone to the command's execve (or its failure) */
+	uint64_t stage_us;     /* the job root's skeleton: how long its staging thread took */
+	char unstaged[160];    /* the job root's skeleton could not be staged, why (the child
+				* built it itself); "" otherwise */
 };
 
 /* Clones and execs; returns 0 when the child exists (even if its execve failed: then

@@ -373,13 +373,19 @@ static void prepare_process(struct pid1 *p)
 
 static void log_started(const struct pid1 *p, const struct pid1_opts *o)
 {
+	if (p->child.unstaged[0])
+		log_event(LOG_WARN, "sandbox.job_root_unstaged",
+			  LOG_FIELDS(LOG_STR("why", p->child.unstaged)),
+			  "the job root's skeleton could not be staged (%s): the sandbox built it",
+			  p->child.unstaged);
 	if (p->child.exec_errno)
 		log_exec_failure(&p->child);
 	else
 		log_event(LOG_INFO, "child.started",
 			  LOG_FIELDS(LOG_INT("pid", p->child.pid), LOG_STR("command", o->argv[0]),
 				     LOG_BOOL("sandbox_init", p->child.sandbox_init),
-				     LOG_INT("setup_us", p->child.setup_us)),
+				     LOG_INT("setup_us", p->child.setup_us),
+				     LOG_INT("stage_us", p->child.stage_us)),
 			  "started %s %s", o->what, o->argv[0]);
 }
 

@@ -213,7 +213,10 @@ def test_the_skeleton_is_staged_before_the_job_and_gone_after_it(sandbox_tools):
     assert "job-sees=0\n1\n0\n" in p.stdout  # no staging dir; its named /etc/hosts; root
     assert "after=0" in p.stdout  # removed once the sandbox ended
     (detail,) = job_root_details(p.stderr)
-    assert "skeleton staged" in detail, detail
+    assert "skeleton staged while the runner registers" in detail, detail
+    (started,) = [json.loads(line) for line in p.stderr.splitlines()
+                  if line.startswith("{") and '"child.started"' in line]
+    assert started["stage_us"] > 0  # a thread wrote it; the spawn waited for it
 
 
 def test_a_read_only_root_filesystem_leaves_the_skeleton_to_the_sandbox(sandbox_tools):
