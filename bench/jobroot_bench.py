@@ -11,6 +11,7 @@ simulated user-namespaced pod of the tests (tests/sandbox/userns_pod.c), in the 
 """
 import json
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -72,15 +73,15 @@ def setup_times(tool, rs):
             for m, rows in res.items()}, overlays
 
 
-def pivot_root_us(tmp):
-    """One pivot_root, alone (bench/pivot_cost.c), median of SETUP_RUNS: the job root needs
-    one, the sandbox without it none."""
-    out = os.path.join(tmp, "pivot_cost")
-    subprocess.run(["gcc", "-O2", "-o", out, os.path.join(ROOT, "bench", "pivot_cost.c")],
+def mount_costs(tmp):
+    """One overlay and one pivot_root, each alone (bench/mount_cost.c), medians of
+    SETUP_RUNS runs: → (overlay ms, pivot_root ms)."""
+    out = os.path.join(tmp, "mount_cost")
+    subprocess.run(["gcc", "-O2", "-o", out, os.path.join(ROOT, "bench", "mount_cost.c")],
                    check=True)
-    runs = [int(subprocess.run(["unshare", "-Urm", out], check=True, capture_output=True,
-                               text=True).stdout) for _ in range(SETUP_RUNS)]
-    return median(runs) / 1000
+    runs = [subprocess.run(["unshare", "-Urm", out], check=True, capture_output=True,
+                           text=True).stdout.split() for _ in range(SETUP_RUNS)]
+    return (median([int(r[0]) for r in runs]) / 1000, median([int(r[1]) for r in runs]) / 1000)
 
 
 def make_project(base):
@@ -160,7 +161,7 @@ def measure(root):
         os.chmod(tmp, 0o755)
         tool = build_pod_tool(tmp)
         setup, overlays = setup_times(tool, rs)
-        setup["pivot_root"] = pivot_root_us(tmp)
+        setup["overlay_ms"], setup["pivot_root"] = mount_costs(tmp)
         print("job root setup", setup, flush=True)
         build = build_times(tool, rs, tmp)
         print("job root build", build, flush=True)
@@ -173,6 +174,7 @@ def measure(root):
 
 def markdown(r):
     s, b, a = r["setup"], r["build"], r["apt"]
+    overlays_n = int(re.search(r"(\d+) overlays", r["overlays"]).group(1)) + 1  # + the skeleton's
     added = s["overlay"]["setup"] - s["off"]["setup"]
     plan = s["overlay"]["plan"] - s["off"]["plan"]
     return f"""## Job root (SUPERVISOR_JOB_ROOT=overlay)
@@ -187,7 +189,8 @@ both, alternating, medians). The job root here: {r["overlays"]}.
 | sandbox setup, clone to execve (median of {SETUP_RUNS}) | {s["off"]["setup"]:.1f} ms | {s["overlay"]["setup"]:.1f} ms | {added:+.1f} ms |
 | planning in the parent, probe included (once per spawn) | {s["off"]["plan"]:.1f} ms | {s["overlay"]["plan"]:.1f} ms | {plan:+.1f} ms |
 | staging the skeleton in the parent (a thread, while the runner registers) | - | {s["overlay"]["stage"]:.1f} ms | {s["overlay"]["stage"]:+.1f} ms |
-| of the setup: one `pivot_root`, alone (`bench/pivot_cost.c`, median of {SETUP_RUNS}) | - | {s["pivot_root"]:.1f} ms | {s["pivot_root"]:+.1f} ms |
+| of the setup: one overlay of `/usr`, alone (`bench/mount_cost.c`, median) | - | {s["overlay_ms"]:.2f} ms | |
+| of the setup: the `pivot_root` into the new root, alone (median) | - | {s["pivot_root"]:.2f} ms | |
 | `make -j2`, 40 C files, toolchain through the overlays (median of {BUILD_RUNS}) | {b["off"]:.2f} s | {b["overlay"]:.2f} s | {(b["overlay"] / b["off"] - 1) * 100:+.0f} % |
 | `apt-get install` of a local .deb of 200 files (median of {APT_RUNS}; without: into the pod's own root) | {a["pod"]:.2f} s | {a["overlay"]:.2f} s | {(a["overlay"] / a["pod"] - 1) * 100:+.0f} % |
 
@@ -198,12 +201,14 @@ overlay per directory without a mount below). The rebuilt part is staged by the 
 thread that runs while the supervisor registers the runner (GitHub's round trips take longer;
 with `exec`, as here, the spawn waits for it), so after the registration the child only
 mounts overlays: one of the staged skeleton and one per directory (README, "The job root").
-On this kernel the `pivot_root` into the new root costs {s["pivot_root"]:.1f} ms by itself
-(the row above), {"more than" if s["pivot_root"] > 2 else "most of"} the target: the
-switch cannot be avoided without leaving the pod's root attached under the job's (a
-`MS_MOVE` and `chroot`, as runc's `no_pivot_root` does, which keeps it in the job's mount
-namespace), and the rest is one overlay a directory. What would take the whole setup off the
-path is making the sandbox before the registration and letting it wait for the runner's
-configuration: not done. The cost is per sandbox (one per pod), against a job's
+What is left is mounts: the overlays alone ({overlays_n} here, {s["overlay_ms"]:.2f} ms each:
+{overlays_n * s["overlay_ms"]:.1f} ms), the job root's own `/dev` (a tmpfs, six devices bound,
+a devpts), `/proc`, `/sys` and `/tmp`, and the `pivot_root`. Copying more of the image into
+the staged skeleton saves overlays (tried: /etc's directories copied, 6 overlays instead of
+16) but the plan then walks those trees to size them, before the registration, and cost
++20 to +40 ms more there for about 1 ms less here: not kept. What would take the whole setup
+off the path is making the sandbox before the registration and letting it wait for the
+runner's configuration: not done.
+The cost is per sandbox (one per pod), against a job's
 seconds to minutes.
 """
