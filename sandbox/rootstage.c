@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,7 +181,14 @@ int sbx_root_stage(struct sbx_root_plan *rp, char *why, size_t why_size)
 	int e = s ? 0 : ENOMEM;
 	if (s) {
 		s->rp = rp;
+		/* Every signal blocked in the thread (it inherits the mask): a SIGTERM for the
+		 * supervisor must reach its loop, never a thread whose default action would end the
+		 * process before it deregisters. */
+		sigset_t all, old;
+		sigfillset(&all);
+		pthread_sigmask(SIG_SETMASK, &all, &old);
 		e = pthread_create(&s->thread, NULL, stage_all, s);
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	if (e) {
 		free(s);
