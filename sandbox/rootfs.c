@@ -91,7 +91,7 @@ static int write_all(int fd, const char *buf, size_t n)
 	return 0;
 }
 
-static int copy_file(const char *src, const char *dst, const struct sbx_root_entry *e)
+int sbx_root_copy(const char *src, const char *dst, const struct sbx_root_entry *e)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
 	if (in < 0)
@@ -114,22 +114,14 @@ static int copy_file(const char *src, const char *dst, const struct sbx_root_ent
 	return rc;
 }
 
-/* Overlay number k of e's directory at dst (its mount point made, unless staged). */
-static int overlay(const char *dst, const struct sbx_root_entry *e, size_t k, bool staged)
+/* An overlay at dst: lowerdir=LOWER,upperdir=UPPER,workdir=WORK,userxattr (userxattr: the
+ * upper layer's overlay attributes in user.overlay.*, as an overlay in a user namespace
+ * needs). */
+static int mount_overlay(const char *dst, const char *lower, const char *upper, const char *work)
 {
-	char n[24], upper[128], work[128], opts[4096 + 300];
-	decimal(n, k);
-	int rc = join3(upper, sizeof(upper), UPPERS "/", n, "u");
-	if (rc || (rc = join3(work, sizeof(work), UPPERS "/", n, "w")))
-		return rc;
-	if ((rc = owned_dir(upper, e)) || mkdir(work, 0700) < 0 ||
-	    (!staged && (rc = owned_dir(dst, e))))
-		return rc ? rc : errno;
-	/* lowerdir=SRC,upperdir=U,workdir=W,userxattr (userxattr: the upper layer's overlay
-	 * attributes in user.overlay.*, as an overlay in a user namespace needs). */
-	char *p = opts;
-	const char *parts[] = { "lowerdir=", e->path, ",upperdir=", upper,
-				",workdir=", work,    ",userxattr" };
+	char opts[4096 + 300], *p = opts;
+	const char *parts[] = { "lowerdir=", lower, ",upperdir=", upper,
+				",workdir=", work,  ",userxattr" };
 	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
 		size_t len = strlen(parts[i]);
 		if ((size_t)(p - opts) + len + 1 > sizeof(opts))
@@ -139,6 +131,20 @@ static int overlay(const char *dst, const struct sbx_root_entry *e, size_t k, bo
 	}
 	*p = '\0';
 	return mount("overlay", dst, "overlay", MS_NOSUID | MS_NODEV, opts) < 0 ? errno : 0;
+}
+
+/* Overlay number k of e's directory at dst (its mount point made, unless staged). */
+static int overlay(const char *dst, const struct sbx_root_entry *e, size_t k, bool staged)
+{
+	char n[24], upper[128], work[128];
+	decimal(n, k);
+	int rc = join3(upper, sizeof(upper), UPPERS "/", n, "u");
+	if (rc || (rc = join3(work, sizeof(work), UPPERS "/", n, "w")))
+		return rc;
+	if ((rc = owned_dir(upper, e)) || mkdir(work, 0700) < 0 ||
+	    (!staged && (rc = owned_dir(dst, e))))
+		return rc ? rc : errno;
+	return mount_overlay(dst, e->path, upper, work);
 }
 
 /* The plan's entries in the new root; with a staged skeleton only the mounts (the rest, and
@@ -167,7 +173,7 @@ static int build_entries(const struct sbx_plan *p, const char **step)
 			*step = "a link of the job root";
 			break;
 		case SBX_ROOT_COPY:
-			rc = copy_file(e->path, dst, e);
+			rc = sbx_root_copy(e->path, dst, e);
 			*step = "copying a file of the job root";
 			break;
 		case SBX_ROOT_OVERLAY:
@@ -341,19 +347,7 @@ static int new_root(const struct sbx_plan *p, const char **step)
 	if (mkdir(UPPERS "/ru", 0755) < 0 || chmod(UPPERS "/ru", 0755) < 0 ||
 	    mkdir(UPPERS "/rw", 0700) < 0)
 		return errno;
-	char opts[200];
-	const char *parts[] = { "lowerdir=", rp->stage,
-				",upperdir=" UPPERS "/ru,workdir=" UPPERS "/rw,userxattr" };
-	char *o = opts;
-	for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
-		size_t len = strlen(parts[i]);
-		if ((size_t)(o - opts) + len + 1 > sizeof(opts))
-			return ENAMETOOLONG;
-		memcpy(o, parts[i], len);
-		o += len;
-	}
-	*o = '\0';
-	return mount("overlay", NEWROOT, "overlay", MS_NOSUID | MS_NODEV, opts) < 0 ? errno : 0;
+	return mount_overlay(NEWROOT, rp->stage, UPPERS "/ru", UPPERS "/rw");
 }
 
 int sbx_child_job_root(const struct sbx_plan *p, const char **step)

@@ -52,6 +52,11 @@ struct sbx_root_plan {
 int sbx_root_plan_build(struct sbx_root_plan *rp, long long size, char *why, size_t why_size);
 void sbx_root_plan_free(struct sbx_root_plan *rp);
 
+/* Copies the regular file src to dst (new) with e's owner and mode; one that cannot be read
+ * is left out (0). Raw system calls only: the child (rootfs.c) and the parent's staging
+ * (rootstage.c) copy alike. Returns 0 or an errno value. */
+int sbx_root_copy(const char *src, const char *dst, const struct sbx_root_entry *e);
+
 /* The skeleton staged (rootstage.c): a directory at the top of the pod's root whose name
  * starts with this; the plan leaves such directories out. */
 #define SBX_ROOT_STAGE_PREFIX "/.runner-supervisor-job-root."

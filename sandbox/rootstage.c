@@ -15,7 +15,6 @@
 #include "rootplan.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <ftw.h>
@@ -24,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,34 +34,6 @@ static int owned(const char *path, const struct sbx_root_entry *e)
 	if (e->kind != SBX_ROOT_LINK && chmod(path, e->mode) < 0)
 		return errno;
 	return 0;
-}
-
-/* As the child copies (rootfs.c): what cannot be read is left out, links are not followed. */
-static int copy(const char *src, const char *dst, const struct sbx_root_entry *e)
-{
-	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (in < 0)
-		return errno == EACCES || errno == ENOENT ? 0 : errno;
-	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-	int rc = out < 0 ? errno : 0;
-	struct stat st;
-	if (rc == 0 && fstat(in, &st) < 0)
-		rc = errno;
-	for (off_t left = rc == 0 ? st.st_size : 0; rc == 0 && left > 0;) {
-		ssize_t n = copy_file_range(in, NULL, out, NULL, (size_t)left, 0);
-		if (n < 0 && (errno == EXDEV || errno == EINVAL || errno == EOPNOTSUPP))
-			n = sendfile(out, in, NULL, (size_t)left);
-		if (n < 0)
-			rc = errno;
-		else if (n == 0)
-			break; /* shorter than it was: what is there is copied */
-		else
-			left -= n;
-	}
-	close(in);
-	if (out >= 0)
-		close(out);
-	return rc ? rc : owned(dst, e);
 }
 
 static int stage_entry(const char *root, const struct sbx_root_entry *e)
@@ -83,7 +53,7 @@ static int stage_entry(const char *root, const struct sbx_root_entry *e)
 			return errno;
 		return owned(dst, e);
 	case SBX_ROOT_COPY:
-		return copy(e->path, dst, e);
+		return sbx_root_copy(e->path, dst, e);
 	}
 	return EINVAL;
 }
