@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -84,40 +86,18 @@ static int write_all(int fd, const char *buf, size_t len)
 	return 0;
 }
 
-int sbx_handoff_create(const struct exec_plan *plan, struct rs_err *err)
+struct json_field {
+	const char *key;
+	json_t *value;
+};
+
+/* j with fields set (each value's reference taken, j's too), as a sealed memfd: what the
+ * init reads is what the supervisor wrote, and nothing can be executed from it. */
+static int sealed_json(json_t *j, const struct json_field *fields, size_t n, const char *what,
+		       struct rs_err *err)
 {
-	const struct sbx_plan *s = plan->sbx;
-	/* One key at a time: a long pack format and its arguments drift apart unseen. */
-	json_t *j = json_object();
-	const struct {
-		const char *key;
-		json_t *value;
-	} fields[] = {
-		{ "paths", strings(plan->paths) },
-		{ "argv", strings(plan->argv) },
-		{ "envp", strings(plan->envp) },
-		{ "cwd", json_string(plan->cwd_path ? plan->cwd_path : "/") },
-		{ "umask", json_integer(plan->umask) },
-		{ "own_pgrp", json_boolean(plan->own_pgrp) },
-		{ "tty_fd", json_integer(plan->tty_fd) },
-		{ "max_fd", json_integer(plan->max_fd) },
-		{ "stdout_fd", json_integer(plan->stdout_fd) },
-		{ "stderr_fd", json_integer(plan->stderr_fd) },
-		{ "report_fd", json_integer(plan->report_fd) },
-		{ "teardown_fd", json_integer(plan->teardown_fd) },
-		{ "ids", ids_json(s) },
-		{ "nofile", rlimit_json(s->rlimit_nofile, &s->nofile) },
-		{ "nproc", rlimit_json(s->rlimit_nproc, &s->nproc) },
-		{ "drop_caps", json_boolean(s->drop_caps) },
-		{ "drop_bounding", json_boolean(s->drop_bounding) },
-		{ "cap_last_cap", json_integer(s->cap_last_cap) },
-		{ "nnp", json_boolean(s->nnp) },
-		{ "landlock_fd", json_integer(s->landlock_fd) },
-		{ "seccomp", filter_json(s) },
-		{ "prestaged", json_boolean(s->userns) },
-	};
 	bool complete = j != NULL;
-	for (size_t i = 0; i < ARRAY_SIZE(fields); i++) {
+	for (size_t i = 0; i < n; i++) {
 		if (!fields[i].value || !j ||
 		    json_object_set_new(j, fields[i].key, fields[i].value))
 			complete = false;
@@ -129,9 +109,7 @@ int sbx_handoff_create(const struct exec_plan *plan, struct rs_err *err)
 	char *text = j ? json_dumps(j, JSON_COMPACT) : NULL;
 	json_decref(j);
 	if (!text)
-		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "the sandbox init's plan");
-	/* Sealed: what the init reads is what the supervisor wrote, and nothing can be
-	 * executed from it. */
+		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "%s", what);
 	int fd = (int)syscall(SYS_memfd_create, "runner-supervisor-init-plan",
 			      MFD_CLOEXEC | MFD_ALLOW_SEALING | MFD_NOEXEC_SEAL);
 	if (fd < 0 && errno == EINVAL)
@@ -146,9 +124,50 @@ int sbx_handoff_create(const struct exec_plan *plan, struct rs_err *err)
 		int e = errno;
 		if (fd >= 0)
 			close(fd);
-		return rs_fail(err, EX_RS_SANDBOX, e, "the sandbox init's plan (memfd)");
+		return rs_fail(err, EX_RS_SANDBOX, e, "%s (memfd)", what);
 	}
 	return fd;
+}
+
+int sbx_handoff_create(const struct exec_plan *plan, struct rs_err *err)
+{
+	const struct sbx_plan *s = plan->sbx;
+	/* One key at a time: a long pack format and its arguments drift apart unseen. */
+	json_t *j = json_object();
+	const struct json_field fields[] = {
+		{ "go_fd", json_integer(plan->go_fd) },
+		{ "report_fd", json_integer(plan->report_fd) },
+		{ "teardown_fd", json_integer(plan->teardown_fd) },
+		{ "ids", ids_json(s) },
+		{ "nofile", rlimit_json(s->rlimit_nofile, &s->nofile) },
+		{ "nproc", rlimit_json(s->rlimit_nproc, &s->nproc) },
+		{ "drop_caps", json_boolean(s->drop_caps) },
+		{ "drop_bounding", json_boolean(s->drop_bounding) },
+		{ "cap_last_cap", json_integer(s->cap_last_cap) },
+		{ "nnp", json_boolean(s->nnp) },
+		{ "landlock_fd", json_integer(s->landlock_fd) },
+		{ "seccomp", filter_json(s) },
+		{ "prestaged", json_boolean(s->userns) },
+	};
+	return sealed_json(j, fields, ARRAY_SIZE(fields), "the sandbox init's plan", err);
+}
+
+int sbx_job_create(const struct exec_plan *plan, struct rs_err *err)
+{
+	json_t *j = json_object();
+	const struct json_field fields[] = {
+		{ "paths", strings(plan->paths) },
+		{ "argv", strings(plan->argv) },
+		{ "envp", strings(plan->envp) },
+		{ "cwd", json_string(plan->cwd_path ? plan->cwd_path : "/") },
+		{ "umask", json_integer(plan->umask) },
+		{ "own_pgrp", json_boolean(plan->own_pgrp) },
+		{ "tty_fd", json_integer(plan->tty_fd) },
+		{ "max_fd", json_integer(plan->max_fd) },
+		{ "stdout", json_boolean(plan->stdout_fd >= 0) },
+		{ "stderr", json_boolean(plan->stderr_fd >= 0) },
+	};
+	return sealed_json(j, fields, ARRAY_SIZE(fields), "the runner's command for the init", err);
 }
 
 /* ---- the clone's side: raw syscalls only ---------------------------------------------- */
@@ -240,33 +259,36 @@ static int fd_field(json_t *j, const char *key)
 	return json_is_integer(v) ? (int)json_integer_value(v) : -1;
 }
 
-/* The plan the supervisor wrote, as the structures spawn.c's child code takes. */
-static int read_plan(int fd, struct exec_plan *plan, struct sbx_plan *s)
+static json_t *load_memfd(int fd)
 {
 	json_error_t jerr;
 	/* The supervisor's write left the shared offset at the end. */
 	if (lseek(fd, 0, SEEK_SET) < 0)
-		return -1;
+		return NULL;
 	json_t *j = json_loadfd(fd, 0, &jerr);
-	if (!json_is_object(j))
+	if (json_is_object(j))
+		return j;
+	json_decref(j);
+	return NULL;
+}
+
+/* The sandbox's part of the plan the supervisor wrote, as the structures spawn.c's child
+ * code takes. */
+static int read_plan(int fd, struct exec_plan *plan, struct sbx_plan *s)
+{
+	json_t *j = load_memfd(fd);
+	if (!j)
 		return -1;
 	*s = (struct sbx_plan){ .pidns = true, .mounts = true };
 	*plan = (struct exec_plan){ .sbx = s,
 				    .cwd_fd = -1,
+				    .stdout_fd = -1,
+				    .stderr_fd = -1,
 				    .sync_fd = -1,
 				    .sync_write_fd = -1,
 				    .self_fd = -1,
 				    .handoff_fd = -1 };
-	plan->paths = string_array(json_object_get(j, "paths"));
-	plan->argv = string_array(json_object_get(j, "argv"));
-	plan->envp = string_array(json_object_get(j, "envp"));
-	plan->cwd_path = strdup(json_string_value(json_object_get(j, "cwd")) ?: "/");
-	plan->umask = (mode_t)json_integer_value(json_object_get(j, "umask"));
-	plan->own_pgrp = json_is_true(json_object_get(j, "own_pgrp"));
-	plan->tty_fd = fd_field(j, "tty_fd");
-	plan->max_fd = fd_field(j, "max_fd");
-	plan->stdout_fd = fd_field(j, "stdout_fd");
-	plan->stderr_fd = fd_field(j, "stderr_fd");
+	plan->go_fd = fd_field(j, "go_fd");
 	plan->report_fd = fd_field(j, "report_fd");
 	plan->teardown_fd = fd_field(j, "teardown_fd");
 	rlimit_from(json_object_get(j, "nofile"), &s->rlimit_nofile, &s->nofile);
@@ -278,10 +300,8 @@ static int read_plan(int fd, struct exec_plan *plan, struct sbx_plan *s)
 	s->landlock_fd = fd_field(j, "landlock_fd");
 	s->no_caps = cap_init();
 	int rc = ids_from(json_object_get(j, "ids"), s) < 0 ||
-			 filter_from(json_object_get(j, "seccomp"), s) < 0 || !plan->paths ||
-			 !plan->argv || !plan->envp || !plan->cwd_path || !s->no_caps ||
-			 !plan->argv[0] || plan->report_fd < 0 || plan->teardown_fd < 0 ||
-			 sbx_plan_sh_argv(plan, plan->argv) < 0
+			 filter_from(json_object_get(j, "seccomp"), s) < 0 || !s->no_caps ||
+			 plan->go_fd < 0 || plan->report_fd < 0 || plan->teardown_fd < 0
 		     ? -1
 		     : 0;
 	/* In a user namespace the clone already took the runner's ids and emptied the bounding
@@ -292,6 +312,69 @@ static int read_plan(int fd, struct exec_plan *plan, struct sbx_plan *s)
 		s->drop_bounding = false;
 	}
 	json_decref(j);
+	return rc;
+}
+
+/* The command's part (sbx_job_create), once the supervisor asks for it. */
+static int read_job(int fd, struct exec_plan *plan, const int *stdio, size_t n_stdio)
+{
+	json_t *j = load_memfd(fd);
+	if (!j)
+		return -1;
+	plan->paths = string_array(json_object_get(j, "paths"));
+	plan->argv = string_array(json_object_get(j, "argv"));
+	plan->envp = string_array(json_object_get(j, "envp"));
+	plan->cwd_path = strdup(json_string_value(json_object_get(j, "cwd")) ?: "/");
+	plan->umask = (mode_t)json_integer_value(json_object_get(j, "umask"));
+	plan->own_pgrp = json_is_true(json_object_get(j, "own_pgrp"));
+	plan->tty_fd = fd_field(j, "tty_fd");
+	plan->max_fd = fd_field(j, "max_fd");
+	/* The runner's output pipes came with the message, in this order, when it has them. */
+	size_t k = 0;
+	if (json_is_true(json_object_get(j, "stdout")))
+		plan->stdout_fd = k < n_stdio ? stdio[k++] : -2;
+	if (json_is_true(json_object_get(j, "stderr")))
+		plan->stderr_fd = k < n_stdio ? stdio[k++] : -2;
+	int rc = !plan->paths || !plan->argv || !plan->envp || !plan->cwd_path || !plan->argv[0] ||
+			 plan->stdout_fd == -2 || plan->stderr_fd == -2 ||
+			 sbx_plan_sh_argv(plan, plan->argv) < 0
+		     ? -1
+		     : 0;
+	json_decref(j);
+	return rc;
+}
+
+/* Waits for the supervisor to ask for the command: one message on go_fd carrying the
+ * command's memfd and its output pipes. EOF: the supervisor gave the sandbox up. */
+static int wait_for_job(struct exec_plan *plan)
+{
+	char byte;
+	struct iovec iov = { .iov_base = &byte, .iov_len = 1 };
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(3 * sizeof(int))];
+	} control;
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control.buf,
+			      .msg_controllen = sizeof(control.buf) };
+	ssize_t n;
+	do
+		n = recvmsg(plan->go_fd, &msg, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	struct cmsghdr *c = n == 1 ? CMSG_FIRSTHDR(&msg) : NULL;
+	if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS ||
+	    (msg.msg_flags & MSG_CTRUNC))
+		return -1;
+	int fds[3];
+	size_t nfds = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+	if (nfds < 1 || nfds > 3)
+		return -1;
+	memcpy(fds, CMSG_DATA(c), nfds * sizeof(int));
+	close(plan->go_fd);
+	plan->go_fd = -1;
+	int rc = read_job(fds[0], plan, fds + 1, nfds - 1);
+	close(fds[0]);
 	return rc;
 }
 
@@ -325,6 +408,9 @@ void sbx_init_main(const char *handoff_fd)
 	if (*end || fd < 0 || fd > 65535 || read_plan((int)fd, &plan, &sbx) < 0)
 		_exit(125);
 	close((int)fd);
+	/* The sandbox is ready; the command comes when the supervisor has registered it. */
+	if (wait_for_job(&plan) < 0)
+		_exit(125);
 	/* The runner's execve must close these, as the supervisor's pipe tells it succeeded. */
 	fcntl(plan.report_fd, F_SETFD, FD_CLOEXEC);
 	if (sbx.landlock_fd >= 0)

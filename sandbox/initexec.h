@@ -5,9 +5,10 @@
  * The init lives on as PID 1 beside the job for the whole job; a changed id resets its
  * dumpable flag to fs.suid_dumpable, and under userns-root the job holds CAP_SYS_PTRACE over
  * it. So the clone does not become the init: it execs the supervisor's binary afresh in
- * "__sandbox-init" mode, which reads the runner's plan (no secret in it: the runner's argv,
- * environment, ids, seccomp program) from a sealed memfd, makes itself undumpable, and runs
- * the init (init.c). Nothing of the supervisor's memory survives the execve. */
+ * "__sandbox-init" mode, which reads the sandbox's plan (no secret in it: ids, seccomp
+ * program) from a sealed memfd, makes itself undumpable, waits for the runner's command
+ * (argv, environment: a second sealed memfd, sent over a socket with the runner's output
+ * pipes, once the supervisor has registered the runner), and runs the init (init.c). Nothing of the supervisor's memory survives the execve. */
 #ifndef RS_SBX_INITEXEC_H
 #define RS_SBX_INITEXEC_H
 
@@ -21,6 +22,9 @@ struct exec_plan;
  * memfd. Both are CLOEXEC; -1 with err on failure. */
 int sbx_self_exe_open(struct rs_err *err);
 int sbx_handoff_create(const struct exec_plan *plan, struct rs_err *err);
+/* The command's part of the plan (argv, environment, directory...), sent to the waiting
+ * init over the plan's go_fd (spawn.c) once the command is known. */
+int sbx_job_create(const struct exec_plan *plan, struct rs_err *err);
 
 /* Child side (raw syscalls only): execveat(self_fd) in init mode; returns errno on failure. */
 int sbx_exec_init(int self_fd, int handoff_fd);

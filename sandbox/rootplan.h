@@ -73,6 +73,10 @@ int sbx_root_stage(struct sbx_root_plan *rp, char *why, size_t why_size);
  * staged, else an errno value with why filled in: the child builds it itself. */
 int sbx_root_stage_join(const struct sbx_root_plan *rp, char *why, size_t why_size);
 
+/* An eventfd readable once the staging thread is done (so that joining it will not wait);
+ * -1 when there is no thread to wait for. */
+int sbx_root_stage_ready_fd(const struct sbx_root_plan *rp);
+
 /* How long the thread took to write it (after sbx_root_stage_join; 0 without one). */
 uint64_t sbx_root_stage_us(const struct sbx_root_plan *rp);
 

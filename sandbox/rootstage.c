@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <ftw.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +72,7 @@ struct sbx_stager {
 	bool joined;
 	int error;
 	uint64_t took_us;
+	int ready_fd; /* an eventfd, readable once the thread is done */
 	char why[160];
 };
 
@@ -100,6 +102,9 @@ static void *stage_all(void *arg)
 	if (s->error)
 		remove_tree(rp->stage); /* the child builds its own */
 	s->took_us = now_us() - t0;
+	uint64_t one = 1;
+	ssize_t w = write(s->ready_fd, &one, sizeof(one));
+	(void)w;
 	return NULL;
 }
 
@@ -117,6 +122,11 @@ int sbx_root_stage_join(const struct sbx_root_plan *rp, char *why, size_t why_si
 	return s->error;
 }
 
+int sbx_root_stage_ready_fd(const struct sbx_root_plan *rp)
+{
+	return rp->stager && !rp->stager->joined ? rp->stager->ready_fd : -1;
+}
+
 uint64_t sbx_root_stage_us(const struct sbx_root_plan *rp)
 {
 	return rp->stager && rp->stager->joined ? rp->stager->took_us : 0;
@@ -131,6 +141,8 @@ void sbx_root_unstage(struct sbx_root_plan *rp)
 {
 	char why[8];
 	int e = rp->stager ? sbx_root_stage_join(rp, why, sizeof(why)) : 0;
+	if (rp->stager)
+		close(rp->stager->ready_fd);
 	free(rp->stager);
 	rp->stager = NULL;
 	if (rp->stage[0] && !e)
@@ -149,7 +161,9 @@ int sbx_root_stage(struct sbx_root_plan *rp, char *why, size_t why_size)
 	}
 	struct sbx_stager *s = calloc(1, sizeof(*s));
 	int e = s ? 0 : ENOMEM;
-	if (s) {
+	if (s && (s->ready_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0)
+		e = errno;
+	if (!e) {
 		s->rp = rp;
 		/* Every signal blocked in the thread (it inherits the mask): a SIGTERM for the
 		 * supervisor must reach its loop, never a thread whose default action would end the
@@ -161,6 +175,8 @@ int sbx_root_stage(struct sbx_root_plan *rp, char *why, size_t why_size)
 		pthread_sigmask(SIG_SETMASK, &old, NULL);
 	}
 	if (e) {
+		if (s && s->ready_fd >= 0)
+			close(s->ready_fd);
 		free(s);
 		remove_tree(rp->stage);
 		rp->stage[0] = '\0';

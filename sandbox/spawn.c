@@ -15,6 +15,8 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -49,7 +51,7 @@ struct rs_clone_args {
 	uint64_t tls;
 };
 
-static void plan_free(struct exec_plan *plan)
+void sbx_exec_plan_free(struct exec_plan *plan)
 {
 	for (char **p = plan->paths; p && *p; p++)
 		free(*p);
@@ -67,7 +69,7 @@ static const char *env_get(char *const *envp, const char *name)
 }
 
 /* The execvp(3) search, done ahead of time: one candidate per PATH entry. */
-static int plan_paths(struct exec_plan *plan, const char *cmd, char *const *envp)
+int sbx_plan_command(struct exec_plan *plan, const char *cmd, char *const *envp)
 {
 	if (strchr(cmd, '/')) {
 		plan->paths = calloc(2, sizeof(char *));
@@ -114,7 +116,7 @@ int sbx_plan_sh_argv(struct exec_plan *plan, char *const *argv)
 	return 0;
 }
 
-static int foreground_tty(void)
+int sbx_foreground_tty(void)
 {
 	/* Only when we are the terminal's foreground group may we hand it to the child. */
 	return isatty(STDIN_FILENO) && tcgetpgrp(STDIN_FILENO) == getpgrp() ? STDIN_FILENO : -1;
@@ -256,8 +258,8 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 	if (sbx->userns && sbx->drop_caps && (e = sbx_child_drop_bounding(sbx)) != 0)
 		child_fail_step(plan, e, CANDIDATE_SETUP, "emptying the capability bounding set");
 	syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-	const int keep[] = { plan->handoff_fd, plan->report_fd, plan->teardown_fd,
-			     plan->stdout_fd,  plan->stderr_fd, sbx->landlock_fd };
+	const int keep[] = { plan->handoff_fd, plan->report_fd, plan->teardown_fd, plan->go_fd,
+			     sbx->landlock_fd };
 	for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++)
 		if (keep[i] >= 0 && fcntl(keep[i], F_SETFD, 0) < 0)
 			child_fail_step(plan, errno, CANDIDATE_SETUP, "starting the sandbox init");
@@ -280,6 +282,12 @@ static pid_t clone_child(unsigned long flags, int *pidfd)
 	return (pid_t)syscall(SYS_clone, flags | CLONE_PIDFD | SIGCHLD, NULL, pidfd, NULL, NULL);
 }
 
+int sbx_max_fd(void)
+{
+	struct rlimit rl;
+	return getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
+}
+
 int sbx_exec_failure_status(int exec_errno)
 {
 	return exec_errno == ENOENT || exec_errno == ENOTDIR ? 127 : 126;
@@ -291,15 +299,39 @@ static void close_if_open(int fd)
 		close(fd);
 }
 
-/* Every pipe end sbx_spawn made, on a failure before the clone. */
-static void close_plan_fds(struct exec_plan *plan, int report[2], int sync[2], int teardown[2])
+static void close_pair(int p[2])
 {
-	for (int i = 0; i < 2; i++) {
-		close_if_open(report[i]);
-		close_if_open(sync[i]);
-		close_if_open(teardown[i]);
-	}
-	close_if_open(plan->self_fd);
+	close_if_open(p[0]);
+	close_if_open(p[1]);
+	p[0] = p[1] = -1;
+}
+
+void sbx_spawn_fds_close(struct spawn_fds *f)
+{
+	close_pair(f->report);
+	close_pair(f->sync);
+	close_pair(f->teardown);
+	close_pair(f->go);
+}
+
+int sbx_spawn_fds_open(const struct sbx_plan *sbx, struct spawn_fds *f, struct rs_err *err)
+{
+	*f = SPAWN_FDS_NONE;
+	const char *what = "pipe for the exec report";
+	if (pipe2(f->report, O_CLOEXEC) < 0)
+		goto fail;
+	what = "pipe for the sandbox";
+	if (sbx->userns && pipe2(f->sync, O_CLOEXEC) < 0)
+		goto fail;
+	what = "pipes for the sandbox init";
+	if (sbx->pidns && (pipe2(f->teardown, O_CLOEXEC) < 0 ||
+			   socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, f->go) < 0))
+		goto fail;
+	return 0;
+fail:;
+	int e = errno;
+	sbx_spawn_fds_close(f);
+	return rs_fail(err, EX_RS_SOFTWARE, e, "%s", what);
 }
 
 static int read_failure(int fd, struct exec_failure *f)
@@ -311,152 +343,163 @@ static int read_failure(int fd, struct exec_failure *f)
 	return n == (ssize_t)sizeof(*f) ? 1 : 0;
 }
 
-int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct rs_err *err)
+uint64_t sbx_now_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+void sbx_child_forget(struct sbx_child *child)
+{
+	if (child->pid > 0)
+		waitpid(child->pid, NULL, __WALL);
+	close_if_open(child->pidfd);
+	close_if_open(child->teardown_fd);
+	close_if_open(child->go_fd);
+	close_if_open(child->report_fd);
+	char unstaged[sizeof(child->unstaged)];
+	memcpy(unstaged, child->unstaged, sizeof(unstaged));
+	uint64_t stage_us = child->stage_us;
+	*child = SBX_CHILD_NONE;
+	memcpy(child->unstaged, unstaged, sizeof(unstaged));
+	child->stage_us = stage_us;
+}
+
+/* Clones with plan and f (whose child ends are closed here, whatever happens) and, in a new
+ * user namespace, writes the child's maps. 0 with child->pid and pidfd; -1 with no child. */
+int sbx_clone_sandbox(struct exec_plan *plan, struct spawn_fds *f, struct sbx_child *child,
+		      struct rs_err *err)
+{
+	const struct sbx_plan *s = plan->sbx;
+	plan->report_fd = f->report[1];
+	plan->sync_fd = f->sync[0];
+	plan->sync_write_fd = f->sync[1];
+	plan->teardown_fd = f->teardown[1];
+	plan->go_fd = f->go[1];
+	int pidfd = -1;
+	child->prepared_at = sbx_now_us();
+	/* Born inside the job's own cgroup, with everything it will fork (cgroup.c). */
+	int cg_err = sbx_cgroup_enter(&s->cgroup);
+	pid_t pid = clone_child(s->clone_flags, &pidfd);
+	if (pid == 0)
+		child_main(plan);
+	int clone_errno = errno;
+	if (!cg_err)
+		sbx_cgroup_leave(&s->cgroup);
+	close_if_open(f->report[1]);
+	close_if_open(f->sync[0]);
+	close_if_open(f->teardown[1]);
+	close_if_open(f->go[1]);
+	f->report[1] = f->sync[0] = f->teardown[1] = f->go[1] = -1;
+	if (pid < 0) {
+		sbx_spawn_fds_close(f);
+		return rs_fail(err, s->clone_flags ? EX_RS_SANDBOX : EX_RS_SOFTWARE, clone_errno,
+			       "clone%s", s->clone_flags ? " (sandbox namespaces)" : "");
+	}
+	child->pid = pid;
+	child->pidfd = pidfd;
+	child->sandbox_init = s->pidns;
+	child->teardown_fd = f->teardown[0];
+	child->report_fd = f->report[0];
+	child->go_fd = f->go[0];
+	f->teardown[0] = f->report[0] = f->go[0] = -1;
+	if (f->sync[1] < 0)
+		return 0;
+	int e = s->job_root ? sbx_write_identity_maps(pid, s->map_count)
+			    : sbx_write_id_maps(pid, s->inner_uid, s->inner_gid, s->outer_uid,
+						s->outer_gid, s->outer_groups, s->n_outer_groups);
+	if (e == 0 && write(f->sync[1], "x", 1) != 1)
+		e = errno;
+	close_pair(f->sync);
+	if (!e)
+		return 0;
+	/* The child reads EOF and exits; reap it: no child on error. */
+	sbx_child_forget(child);
+	return rs_fail(err, EX_RS_SANDBOX, e, "writing the sandbox's uid/gid maps");
+}
+
+/* The exec report: EOF means the command's execve succeeded (the pipe is CLOEXEC), a record
+ * that it failed. paths names the candidates (NULL: only req's command is known). */
+void sbx_take_report(struct sbx_child *child, char *const *paths, const char *command)
+{
+	struct exec_failure f;
+	if (read_failure(child->report_fd, &f)) {
+		child->exec_errno = f.err ? f.err : ENOEXEC;
+		memcpy(child->failed_step, f.step, sizeof(child->failed_step));
+		child->failed_step[sizeof(child->failed_step) - 1] = '\0';
+		const char *what = f.candidate >= 0 && paths ? paths[f.candidate]
+				   : f.candidate == CANDIDATE_SETUP
+				       ? "setting up the child (directory, user)"
+				       : command;
+		snprintf(child->failed_path, sizeof(child->failed_path), "%s", what);
+	}
+	close(child->report_fd);
+	child->report_fd = -1;
+}
+
+/* No sandbox init: the clone execs the command itself. */
+static int spawn_direct(const struct sbx_spawn_req *req, struct sbx_child *child,
+			struct rs_err *err)
 {
 	struct exec_plan plan = {
 		.argv = req->argv,
 		.envp = req->envp,
 		.cwd_fd = req->cwd_fd,
 		.own_pgrp = req->own_pgrp,
-		.tty_fd = req->own_pgrp ? foreground_tty() : -1,
+		.tty_fd = req->own_pgrp ? sbx_foreground_tty() : -1,
 		.stdout_fd = req->stdout_fd,
 		.stderr_fd = req->stderr_fd,
 		.umask = req->umask,
 		.sbx = req->plan,
 		.cwd_path = req->cwd_path,
-		.sync_fd = -1,
-		.sync_write_fd = -1,
-		.teardown_fd = -1,
 		.self_fd = -1,
 		.handoff_fd = -1,
 	};
-	struct rlimit rl;
-	plan.max_fd =
-	    getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 65536 ? (int)rl.rlim_cur : 65536;
-	*child = (struct sbx_child){ .pid = -1, .pidfd = -1, .teardown_fd = -1 };
-	if (!req->argv || !req->argv[0])
-		return rs_fail(err, EX_RS_USAGE, 0, "no command to run");
-	if (!req->plan)
-		return rs_fail(err, EX_RS_SOFTWARE, 0, "no sandbox plan for %s", req->argv[0]);
-	/* The job root's skeleton, staged by a thread since the plan was made: done before the
-	 * clone (a thread writing files is no company for it). */
+	plan.max_fd = sbx_max_fd();
+	if (sbx_plan_command(&plan, req->argv[0], req->envp) < 0 ||
+	    sbx_plan_sh_argv(&plan, req->argv) < 0) {
+		sbx_exec_plan_free(&plan);
+		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "preparing to run %s", req->argv[0]);
+	}
 	if (req->plan->job_root) {
 		sbx_root_stage_join(&req->plan->root, child->unstaged, sizeof(child->unstaged));
 		child->stage_us = sbx_root_stage_us(&req->plan->root);
 	}
-	if (plan_paths(&plan, req->argv[0], req->envp) < 0 ||
-	    sbx_plan_sh_argv(&plan, req->argv) < 0) {
-		plan_free(&plan);
-		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "preparing to run %s", req->argv[0]);
-	}
-	int report[2];
-	if (pipe2(report, O_CLOEXEC) < 0) {
-		plan_free(&plan);
-		return rs_fail(err, EX_RS_SOFTWARE, errno, "pipe for the exec report");
-	}
-	plan.report_fd = report[1];
-	int sync[2] = { -1, -1 };
-	if (plan.sbx->userns && pipe2(sync, O_CLOEXEC) < 0) {
-		close(report[0]);
-		close(report[1]);
-		plan_free(&plan);
-		return rs_fail(err, EX_RS_SOFTWARE, errno, "pipe for the sandbox");
-	}
-	plan.sync_fd = sync[0];
-	plan.sync_write_fd = sync[1];
-	int teardown[2] = { -1, -1 };
-	if (plan.sbx->pidns && pipe2(teardown, O_CLOEXEC) < 0) {
-		close(report[0]);
-		close(report[1]);
-		if (sync[0] >= 0) {
-			close(sync[0]);
-			close(sync[1]);
-		}
-		plan_free(&plan);
-		return rs_fail(err, EX_RS_SOFTWARE, errno, "pipe for the sandbox init");
-	}
-	plan.teardown_fd = teardown[1];
-	/* The init is exec'd fresh (initexec.h): its binary and its plan, prepared here. */
-	plan.self_fd = plan.handoff_fd = -1;
-	if (plan.sbx->pidns && ((plan.self_fd = sbx_self_exe_open(err)) < 0 ||
-				(plan.handoff_fd = sbx_handoff_create(&plan, err)) < 0)) {
-		close_plan_fds(&plan, report, sync, teardown);
-		plan_free(&plan);
+	struct spawn_fds f;
+	if (sbx_spawn_fds_open(req->plan, &f, err) < 0 ||
+	    sbx_clone_sandbox(&plan, &f, child, err) < 0) {
+		sbx_exec_plan_free(&plan);
 		return -1;
 	}
-
-	struct timespec t0;
-	clock_gettime(CLOCK_MONOTONIC, &t0);
-	int pidfd = -1;
-	/* Born inside the job's own cgroup, with everything it will fork (cgroup.c). */
-	int cg_err = sbx_cgroup_enter(&plan.sbx->cgroup);
-	pid_t pid = clone_child(plan.sbx->clone_flags, &pidfd);
-	if (pid == 0)
-		child_main(&plan);
-	int clone_errno = errno;
-	if (!cg_err)
-		sbx_cgroup_leave(&plan.sbx->cgroup);
-	close_if_open(plan.self_fd);
-	close_if_open(plan.handoff_fd);
-	close(report[1]);
-	if (sync[0] >= 0)
-		close(sync[0]);
-	if (teardown[1] >= 0)
-		close(teardown[1]);
-	child->teardown_fd = pid >= 0 ? teardown[0] : -1;
-	if (pid < 0 && teardown[0] >= 0)
-		close(teardown[0]);
-	if (pid < 0) {
-		close(report[0]);
-		if (sync[1] >= 0)
-			close(sync[1]);
-		plan_free(&plan);
-		return rs_fail(err, plan.sbx->clone_flags ? EX_RS_SANDBOX : EX_RS_SOFTWARE,
-			       clone_errno, "clone%s",
-			       plan.sbx->clone_flags ? " (sandbox namespaces)" : "");
-	}
-	child->pid = pid;
-	child->pidfd = pidfd;
-	child->sandbox_init = plan.sbx->pidns;
-	if (sync[1] >= 0) {
-		const struct sbx_plan *s = plan.sbx;
-		int e = s->job_root
-			    ? sbx_write_identity_maps(pid, s->map_count)
-			    : sbx_write_id_maps(pid, s->inner_uid, s->inner_gid, s->outer_uid,
-						s->outer_gid, s->outer_groups, s->n_outer_groups);
-		if (e == 0 && write(sync[1], "x", 1) != 1)
-			e = errno;
-		close(sync[1]);
-		if (e) {
-			/* The child reads EOF and exits; reap it: no child on error. */
-			close(report[0]);
-			waitpid(pid, NULL, 0);
-			close(pidfd);
-			if (child->teardown_fd >= 0)
-				close(child->teardown_fd);
-			*child = (struct sbx_child){ .pid = -1, .pidfd = -1, .teardown_fd = -1 };
-			plan_free(&plan);
-			return rs_fail(err, EX_RS_SANDBOX, e, "writing the sandbox's uid/gid maps");
-		}
-	}
-
-	/* EOF means execve succeeded (the pipe was CLOEXEC); a record means it failed. */
-	struct exec_failure f;
-	if (read_failure(report[0], &f)) {
-		child->exec_errno = f.err ? f.err : ENOEXEC;
-		memcpy(child->failed_step, f.step, sizeof(child->failed_step));
-		child->failed_step[sizeof(child->failed_step) - 1] = '\0';
-		const char *what = f.candidate >= 0 ? plan.paths[f.candidate]
-				   : f.candidate == CANDIDATE_SETUP
-				       ? "setting up the child (directory, user)"
-				       : req->argv[0];
-		snprintf(child->failed_path, sizeof(child->failed_path), "%s", what);
-	}
-	close(report[0]);
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	child->setup_us =
-	    (uint64_t)((t1.tv_sec - t0.tv_sec) * 1000000 + (t1.tv_nsec - t0.tv_nsec) / 1000);
-	plan_free(&plan);
+	sbx_take_report(child, plan.paths, req->argv[0]);
+	child->setup_us = sbx_now_us() - child->prepared_at;
+	child->prepared_at = 0;
+	sbx_exec_plan_free(&plan);
 	return 0;
+}
+
+int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct rs_err *err)
+{
+	if (!req->argv || !req->argv[0]) {
+		sbx_abandon(child);
+		return rs_fail(err, EX_RS_USAGE, 0, "no command to run");
+	}
+	if (!req->plan) {
+		sbx_abandon(child);
+		return rs_fail(err, EX_RS_SOFTWARE, 0, "no sandbox plan for %s", req->argv[0]);
+	}
+	if (!sbx_can_prepare(req->plan)) {
+		*child = SBX_CHILD_NONE;
+		return spawn_direct(req, child, err);
+	}
+	uint64_t asked_at = sbx_now_us();
+	bool ahead = child->prepared;
+	if (!ahead && sbx_prepare(req->plan, child, err) < 0)
+		return -1;
+	/* Made just now: the command waited for the whole set-up. */
+	if (!ahead)
+		asked_at = child->prepared_at;
+	child->prepared_us = ahead ? asked_at - child->prepared_at : 0;
+	return sbx_start_prepared(req, child, asked_at, err);
 }

@@ -42,7 +42,38 @@ struct sbx_child {
 	uint64_t stage_us;     /* the job root's skeleton: how long its staging thread took */
 	char unstaged[160];    /* the job root's skeleton could not be staged, why (the child
 				* built it itself); "" otherwise */
+	/* Prepared ahead (sbx_prepare): the sandbox init exists and waits for the command on
+	 * go_fd; report_fd will tell how its execve went. */
+	bool prepared;
+	int go_fd;
+	int report_fd;
+	uint64_t prepared_us; /* clone to the command being asked for (0: not prepared) */
+	uint64_t prepared_at; /* CLOCK_MONOTONIC µs of the clone */
 };
+
+/* A child with nothing in it: what sbx_prepare and sbx_spawn start from. */
+#define SBX_CHILD_NONE                                                                             \
+	((struct sbx_child){                                                                       \
+	    .pid = -1, .pidfd = -1, .teardown_fd = -1, .go_fd = -1, .report_fd = -1 })
+
+/* Whether sbx_prepare can make this plan's sandbox ahead of its command: when the plan has
+ * a sandbox init (a PID namespace), which can wait for the command. */
+bool sbx_can_prepare(const struct sbx_plan *plan);
+
+/* Readable once sbx_prepare would not wait (the job root's skeleton is staged); -1 when
+ * there is nothing to wait for. The plan owns it. */
+int sbx_plan_ready_fd(const struct sbx_plan *plan);
+
+/* Makes the sandbox now, before its command is known: the clone enters the namespaces, makes
+ * the mounts and execs the sandbox init, which waits for sbx_spawn. The sandbox's set-up
+ * (the job root's overlays above all) then runs while the supervisor registers the runner,
+ * not after. child must be SBX_CHILD_NONE; on success child->prepared. Signals are blocked
+ * around the clone here. -1 (err) when no child could be made; nothing is left then. */
+int sbx_prepare(const struct sbx_plan *plan, struct sbx_child *child, struct rs_err *err);
+
+/* A prepared child that will not be asked for its command (registration failed, a stop):
+ * killed and reaped, its descriptors closed. Nothing when child is not prepared. */
+void sbx_abandon(struct sbx_child *child);
 
 /* Clones and execs; returns 0 when the child exists (even if its execve failed: then
  * child->exec_errno is set and the child has exited with 126/127 and must be reaped).
@@ -50,6 +81,9 @@ struct sbx_child {
  * (the child inherits the mask and clears it right before execve, so a signal sent to the
  * supervisor meanwhile stays pending and is forwarded to the new program, never lost). */
 int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct rs_err *err);
+/* child: SBX_CHILD_NONE, or prepared by sbx_prepare for req->plan (then the command is sent
+ * to its init; on failure the prepared child is reaped). setup_us counts from the clone, or
+ * for a prepared child from the moment the command is sent. */
 
 /* The exit status a shell would report for a failed execve: 127 not found, else 126. */
 int sbx_exec_failure_status(int exec_errno);

@@ -5,7 +5,11 @@
 #define RS_SBX_SPAWN_INTERNAL_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+#include "err.h"
+#include "spawn.h"
 
 struct sbx_plan;
 
@@ -39,6 +43,7 @@ struct exec_plan {
 	int teardown_fd;            /* the sandbox init writes how many it killed */
 	int self_fd;                /* the supervisor's binary, for the init's execve */
 	int handoff_fd;             /* this plan for the init (initexec.c), a sealed memfd */
+	int go_fd;                  /* the init's end of the socket the command comes on */
 };
 
 /* The command's own process: cwd, stdio, lockdown, seccomp, execve. Raw syscalls only. */
@@ -49,5 +54,46 @@ void sbx_reset_dispositions(void);
 
 /* "/bin/sh" path args..., for a script without "#!" (ENOEXEC). */
 int sbx_plan_sh_argv(struct exec_plan *plan, char *const *argv);
+
+/* ---- shared by spawn.c and prepare.c (the sandbox made ahead of its command) ---------- */
+
+/* The pipes between the supervisor and the clone; [0] is the supervisor's end. */
+struct spawn_fds {
+	int report[2];   /* the exec report: EOF when the command's execve succeeded */
+	int sync[2];     /* new user namespace: the maps are written */
+	int teardown[2]; /* sandbox init: how many it killed */
+	int go[2];       /* sandbox init: the command (a socket, for descriptors) */
+};
+
+#define SPAWN_FDS_NONE ((struct spawn_fds){ { -1, -1 }, { -1, -1 }, { -1, -1 }, { -1, -1 } })
+
+int sbx_spawn_fds_open(const struct sbx_plan *sbx, struct spawn_fds *f, struct rs_err *err);
+void sbx_spawn_fds_close(struct spawn_fds *f);
+
+/* Clones with plan and f (whose child ends are closed here, whatever happens) and, in a new
+ * user namespace, writes the child's maps. 0 with child->pid and pidfd; -1 with no child. */
+int sbx_clone_sandbox(struct exec_plan *plan, struct spawn_fds *f, struct sbx_child *child,
+		      struct rs_err *err);
+
+/* Reads the exec report into child (exec_errno, failed_step, failed_path) and closes it. */
+void sbx_take_report(struct sbx_child *child, char *const *paths, const char *command);
+
+/* Reaps the child, closes its descriptors; keeps what the staging said. */
+void sbx_child_forget(struct sbx_child *child);
+
+/* plan->paths: the execvp(3) search for cmd, done ahead of time. -1: out of memory. */
+int sbx_plan_command(struct exec_plan *plan, const char *cmd, char *const *envp);
+void sbx_exec_plan_free(struct exec_plan *plan);
+
+/* Our terminal when we are its foreground group, else -1. */
+int sbx_foreground_tty(void);
+/* The highest descriptor to close without close_range. */
+int sbx_max_fd(void);
+uint64_t sbx_now_us(void);
+
+/* prepare.c: the command sent to child's prepared init (sbx_prepare); asked_at counts the
+ * setup. On failure the child is abandoned. */
+int sbx_start_prepared(const struct sbx_spawn_req *req, struct sbx_child *child, uint64_t asked_at,
+		       struct rs_err *err);
 
 #endif

@@ -385,6 +385,7 @@ static void log_started(const struct pid1 *p, const struct pid1_opts *o)
 			  LOG_FIELDS(LOG_INT("pid", p->child.pid), LOG_STR("command", o->argv[0]),
 				     LOG_BOOL("sandbox_init", p->child.sandbox_init),
 				     LOG_INT("setup_us", p->child.setup_us),
+				     LOG_INT("prepared_us", p->child.prepared_us),
 				     LOG_INT("stage_us", p->child.stage_us)),
 			  "started %s %s", o->what, o->argv[0]);
 }
@@ -392,8 +393,7 @@ static void log_started(const struct pid1 *p, const struct pid1_opts *o)
 static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *err)
 {
 	uv_loop_t *loop = p->loop;
-	p->child.pidfd = -1;
-	p->child.teardown_fd = -1;
+	p->child = SBX_CHILD_NONE;
 	p->grace_ms = o->grace_ms;
 	p->hooks = o->hooks;
 	p->usage.tasks = -1;
@@ -426,7 +426,16 @@ static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *e
 	 * the new program (or the sandbox init's loop), and no copy of our handlers runs in it.
 	 * `run` has them unblocked while it registers; they are unblocked again below. */
 	sig_block_all(NULL);
-	if (watch_signals(p, err) < 0 || sbx_spawn(&req, &p->child, err) < 0) {
+	if (watch_signals(p, err) < 0) {
+		close_all(p);
+		return -1;
+	}
+	/* A sandbox made ahead (run.c, while the runner registered) is ours from here on. */
+	if (o->prepared) {
+		p->child = *o->prepared;
+		*o->prepared = SBX_CHILD_NONE;
+	}
+	if (sbx_spawn(&req, &p->child, err) < 0) {
 		close_all(p);
 		return -1;
 	}

@@ -12,6 +12,7 @@
 
 struct pid1;
 struct sbx_plan;
+struct sbx_child;
 
 /* What a caller (the lifecycle) may do at the PID-1 events; every member may be NULL. */
 struct pid1_hooks {
@@ -48,6 +49,9 @@ struct pid1_opts {
 	int stderr_fd;
 	mode_t umask;                /* the child's umask; 0 = inherit ours */
 	const struct sbx_plan *plan; /* the sandbox (sandbox.h); NULL: none */
+	/* The sandbox made ahead for plan (sbx_prepare), or NULL. Taken over (and left
+	 * SBX_CHILD_NONE) once the child is started; else the caller abandons it. */
+	struct sbx_child *prepared;
 	const struct pid1_hooks *hooks;
 	int *left_behind;         /* out: processes left when the main child exited */
 	struct pid1_usage *usage; /* out, may be NULL */

@@ -24,6 +24,7 @@
 #include "github.h"
 #include "hook.h"
 #include "ipcclean.h"
+#include "ahead.h"
 #include "jit.h"
 #include "lifecycle.h"
 #include "manifest.h"
@@ -87,6 +88,7 @@ struct run {
 	struct report report;
 	struct manifest *install;
 	struct sbx_plan *sandbox;
+	struct sandbox_ahead ahead;  /* the sandbox, made while the runner registers */
 	struct sbx_report isolation; /* for the job's log (hook.h) */
 	enum dereg_outcome deregistered;
 	uint64_t registered_at; /* gh_now_ms() when the registration succeeded */
@@ -424,6 +426,7 @@ static int run_listener(struct run *r, char *const *args, const char *const *ext
 		 * by the supervisor itself (jit.c). */
 		.umask = 022,
 		.plan = r->sandbox,
+		.prepared = lifecycle ? ahead_child(&r->ahead) : NULL,
 		.hooks = lifecycle ? &hooks : NULL,
 		.left_behind = &killed,
 		.usage = lifecycle ? &r->usage : NULL,
@@ -1125,7 +1128,15 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 	fire(&r, EV_BEGIN);
 	int code = 0;
 	const char *reason = NULL;
-	if (register_runner(&r, arc_blob, err) < 0) {
+	/* Token mode runs `configure` in a sandbox of its own meanwhile (ahead.h). */
+	r.ahead = (struct sandbox_ahead){ .child = SBX_CHILD_NONE };
+	if (arc_blob || cfg->registration != REG_TOKEN)
+		ahead_start(&r.ahead, &r.loop, r.sandbox);
+	int registered = register_runner(&r, arc_blob, err);
+	ahead_stop(&r.ahead);
+	if (registered < 0 || r.stop_requested)
+		ahead_abandon(&r.ahead);
+	if (registered < 0) {
 		bool stopped = err->exit_code == EX_RS_OK && err->sys_errno == ECANCELED;
 		fire(&r, EV_REGISTER_FAILED);
 		code = stopped ? EX_RS_OK : (err->exit_code ? err->exit_code : EX_RS_SOFTWARE);
@@ -1170,6 +1181,7 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 		}
 		free(hook);
 		hook_remove(cfg->runner_root);
+		ahead_abandon(&r.ahead); /* not started: its pipes failed */
 	}
 	/* pid1_run() leaves every signal blocked: a SIGTERM must still reach the handlers while
 	 * we deregister, to bound a patient deregistration by the kubelet's grace. */

@@ -254,6 +254,9 @@ def test_lifecycle_job_root_in_a_userns_container(userns_engine, images, run_dir
         "rs-jobroot-hello && rs-local && grep -c by-the-job /etc/hosts",
     ]
     gh = GitHub(run_dir / "github-job-root", host=gateway)
+    # GitHub takes its time (as it does, hundreds of ms): the staging finishes first, and the
+    # sandbox is made from it while the registration is in flight (asserted below).
+    gh.fake.inject("POST", "generate-jitconfig", kind="delay", seconds=1)
     try:
         run = run_lifecycle(engine, images.image, gh, "d-job-root",
                             [*CAPS_ARGS, "--cap-add=SYS_ADMIN",
@@ -269,6 +272,10 @@ def test_lifecycle_job_root_in_a_userns_container(userns_engine, images, run_dir
     assert_whole_lifecycle(run, mounted=MOUNTED | {"/rs-pkgs"})
     assert_report(run, job_root="applied", user_namespace="applied", seccomp="applied",
                   no_new_privs="applied")
+    # The sandbox was made while the runner registered (supervisor/ahead.h), once the
+    # skeleton was staged: the runner was only asked of an init that was already there.
+    started = run.one("child.started")
+    assert started["stage_us"] > 0 and started["prepared_us"] > 0, started
     outputs = " ".join(run.step_outputs())
     assert "uid=0 sudo=0" in outputs, run.output()
     for line in ["hello from the deb", "hello from usr-local"]:

@@ -243,6 +243,73 @@ def test_a_registration_github_completes_after_sigterm_is_not_left_behind(lc_git
     assert registrations_once_github_answered(lc_github) == []
 
 
+def sandbox_inits_of(pid):
+    """{pid as its parent sees it: host pid} of pid's children that are a sandbox init
+    (argv[1] "__sandbox-init", initexec.h)."""
+    found = {}
+    try:
+        kids = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return found
+    for kid in kids:
+        try:
+            argv = Path(f"/proc/{kid}/cmdline").read_bytes().split(b"\0")
+            status = Path(f"/proc/{kid}/status").read_text()
+        except OSError:
+            continue
+        if argv[1:2] == [b"__sandbox-init"]:
+            nspid = next(line.split()[1:] for line in status.splitlines()
+                         if line.startswith("NSpid:"))
+            found[int(nspid[-2])] = int(kid)  # the last is 1: its own namespace's
+    return found
+
+
+def init_made_while_registering(lc_github, lifecycle, mode="subreaper", delay=3):
+    """Starts a run whose generate-jitconfig GitHub answers after delay s; → (run, inst,
+    {pid: host pid} of the sandbox init that exists while GitHub has not answered)."""
+    fault = lc_github.inject("POST", "generate-jitconfig", kind="delay", seconds=delay)
+    inst = lifecycle.install()
+    run = lifecycle.start(mode, inst)
+    conftest.wait_until(lambda: any(f["id"] == fault and f["hits"] for f in lc_github.faults())
+                        or not run.alive(), what="generate-jitconfig in flight")
+    inits = conftest.wait_until(lambda: sandbox_inits_of(run.sup_pid) or not run.alive(),
+                                what="the sandbox init, during the registration")
+    assert run.alive(), run.output()
+    assert not lc_github.calls_to("generate-jitconfig"), "GitHub answered too early"
+    assert not run.events("runner.registered")
+    return run, inst, inits
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_sandbox_is_made_while_the_runner_registers_and_then_runs_it(lc_github, lifecycle,
+                                                                         mode):
+    # ahead.h: the sandbox's set-up runs while GitHub answers, off the way from "registered"
+    # to "listening"; the very init made then runs the runner.
+    run, inst, inits = init_made_while_registering(lc_github, lifecycle, mode, delay=1)
+    run.wait_for_event("runner.listening")
+    started = run.event("child.started")
+    assert started["sandbox_init"] and started["pid"] in inits, (started, inits)
+    assert started["prepared_us"] > 0  # made before the runner was asked for
+    run.send_signal(signal.SIGTERM)
+
+    assert run.wait(STOP_GRACE + 10) == EX_OK, run.output()
+    assert inst.events("start")
+    assert_deregistered(run)
+
+
+def test_a_sandbox_made_for_a_registration_cut_short_is_torn_down(lc_github, lifecycle):
+    run, inst, inits = init_made_while_registering(lc_github, lifecycle)
+    run.send_signal(signal.SIGTERM)
+
+    assert run.wait(10) == EX_OK, run.output()
+    abandoned = run.event("sandbox.abandoned")
+    assert abandoned["pid"] in inits, (abandoned, inits)
+    names = run.names()
+    assert names.index("sandbox.abandoned") < names.index("supervisor.exit")
+    assert not run.events("child.started") and not inst.events("start")
+    registrations_once_github_answered(lc_github)
+
+
 @pytest.mark.parametrize("mode", MODES)
 def test_sigterm_while_listening_stops_the_runner_and_deregisters(lc_github, lifecycle, mode):
     inst = lifecycle.install()
