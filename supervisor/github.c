@@ -714,21 +714,17 @@ static json_t *labels_json(const struct rs_config *cfg)
 		if (!dup)
 			json_array_append_new(a, json_string(cfg->labels[i]));
 	}
-	/* Last: how the fleet's pods recognise each other's runners (sweep.h). */
-	bool listed = false;
-	for (size_t i = 0; cfg->fleet_label && i < cfg->n_labels; i++)
-		listed |= strcasecmp(cfg->labels[i], cfg->fleet_label) == 0;
-	if (a && cfg->fleet_label && !listed)
-		json_array_append_new(a, json_string(cfg->fleet_label));
-	/* And when the registration was asked for, which the runners API does not tell (names.h).
-	 * Built anew for each request: after a 409 the runner is created by a later request, and
-	 * the first one's time would make it look older than it is, the unsafe side for the
-	 * sweep; a later time only makes it wait longer for it. */
-	if (a && cfg->fleet_label) {
-		char born[BORN_LABEL_SIZE];
-		runner_born_label(time(NULL), born);
-		json_array_append_new(a, json_string(born));
-	}
+	/* Last: how the fleet's pods recognise each other's runners (sweep.h), and when the
+	 * registration was asked for, which the runners API does not tell (names.h). Built anew
+	 * for each request: after a 409 the runner is created by a later request, and the first
+	 * one's time would make it look older than it is, the unsafe side for the sweep; a later
+	 * time only makes it wait longer for it. */
+	char born[BORN_LABEL_SIZE];
+	const char *fleet[2];
+	size_t n = runner_fleet_labels(cfg->fleet_label, cfg->labels, cfg->n_labels, time(NULL),
+				       born, fleet);
+	for (size_t i = 0; a && i < n; i++)
+		json_array_append_new(a, json_string(fleet[i]));
 	return a;
 }
 

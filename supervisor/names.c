@@ -1,5 +1,7 @@
 #include "names.h"
 
+#include <stdbool.h>
+
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
@@ -59,6 +61,22 @@ void runner_born_label(time_t now, char out[BORN_LABEL_SIZE])
 	/* Floored: the request came up to 59 s after the minute the label says (sweep.c). */
 	long long minute = now > 0 ? (long long)now / 60 : 0;
 	snprintf(out, BORN_LABEL_SIZE, BORN_LABEL_PREFIX "%lld", minute);
+}
+
+size_t runner_fleet_labels(const char *fleet_label, char *const *labels, size_t n, time_t now,
+			   char born[BORN_LABEL_SIZE], const char *out[2])
+{
+	if (!fleet_label)
+		return 0;
+	bool listed = false;
+	for (size_t i = 0; i < n; i++)
+		listed |= strcasecmp(labels[i], fleet_label) == 0;
+	size_t k = 0;
+	if (!listed)
+		out[k++] = fleet_label;
+	runner_born_label(now, born);
+	out[k++] = born;
+	return k;
 }
 
 long long runner_born_minute(const char *label)

@@ -30,6 +30,13 @@ const char *runner_arch_label(void);
 /* The label for a registration requested at now. */
 void runner_born_label(time_t now, char out[BORN_LABEL_SIZE]);
 
+/* The labels a registration at now adds to RUNNER_LABELS (labels, n): with a fleet label,
+ * that label unless labels lists it already (GitHub compares labels without case), then the
+ * born label, written into born. Both registrations (JIT and token mode) send these last.
+ * Returns how many of out[0..1] are set: 0 without a fleet label. */
+size_t runner_fleet_labels(const char *fleet_label, char *const *labels, size_t n, time_t now,
+			   char born[BORN_LABEL_SIZE], const char *out[2]);
+
 /* The minute a born label says, or -1 when label is not exactly one: the prefix (in any case,
  * as GitHub compares labels) and 1 to 18 decimal digits, at most BORN_MINUTE_MAX, nothing else.
  * What a pod of the fleet cannot read it judges as if there were no label. */

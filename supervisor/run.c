@@ -471,12 +471,13 @@ static int configure_with_token(struct run *r, struct rs_err *err)
 	FILE *lf = open_memstream(&labels, &labels_len);
 	for (size_t i = 0; lf && i < cfg->n_labels; i++)
 		fprintf(lf, "%s%s", i ? "," : "", cfg->labels[i]);
-	if (lf && cfg->fleet_label) {
-		/* As for JIT (github.c, labels_json): the time of this registration. */
-		char born[BORN_LABEL_SIZE];
-		runner_born_label(time(NULL), born);
-		fprintf(lf, "%s%s,%s", cfg->n_labels ? "," : "", cfg->fleet_label, born);
-	}
+	/* As for JIT (github.c, labels_json): the fleet's label, the time of this registration. */
+	char born[BORN_LABEL_SIZE];
+	const char *fleet[2];
+	size_t n_fleet = runner_fleet_labels(cfg->fleet_label, cfg->labels, cfg->n_labels,
+					     time(NULL), born, fleet);
+	for (size_t i = 0; lf && i < n_fleet; i++)
+		fprintf(lf, "%s%s", cfg->n_labels || i ? "," : "", fleet[i]);
 	if (lf)
 		fclose(lf);
 	int rc = asprintf(&token_env, "ACTIONS_RUNNER_INPUT_TOKEN=%s", token);

@@ -427,6 +427,22 @@ def test_token_mode_configures_with_the_token_in_configures_environment_only(
     assert runner_root.credential_files() == []
 
 
+@pytest.mark.parametrize("listed", ["", "gpu,RS-FLEET-blue"], ids=["unlisted", "listed"])
+def test_token_mode_labels_a_fleet_runner_as_jit_does(fake_github, supervisor, listed):
+    # names.c runner_fleet_labels serves both registrations: the fleet's label once (GitHub
+    # compares labels without case), then the born label, last.
+    job_in(fake_github)
+
+    run = supervisor.run(SUPERVISOR_REGISTRATION="token", SUPERVISOR_FLEET="blue",
+                         RUNNER_LABELS=listed or None)
+
+    assert run.code == EXIT_OK, run.output()
+    args = run.listener("configure")["argv"]
+    labels = args[args.index("--labels") + 1].split(",")
+    assert [lbl.lower() for lbl in labels].count("rs-fleet-blue") == 1, labels
+    assert labels[-1].startswith("rs-born-") and labels[-1][8:].isdigit(), labels
+
+
 @pytest.mark.parametrize("group", [None, "id-of-gpu-pool"], ids=["default", "by-id"])
 def test_token_mode_names_the_runner_group_to_configure(fake_github, supervisor, group):
     gid = fake_github.add_runner_group("acme", "gpu-pool")

@@ -163,6 +163,35 @@ static void arch_label_matches_this_machine(void **state)
 		skip();
 }
 
+static void fleet_labels_add_the_fleet_then_the_born_label(void **state)
+{
+	(void)state;
+	char *labels[] = { "gpu", NULL };
+	char born[BORN_LABEL_SIZE];
+	const char *out[2];
+	assert_int_equal(runner_fleet_labels("rs-fleet-a", labels, 1, 600, born, out), 2);
+	assert_string_equal(out[0], "rs-fleet-a");
+	assert_string_equal(out[1], "rs-born-10");
+}
+
+static void fleet_labels_do_not_repeat_a_listed_fleet_label_in_any_case(void **state)
+{
+	(void)state;
+	char *labels[] = { "gpu", "RS-Fleet-A", NULL };
+	char born[BORN_LABEL_SIZE];
+	const char *out[2];
+	assert_int_equal(runner_fleet_labels("rs-fleet-a", labels, 2, 600, born, out), 1);
+	assert_string_equal(out[0], "rs-born-10");
+}
+
+static void fleet_labels_are_none_without_a_fleet(void **state)
+{
+	(void)state;
+	char born[BORN_LABEL_SIZE];
+	const char *out[2];
+	assert_int_equal(runner_fleet_labels(NULL, NULL, 0, 600, born, out), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +208,9 @@ int main(void)
 		cmocka_unit_test(suffixed_shortens_a_64_character_base_to_fit),
 		cmocka_unit_test(shortening_never_cuts_a_utf8_character),
 		cmocka_unit_test(arch_label_matches_this_machine),
+		cmocka_unit_test(fleet_labels_add_the_fleet_then_the_born_label),
+		cmocka_unit_test(fleet_labels_do_not_repeat_a_listed_fleet_label_in_any_case),
+		cmocka_unit_test(fleet_labels_are_none_without_a_fleet),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
