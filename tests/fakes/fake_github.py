@@ -48,7 +48,8 @@ Python API (scopes are named as in GITHUB_URL's path: "acme", "acme/app", "enter
   .inject(method=None, path_regex=".*", kind="status", times=1, **params) → id
       .clear_faults() .faults() .set_down(down=True, mode="status", status=503)
   .calls .calls_to(regex, method=None) .reset_calls() .violations()
-  .queue_job(name="build", steps=(), runner_labels=None, scope=None) → Job (.id .status
+  .queue_job(name="build", steps=(), runner_labels=None, scope=None, container=None,
+      services=None) → Job (.id .status
       .result .runner_id ...) .job(id) .jobs() .wait_job(job, status="completed", timeout=10)
       .cancel_job(id)   .state() (= GET /_fake/state)
   settings (attributes): installation_token_format "short"|"long", installation_token_ttl 3600,
@@ -201,7 +202,8 @@ in the header "X-Fake-Runner-Client: <clientId>" (401 when unknown; 404 {"messag
   GET    /_fake/broker/jobs/next?sessionId=S&wait=SECONDS (≤ 50)&runnerVersion=V
                                              &disableUpdate=true|false
                                              → 200 {"messageType": "RunnerJobRequest", "id",
-                                             "name","steps","runner_labels"} (the job is
+                                             "name","steps","runner_labels","container",
+                                             "services"} (the job is
                                              assigned, runner busy), 204 when none in time;
                                              403 {"errorCode": 1} when V < min_runner_version;
                                              200 {"messageType": "RunnerRefresh",
@@ -241,7 +243,8 @@ ADMIN ENDPOINTS (JSON in and out; errors {"message"} with 400/404)
       link_style, clock_offset, jwt_exp_slack, strict_content_type, verbose, ghes, ...}
   GET|POST /_fake/runners (POST: {"scope","name","status"?,"busy"?,"labels"?,
       "runner_group_id"?,"ephemeral"?})   PATCH|DELETE /_fake/runners/{id}
-  GET|POST /_fake/jobs (POST: {"name","steps","runner_labels"?,"scope"?})
+  GET|POST /_fake/jobs (POST: {"name","steps","runner_labels"?,"scope"?,"container"?,
+      "services"?})
   GET /_fake/jobs/{id}?wait_status=S[,S2]&timeout=SECONDS (408 with the job if not in time)
   POST /_fake/jobs/{id}/cancel
   GET /_fake/registration_tokens
@@ -554,6 +557,8 @@ class Job:
     steps: list
     runner_labels: list = None
     scope: str = None
+    container: object = None  # the workflow's `container:` (an image, or a dict), or None
+    services: dict = None     # the workflow's `services:` {key: image or dict}, or None
     status: str = "queued"  # queued → running → completed
     result: str = None
     runner_id: int = None
@@ -1567,12 +1572,15 @@ class FakeGitHub:
 
     # -- jobs and broker --------------------------------------------------------------------
 
-    def queue_job(self, name="build", steps=(), runner_labels=None, scope=None):
-        """Queue a job; → Job (live object: .id, .status, .result, .runner_id ...)."""
+    def queue_job(self, name="build", steps=(), runner_labels=None, scope=None, container=None,
+                  services=None):
+        """Queue a job; → Job (live object: .id, .status, .result, .runner_id ...). container
+        and services as a workflow writes them (the fake runner runs them with `docker`)."""
         key = self._scope(scope).key if scope is not None else None
         with self._lock:
             job = Job(self._next("job"), name, list(steps),
                       list(runner_labels) if runner_labels is not None else None, key,
+                      container=container, services=dict(services) if services else None,
                       queued_at=self._now())
             self._jobs[job.id] = job
             self._cond.notify_all()
@@ -2480,7 +2488,8 @@ class _Admin:
     def queue_job(self, req):
         body = self._body(req)
         job = self.gh.queue_job(body.get("name", "build"), body.get("steps", []),
-                                body.get("runner_labels"), body.get("scope"))
+                                body.get("runner_labels"), body.get("scope"),
+                                body.get("container"), body.get("services"))
         return Response(201, job.to_dict())
 
     def get_job(self, req):
@@ -2604,7 +2613,8 @@ class _Admin:
                 gh._cond.notify_all()
                 return Response(200, {"messageType": "RunnerJobRequest", "id": job.id,
                                       "name": job.name, "steps": job.steps,
-                                      "runner_labels": job.runner_labels})
+                                      "runner_labels": job.runner_labels,
+                                      "container": job.container, "services": job.services})
             left = deadline - time.monotonic()
             if left <= 0 or gh._stopping.is_set():
                 return Response(204)

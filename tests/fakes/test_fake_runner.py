@@ -9,6 +9,7 @@ Every wait is bounded; every process a test starts carries FAKE_RUNNER_SELFTEST=
 environment and is killed at teardown (with anything it left behind that still carries it).
 """
 import base64
+import hashlib
 import json
 import os
 import re
@@ -1014,3 +1015,146 @@ def test_runs_as_nobody(rt):
     out = root / "_work" / "repo" / "repo" / "uid.txt"
     assert out.read_text() == f"{NOBODY}\n" and out.stat().st_uid == NOBODY
     assert present(root) == []
+
+
+# ---------------------------------------------------------------------------------------------
+# Container jobs: the docker commands of actions/runner (docs/container-facts.md), against a
+# stand-in CLI that records them (tests/fakes/fake_docker/docker)
+
+DOCKER_STUB = HERE / "fake_docker"
+sys.path.insert(0, str(HERE / "fake_runner" / "bin"))
+import fake_containers as FC  # noqa: E402
+
+
+@pytest.mark.parametrize("arguments, argv", [
+    ("version --format '{{.Server.APIVersion}}'",
+     ["version", "--format", "'{{.Server.APIVersion}}'"]),
+    ('-v "/a b":"/c":ro', ["-v", "/a b:/c:ro"]),
+    ('-e "K=a\\"b" -e "T=c\\\\\\\\"', ["-e", 'K=a"b', "-e", "T=c\\\\"]),
+    ('inspect --format="{{if .X}}{{print .Y}}{{end}}" id',
+     ["inspect", "--format={{if .X}}{{print .Y}}{{end}}", "id"]),
+    ('create "" x', ["create", "", "x"]),
+])
+def test_docker_arguments_are_split_as_dotnet_splits_them(arguments, argv):
+    assert FC.dotnet_split(arguments) == argv
+
+
+def test_env_options_are_escaped_as_dockerutil_does():
+    assert FC.escaped_option("-e", "K", "") == '-e "K"'
+    assert FC.dotnet_split(FC.escaped_option("-e", "K", 'say "hi" \\')) == ["-e", 'K=say "hi" \\']
+    assert FC.sanitize("ghcr.io/acme/node:20-alpine") == "ghcrioacmenode20alpine"
+    assert FC.sanitize("9lives") == "lives"
+
+
+def test_the_instance_label_is_the_lowercased_runner_files_sha256(tmp_path):
+    (tmp_path / ".runner").write_text('{"AgentId": 7, "AgentName": "Pod-A"}')
+    expected = hashlib.sha256(b'{"agentid": 7, "agentname": "pod-a"}').hexdigest()[:6]
+    assert FC.instance_label(str(tmp_path)) == expected
+
+
+def docker_calls(record):
+    return [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+
+
+def run_container_job(rt, world, **docker_env):
+    root = rt.install(docker_retry_seconds=0)
+    blob, _ = jit_config(rt.gh)
+    job = rt.gh.queue_job(
+        "build", steps=["echo in-container=$GITHUB_WORKSPACE; pwd; echo home=$HOME"],
+        container={"image": "node:20", "options": "--cpus 1",
+                   "env": {"NODE_ENV": "test", "EMPTY": ""}},
+        services={"db": {"image": "postgres:16", "ports": ["5432:5432"]}})
+    record = world / "docker.jsonl"
+    env = rt.env(FAKE_DOCKER_RECORD=str(record), FAKE_DOCKER_WORK=str(root / "_work"),
+                 **docker_env)
+    env["PATH"] = f"{DOCKER_STUB}:{env['PATH']}"
+    p = rt.start("run", "--jitconfig", blob, env=env)
+    assert p.wait() == 0, p.output()
+    return root, job, [c["argv"] for c in docker_calls(record)], p
+
+
+def after(argv, flag):
+    return [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == flag]
+
+
+def test_a_container_job_drives_docker_as_the_runner_does(rt, world):
+    root, job, calls, _ = run_container_job(rt, world)
+
+    assert rt.gh.job(job.id).result == "Succeeded"
+    label = calls[2][-1][len("label="):]  # sha256 of .runner, 6 digits (gone after the job)
+    assert re.fullmatch(r"[0-9a-f]{6}", label)
+    kinds = [c[0] if c[0] != "network" else " ".join(c[:2]) for c in calls]
+    assert kinds == ["version", "version", "ps", "network prune", "network create",
+                     "pull", "create", "start", "ps", "inspect",
+                     "pull", "create", "start", "ps", "port",
+                     "inspect", "exec",
+                     "logs", "rm", "rm", "network rm"], calls
+    assert calls[0] == ["version", "--format", "'{{.Server.APIVersion}}'"]
+    assert calls[2] == ["ps", "--all", "--quiet", "--no-trunc", "--filter", f"label={label}"]
+    assert calls[3] == ["network", "prune", "--force", "--filter", f"label={label}"]
+    network = calls[4][-1]
+    assert calls[4] == ["network", "create", "--label", label, network]
+    assert re.fullmatch(r"github_network_[0-9a-f]{32}", network)
+
+    job_create, svc_create = calls[6], calls[11]
+    assert re.fullmatch(r"[0-9a-f]{32}_node20_[0-9a-f]{6}", after(job_create, "--name")[0])
+    assert job_create[1:9] == ["--name", job_create[2], "--label", label, "--workdir",
+                               "/__w/repo/repo", "--network", network]
+    assert job_create[9:11] == ["--cpus", "1"]  # the workflow's options, raw, after them
+    envs = after(job_create, "-e")
+    assert envs == ["NODE_ENV=test", "EMPTY", "HOME=/github/home", "GITHUB_ACTIONS=true",
+                    "CI=true"]
+    volumes = after(job_create, "-v")
+    assert volumes[0] == "/var/run/docker.sock:/var/run/docker.sock"
+    assert volumes[1:] == [f"{root}/_work:/__w", f"{root}/externals:/__e:ro",
+                           f"{root}/_work/_temp:/__w/_temp",
+                           f"{root}/_work/_actions:/__w/_actions",
+                           f"{root}/_work/_tool:/__w/_tool",
+                           f"{root}/_work/_temp/_github_home:/github/home",
+                           f"{root}/_work/_temp/_github_workflow:/github/workflow"]
+    assert job_create[-5:] == ["--entrypoint", "tail", "node:20", "-f", "/dev/null"]
+
+    assert after(svc_create, "--network-alias") == ["db"] and after(svc_create, "-p") == [
+        "5432:5432"]
+    assert not after(svc_create, "--workdir") and "--entrypoint" not in svc_create
+    assert not [v for v in after(svc_create, "-v") if "docker.sock" in v]
+    assert svc_create[-1] == "postgres:16"
+    assert re.fullmatch(r"[0-9a-f]{32}_postgres16_[0-9a-f]{6}", after(svc_create, "--name")[0])
+
+    job_id = hashlib.sha256(after(job_create, "--name")[0].encode()).hexdigest()
+    svc_id = hashlib.sha256(after(svc_create, "--name")[0].encode()).hexdigest()
+    assert calls[8] == ["ps", "--all", "--filter", f"id={job_id}", "--filter", "status=running",
+                        "--no-trunc", "--format", "{{.ID}} {{.Status}}"]
+    assert calls[9] == ["inspect", "--format", "{{range .Config.Env}}{{println .}}{{end}}",
+                        job_id]
+    assert calls[14] == ["port", svc_id]
+    assert calls[15] == ["inspect",
+                         "--format={{if .Config.Healthcheck}}{{print .State.Health.Status}}"
+                         "{{end}}", svc_id]
+    step = calls[16]
+    assert step[:4] == ["exec", "-i", "--workdir", "/__w/repo/repo"]
+    assert "GITHUB_WORKSPACE" in after(step, "-e") and "PATH" not in after(step, "-e")
+    assert step[-4] == job_id and step[-3:-1] == ["sh", "-e"]
+    assert re.fullmatch(r"/__w/_temp/[0-9a-f-]{36}\.sh", step[-1])
+    page = (root / "_diag" / "pages" / f"{job.id}_0.log").read_text()
+    assert "in-container=/__w/repo/repo" in page  # values translated, through the CLI's env
+    assert calls[17:] == [["logs", "--details", svc_id], ["rm", "--force", job_id],
+                          ["rm", "--force", svc_id], ["network", "rm", network]]
+
+
+def test_a_docker_api_older_than_1_35_fails_the_job_and_still_cleans_up(rt, world):
+    root, job, calls, _ = run_container_job(rt, world, FAKE_DOCKER_API="1.34")
+
+    assert rt.gh.job(job.id).result == "Failed"
+    assert [c[0] for c in calls] == ["version", "version"]  # nothing created: nothing to stop
+    assert not rt.events("step_completed") and [e["index"] for e in rt.events("step_skipped")] == [0]
+    setup = (root / "_diag" / "pages" / f"{job.id}_containers.log").read_text()
+    assert "Min required docker engine API server version is '1.35'" in setup
+
+
+def test_a_failed_pull_is_tried_three_times_then_fails_the_job(rt, world):
+    root, job, calls, _ = run_container_job(rt, world, FAKE_DOCKER_FAIL="pull")
+
+    assert rt.gh.job(job.id).result == "Failed"
+    assert [c[0] for c in calls].count("pull") == 3
+    assert calls[-1][:2] == ["network", "rm"]  # Stop containers runs always()

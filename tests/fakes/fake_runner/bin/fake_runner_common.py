@@ -59,6 +59,8 @@ DEFAULTS = {
     "repository": None,              # "owner/name" of the workspace (default: from GitHubUrl)
     "strict_args": False,            # unknown command-line args: exit 1 (real: only a warning)
     "worker_start_timeout": 30,      # the worker waits this long for its job message
+    "docker_retry_seconds": None,    # between a container job's docker pull tries (None: the
+                                     # real random 1-10 s)
     "finalize_seconds": 2,           # the job's finalisation after its steps (post-job steps,
                                      # log and result upload), also after a cancellation
     "job_log_dir": None,             # where the job's log "reaches GitHub": each step's log as
