@@ -95,18 +95,20 @@ def lifecycle_setup_times(tool, rs, tmp):
             f.write(gh.add_pat(scopes=["admin:org"]))
         gh.inject("POST", "generate-jitconfig", kind="delay", seconds=GITHUB_LATENCY,
                   times=None)
-        runner = runner_install.install(os.path.join(tmp, "runner"), owner=(65534, 65534),
+        # Not 65534: in the pod that is also the owner every unmapped id shows as, and the
+        # pod binds this machine's /dev/shm, where other users' files would look the
+        # runner's to the IPC clean-up (an artefact of the simulation: a pod has its own).
+        runner = runner_install.install(os.path.join(tmp, "runner"), owner=(1001, 1001),
                                         ca_file=gh.ca_file, poll_wait=1)
         env = {"GITHUB_URL": gh.url + "/acme", "GITHUB_TOKEN_FILE": token,
                "GITHUB_CA_FILE": gh.ca_file, "RUNNER_ROOT": runner,
-               "RUNNER_USER": "65534:65534", "SUPERVISOR_STOP_GRACE": "5",
+               "RUNNER_USER": "1001:1001", "SUPERVISOR_STOP_GRACE": "5",
                "SUPERVISOR_SANDBOX": "strict"}
         for i in range(LIFECYCLE_RUNS + 1):
             for mode in (("overlay", "off") if i % 2 == 0 else ("off", "overlay")):
                 gh.queue_job(name="bench", steps=["true"])
                 p = pod(tool, f"{rs} run", dict(env, SUPERVISOR_JOB_ROOT=mode,
-                                                RUNNER_NAME=f"jr-bench-{i}-{mode}"),
-                        ok=(0, 74))
+                                                RUNNER_NAME=f"jr-bench-{i}-{mode}"))
                 if i == 0:
                     continue  # warm-up
                 started = events(p.stderr, "child.started")[-1]
