@@ -1158,3 +1158,52 @@ def test_a_failed_pull_is_tried_three_times_then_fails_the_job(rt, world):
     assert rt.gh.job(job.id).result == "Failed"
     assert [c[0] for c in calls].count("pull") == 3
     assert calls[-1][:2] == ["network", "rm"]  # Stop containers runs always()
+
+
+def test_docker_container_actions_are_pulled_built_and_run_as_the_runner_does(rt, world):
+    root = rt.install(docker_retry_seconds=0)
+    blob, _ = jit_config(rt.gh)
+    job = rt.gh.queue_job("build", steps=[
+        "mkdir -p .github/actions/hello && echo 'FROM scratch' > .github/actions/hello/Dockerfile",
+        {"uses": "docker://alpine:3.19", "with": {"who-to-greet": "Mona"},
+         "args": ["a b", 'say "hi"'], "entrypoint": "/bin/echo"},
+        {"uses": "./.github/actions/hello", "image": "Dockerfile"},
+    ])
+    record = world / "docker.jsonl"
+    env = rt.env(FAKE_DOCKER_RECORD=str(record))
+    env["PATH"] = f"{DOCKER_STUB}:{env['PATH']}"
+    p = rt.start("run", "--jitconfig", blob, env=env)
+    assert p.wait() == 0, p.output()
+
+    assert rt.gh.job(job.id).result == "Succeeded"
+    entries = docker_calls(record)
+    calls = [c["argv"] for c in entries]
+    assert [c[0] for c in calls] == ["pull", "run", "build", "run"], calls
+    assert calls[0] == ["pull", "alpine:3.19"]  # before any step: ActionManager
+    assert rt.events("step_completed")[0]["index"] == 0
+    ws = root / "_work" / "repo" / "repo"
+    run = calls[1]
+    assert re.fullmatch(r"alpine319_[0-9a-f]{6}", after(run, "--name")[0])
+    label = after(run, "--label")[0]
+    assert re.fullmatch(r"[0-9a-f]{6}", label)
+    assert run[5:8] == ["--workdir", "/github/workspace", "--rm"]
+    names = after(run, "-e")
+    assert "INPUT_WHO-TO-GREET" in names and "HOME" in names and "GITHUB_WORKSPACE" in names
+    assert "GITHUB_ACTIONS=true" in names and "--network" not in run
+    values = entries[1]["env"]
+    assert values["INPUT_WHO-TO-GREET"] == "Mona" and values["HOME"] == "/github/home"
+    assert values["GITHUB_WORKSPACE"] == "/github/workspace"  # translated
+    assert after(run, "--entrypoint") == ["/bin/echo"]
+    temp = root / "_work" / "_temp"
+    assert after(run, "-v") == ["/var/run/docker.sock:/var/run/docker.sock",
+                                f"{temp}:/github/runner_temp",
+                                f"{temp}/_github_home:/github/home",
+                                f"{temp}/_github_workflow:/github/workflow",
+                                f"{temp}/_runner_file_commands:/github/file_commands",
+                                f"{ws}:/github/workspace"]
+    assert run[-3:] == ["alpine:3.19", "a b", 'say "hi"']
+    build = calls[2]
+    action = ws / ".github" / "actions" / "hello"
+    assert build[:2] == ["build", "-t"] and re.fullmatch(rf"{label}:[0-9a-f]{{32}}", build[2])
+    assert build[3:] == ["-f", f"{action}/Dockerfile", str(action)]
+    assert calls[3][-1] == build[2]  # the image it built, no args

@@ -4,9 +4,14 @@ string), logged as `##[command]`, and split as .NET splits ProcessStartInfo.Argu
 docker CLI gets the very argv the real runner gives it. Facts and their sources (file and
 method of actions/runner 258d6c8): docs/container-facts.md, sections 0-3.
 
-Not modelled: registry logins (`credentials:`), container actions (section 4), the Windows
-and hook (ACTIONS_RUNNER_CONTAINER_HOOKS) variants, node actions in the container, and
-cancellation while a docker command runs (the command finishes first).
+Docker container actions (section 4) too: a step {"uses": "docker://IMAGE", "with"?,
+"args"?, "entrypoint"?} is pulled before the job's containers start and run with `docker run`;
+a step {"uses": "./DIR", "image": "Dockerfile", ...} (the action's metadata given in the step:
+the fake reads no action.yml) is built in the step from DIR (under the workspace) and run.
+
+Not modelled: registry logins (`credentials:`), repository actions (owner/repo@ref), pre and
+post entrypoints, the Windows and hook (ACTIONS_RUNNER_CONTAINER_HOOKS) variants, node
+actions in the container, and cancellation while a docker command runs (it finishes first).
 """
 import hashlib
 import os
@@ -111,9 +116,20 @@ class Container:
         self.failed = False
 
 
+def container_action(step):
+    """The step's container action: ("pull", image) for docker://, ("build", dir) for a local
+    Dockerfile action, or None."""
+    uses = str(step.get("uses") or "")
+    if uses.startswith("docker://"):
+        return "pull", uses[len("docker://"):]
+    if uses.startswith("./") and str(step.get("image", "")).startswith("Dockerfile"):
+        return "build", uses
+    return None
+
+
 class ContainerJob:
-    """StartContainersAsync, the steps' `docker exec` (ContainerStepHost) and
-    StopContainersAsync for one job."""
+    """StartContainersAsync, the steps' `docker exec` (ContainerStepHost),
+    StopContainersAsync, and the job's Docker container actions, for one job."""
 
     def __init__(self, worker, job, root, work, temp, tool, workspace, env):
         self.worker, self.root, self.work, self.temp = worker, root, work, temp
@@ -129,9 +145,94 @@ class ContainerJob:
         self.network = None
         self.docker = None
         self.label = None
+        self.steps = [st if isinstance(st, dict) else {"run": st} for st in job.get("steps") or []]
+        self.pulled = set()
 
     def wanted(self):
         return bool(self.containers)
+
+    def find_docker(self):
+        """DCM Initialize: WhichUtil.Which("docker", require: true) and the instance label."""
+        if not self.docker:
+            self.docker = shutil.which("docker", path=self.env.get("PATH"))
+            if not self.docker:
+                raise ContainerError("File not found: 'docker'")
+            self.label = instance_label(self.root)
+
+    # -- Docker container actions (ActionManager, ContainerActionHandler) -----------------
+
+    def action_images(self):
+        """The docker:// images to pull before the job's containers, once each, in order
+        (ActionManager.PrepareActionsAsync)."""
+        out = []
+        for st in self.steps:
+            kind = container_action(st)
+            if kind and kind[0] == "pull" and kind[1] not in out:
+                out.append(kind[1])
+        return out
+
+    def pull_action(self, image):
+        """PullActionContainerAsync: `docker pull IMAGE`, no --config, up to 3 tries."""
+        self.find_docker()
+        self.pull(image)
+        self.pulled.add(image)
+
+    def run_action(self, step, step_env, own_keys, execution_id):
+        """ContainerActionHandler.RunAsync: the image (a build for a local Dockerfile action),
+        then → (argv, env) of its `docker run`, options in DockerRun's order."""
+        self.find_docker()
+        kind, what = container_action(step)
+        if kind == "build":
+            directory = os.path.normpath(os.path.join(self.workspace, what))
+            dockerfile = os.path.join(directory, str(step.get("image")))
+            image = f"{self.label}:{execution_id}"
+            if self.run(f'build -t {image} -f "{dockerfile}" "{directory}"',
+                        cwd=self.workspace)[0] != 0:
+                raise ContainerError("Docker build failed with exit code")
+        else:
+            image = what
+        home = os.path.join(self.temp, "_github_home")
+        workflow = os.path.join(self.temp, "_github_workflow")
+        commands = os.path.join(self.temp, "_runner_file_commands")
+        inside = [(self.workspace, "/github/workspace"), (home, "/github/home"),
+                  (workflow, "/github/workflow"), (commands, "/github/file_commands"),
+                  (self.temp, "/github/runner_temp")]
+
+        def translate(value):
+            for host, path in inside:
+                if value == host or value.startswith(host + "/"):
+                    return path + value[len(host):]
+            return value
+
+        env = dict(os.environ)
+        names = list(own_keys)
+        for key, value in (step.get("with") or {}).items():
+            names.append("INPUT_" + str(key).replace(" ", "_").upper())
+            step_env[names[-1]] = str(value)
+        step_env["HOME"] = home
+        names.append("HOME")
+        opts = [f"--name {sanitize(image)}_{uuid.uuid4().hex[:6]}", f"--label {self.label}",
+                "--workdir /github/workspace", "--rm"]
+        for key in dict.fromkeys(names):
+            opts.append(f'-e "{key}"')
+            env[key] = translate(step_env[key])
+        opts.append("-e GITHUB_ACTIONS=true")
+        if "CI" not in names:
+            opts.append("-e CI=true")
+        if step.get("entrypoint"):
+            opts.append(f'--entrypoint "{step["entrypoint"]}"')
+        if self.network:
+            opts.append(f"--network {self.network}")
+        opts.append('-v "/var/run/docker.sock":"/var/run/docker.sock"')
+        for host, path in [(self.temp, "/github/runner_temp"), (home, "/github/home"),
+                           (workflow, "/github/workflow"), (commands, "/github/file_commands"),
+                           (self.workspace, "/github/workspace")]:
+            opts.append(f'-v "{host}":"{path}"')
+        args = "".join(f' "{str(a).replace(chr(34), chr(92) + chr(34))}"'
+                       for a in step.get("args") or [])
+        arguments = f"run {' '.join(opts)} {image}{args}"
+        self.worker.log(f"##[command]{self.docker} {arguments}")
+        return [self.docker] + dotnet_split(arguments), env
 
     # -- running docker ---------------------------------------------------------------------
 
@@ -168,10 +269,7 @@ class ContainerJob:
     # -- StartContainersAsync ---------------------------------------------------------------
 
     def start(self):
-        self.docker = shutil.which("docker", path=self.env.get("PATH"))
-        if not self.docker:
-            raise ContainerError("File not found: 'docker'")  # WhichUtil.Which(require)
-        self.label = instance_label(self.root)
+        self.find_docker()
         self.assert_compatible()
         code, ids = self.run(f'ps --all --quiet --no-trunc --filter "label={self.label}"',
                              check=True)
