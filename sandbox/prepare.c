@@ -34,12 +34,7 @@ int sbx_prepare(const struct sbx_plan *sbx, struct sbx_child *child, struct rs_e
 	*child = SBX_CHILD_NONE;
 	if (!sbx_can_prepare(sbx))
 		return rs_fail(err, EX_RS_SOFTWARE, 0, "this sandbox has no init to prepare");
-	/* The job root's skeleton, staged by a thread since the plan was made: done before the
-	 * clone (a thread writing files is no company for it). */
-	if (sbx->job_root) {
-		sbx_root_stage_join(&sbx->root, child->unstaged, sizeof(child->unstaged));
-		child->stage_us = sbx_root_stage_us(&sbx->root);
-	}
+	sbx_child_join_stage(sbx, child);
 	struct exec_plan plan = { .sbx = sbx,
 				  .cwd_fd = -1,
 				  .tty_fd = -1,
@@ -121,19 +116,8 @@ static int send_job(int go_fd, int job_fd, int stdout_fd, int stderr_fd)
 int sbx_start_prepared(const struct sbx_spawn_req *req, struct sbx_child *child, uint64_t asked_at,
 		       struct rs_err *err)
 {
-	struct exec_plan plan = {
-		.argv = req->argv,
-		.envp = req->envp,
-		.own_pgrp = req->own_pgrp,
-		.tty_fd = req->own_pgrp ? sbx_foreground_tty() : -1,
-		.stdout_fd = req->stdout_fd,
-		.stderr_fd = req->stderr_fd,
-		.umask = req->umask,
-		.sbx = req->plan,
-		.cwd_path = req->cwd_path,
-	};
-	plan.max_fd = sbx_max_fd();
-	int job_fd = -1;
+	struct exec_plan plan = sbx_exec_plan_for(req);
+	int job_fd;
 	if (sbx_plan_command(&plan, req->argv[0], req->envp) < 0) {
 		sbx_exec_plan_free(&plan);
 		sbx_abandon(child);

@@ -438,34 +438,49 @@ void sbx_take_report(struct sbx_child *child, char *const *paths, const char *co
 	child->report_fd = -1;
 }
 
-/* No sandbox init: the clone execs the command itself. */
-static int spawn_direct(const struct sbx_spawn_req *req, struct sbx_child *child,
-			struct rs_err *err)
+struct exec_plan sbx_exec_plan_for(const struct sbx_spawn_req *req)
 {
-	struct exec_plan plan = {
+	return (struct exec_plan){
 		.argv = req->argv,
 		.envp = req->envp,
 		.cwd_fd = req->cwd_fd,
 		.own_pgrp = req->own_pgrp,
 		.tty_fd = req->own_pgrp ? sbx_foreground_tty() : -1,
+		.max_fd = sbx_max_fd(),
 		.stdout_fd = req->stdout_fd,
 		.stderr_fd = req->stderr_fd,
 		.umask = req->umask,
 		.sbx = req->plan,
 		.cwd_path = req->cwd_path,
+		.sync_fd = -1,
+		.sync_write_fd = -1,
 		.self_fd = -1,
 		.handoff_fd = -1,
+		.go_fd = -1,
 	};
-	plan.max_fd = sbx_max_fd();
+}
+
+void sbx_child_join_stage(const struct sbx_plan *sbx, struct sbx_child *child)
+{
+	/* The job root's skeleton, staged by a thread since the plan was made: done before the
+	 * clone (a thread writing files is no company for it). */
+	if (sbx->job_root) {
+		sbx_root_stage_join(&sbx->root, child->unstaged, sizeof(child->unstaged));
+		child->stage_us = sbx_root_stage_us(&sbx->root);
+	}
+}
+
+/* No sandbox init: the clone execs the command itself. */
+static int spawn_direct(const struct sbx_spawn_req *req, struct sbx_child *child,
+			struct rs_err *err)
+{
+	struct exec_plan plan = sbx_exec_plan_for(req);
 	if (sbx_plan_command(&plan, req->argv[0], req->envp) < 0 ||
 	    sbx_plan_sh_argv(&plan, req->argv) < 0) {
 		sbx_exec_plan_free(&plan);
 		return rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "preparing to run %s", req->argv[0]);
 	}
-	if (req->plan->job_root) {
-		sbx_root_stage_join(&req->plan->root, child->unstaged, sizeof(child->unstaged));
-		child->stage_us = sbx_root_stage_us(&req->plan->root);
-	}
+	sbx_child_join_stage(req->plan, child);
 	struct spawn_fds f;
 	if (sbx_spawn_fds_open(req->plan, &f, err) < 0 ||
 	    sbx_clone_sandbox(&plan, &f, child, err) < 0) {

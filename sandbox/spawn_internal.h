@@ -81,6 +81,14 @@ void sbx_take_report(struct sbx_child *child, char *const *paths, const char *co
 /* Reaps the child, closes its descriptors; keeps what the staging said. */
 void sbx_child_forget(struct sbx_child *child);
 
+/* The plan of req's command (no paths yet: sbx_plan_command), every descriptor of the
+ * sandbox's own still -1. */
+struct exec_plan sbx_exec_plan_for(const struct sbx_spawn_req *req);
+
+/* Waits for the job root's staging thread, if the plan has one, and notes in child what it
+ * took or why it failed. */
+void sbx_child_join_stage(const struct sbx_plan *sbx, struct sbx_child *child);
+
 /* plan->paths: the execvp(3) search for cmd, done ahead of time. -1: out of memory. */
 int sbx_plan_command(struct exec_plan *plan, const char *cmd, char *const *envp);
 void sbx_exec_plan_free(struct exec_plan *plan);
