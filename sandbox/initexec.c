@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "plan.h"
@@ -59,18 +60,25 @@ static json_t *rlimit_json(bool set, const struct rlimit *r)
 		   : json_null();
 }
 
-static json_t *filter_json(const struct sbx_plan *s)
+static json_t *filter_json(const struct sbx_filter *filter)
 {
-	if (!s->seccomp)
-		return json_null();
 	json_t *insns = json_array();
-	for (unsigned i = 0; insns && i < s->filter.len; i++) {
-		const struct sock_filter *f = &s->filter.insns[i];
+	for (unsigned i = 0; insns && i < filter->len; i++) {
+		const struct sock_filter *f = &filter->insns[i];
 		json_array_append_new(
 		    insns, json_pack("[i,i,i,I]", f->code, f->jt, f->jf, (json_int_t)f->k));
 	}
 	return json_pack("{s:o,s:I}", "insns", insns, "badarch",
-			 (json_int_t)s->filter.badarch_action);
+			 (json_int_t)filter->badarch_action);
+}
+
+/* SUPERVISOR_CONTAINERS (engine.h): what the init needs to start the engine. */
+static json_t *engine_json(const struct sbx_engine *e)
+{
+	if (!e->on)
+		return json_null();
+	return json_pack("{s:s,s:s,s:s,s:i,s:o}", "podman", e->podman, "dir", e->dir, "driver",
+			 e->driver, "listen_fd", e->listen_fd, "seccomp", filter_json(&e->filter));
 }
 
 static int write_all(int fd, const char *buf, size_t len)
@@ -146,7 +154,8 @@ int sbx_handoff_create(const struct exec_plan *plan, struct rs_err *err)
 		{ "cap_last_cap", json_integer(s->cap_last_cap) },
 		{ "nnp", json_boolean(s->nnp) },
 		{ "landlock_fd", json_integer(s->landlock_fd) },
-		{ "seccomp", filter_json(s) },
+		{ "seccomp", s->seccomp ? filter_json(&s->filter) : json_null() },
+		{ "engine", engine_json(&s->engine) },
 		{ "prestaged", json_boolean(s->userns) },
 	};
 	return sealed_json(j, fields, ARRAY_SIZE(fields), "the sandbox init's plan", err);
@@ -214,27 +223,49 @@ static void rlimit_from(json_t *j, bool *set, struct rlimit *r)
 	}
 }
 
-static int filter_from(json_t *j, struct sbx_plan *s)
+static int fd_field(json_t *j, const char *key)
 {
-	s->seccomp = json_is_object(j);
-	if (!s->seccomp)
-		return 0;
+	json_t *v = json_object_get(j, key);
+	return json_is_integer(v) ? (int)json_integer_value(v) : -1;
+}
+
+static int filter_from(json_t *j, struct sbx_filter *filter)
+{
 	json_t *insns = json_object_get(j, "insns");
 	size_t n = json_array_size(insns);
-	if (n == 0 || n > 0xffff || !(s->filter.insns = calloc(n, sizeof(struct sock_filter))))
+	if (n == 0 || n > 0xffff || !(filter->insns = calloc(n, sizeof(struct sock_filter))))
 		return -1;
 	for (size_t i = 0; i < n; i++) {
 		json_t *f = json_array_get(insns, i);
-		s->filter.insns[i] = (struct sock_filter){
+		filter->insns[i] = (struct sock_filter){
 			.code = (uint16_t)json_integer_value(json_array_get(f, 0)),
 			.jt = (uint8_t)json_integer_value(json_array_get(f, 1)),
 			.jf = (uint8_t)json_integer_value(json_array_get(f, 2)),
 			.k = (uint32_t)json_integer_value(json_array_get(f, 3)),
 		};
 	}
-	s->filter.len = (unsigned short)n;
-	s->filter.badarch_action = (uint32_t)json_integer_value(json_object_get(j, "badarch"));
+	filter->len = (unsigned short)n;
+	filter->badarch_action = (uint32_t)json_integer_value(json_object_get(j, "badarch"));
 	return 0;
+}
+
+static char *string_of(json_t *j, const char *key)
+{
+	const char *v = json_string_value(json_object_get(j, key));
+	return v ? strdup(v) : NULL;
+}
+
+static int engine_from(json_t *j, struct sbx_engine *e)
+{
+	*e = (struct sbx_engine){ .listen_fd = -1 };
+	if (!json_is_object(j))
+		return 0;
+	e->podman = string_of(j, "podman");
+	e->dir = string_of(j, "dir");
+	e->driver = string_of(j, "driver");
+	e->listen_fd = fd_field(j, "listen_fd");
+	e->on = e->podman && e->dir && e->driver && e->listen_fd >= 0;
+	return e->on ? filter_from(json_object_get(j, "seccomp"), &e->filter) : -1;
 }
 
 static int ids_from(json_t *j, struct sbx_plan *s)
@@ -251,12 +282,6 @@ static int ids_from(json_t *j, struct sbx_plan *s)
 	for (size_t i = 0; i < s->n_inner_groups; i++)
 		s->inner_groups[i] = (gid_t)json_integer_value(json_array_get(groups, i));
 	return 0;
-}
-
-static int fd_field(json_t *j, const char *key)
-{
-	json_t *v = json_object_get(j, key);
-	return json_is_integer(v) ? (int)json_integer_value(v) : -1;
 }
 
 static json_t *load_memfd(int fd)
@@ -299,8 +324,11 @@ static int read_plan(int fd, struct exec_plan *plan, struct sbx_plan *s)
 	s->nnp = json_is_true(json_object_get(j, "nnp"));
 	s->landlock_fd = fd_field(j, "landlock_fd");
 	s->no_caps = cap_init();
+	json_t *seccomp = json_object_get(j, "seccomp");
+	s->seccomp = json_is_object(seccomp);
 	int rc = ids_from(json_object_get(j, "ids"), s) < 0 ||
-			 filter_from(json_object_get(j, "seccomp"), s) < 0 || !s->no_caps ||
+			 (s->seccomp && filter_from(seccomp, &s->filter) < 0) ||
+			 engine_from(json_object_get(j, "engine"), &s->engine) < 0 || !s->no_caps ||
 			 plan->go_fd < 0 || plan->report_fd < 0 || plan->teardown_fd < 0
 		     ? -1
 		     : 0;
@@ -408,6 +436,15 @@ void sbx_init_main(const char *handoff_fd)
 	if (*end || fd < 0 || fd > 65535 || read_plan((int)fd, &plan, &sbx) < 0)
 		_exit(125);
 	close((int)fd);
+	/* The job's engine starts now, while the runner registers, outside the job's filter and
+	 * Landlock domain (which then keeps the job from tracing it). */
+	pid_t engine = -1;
+	if (sbx.engine.on) {
+		engine = sbx_engine_start(&sbx.engine);
+		close(sbx.engine.listen_fd);
+		if (engine < 0)
+			_exit(125);
+	}
 	/* The sandbox is ready; the command comes when the supervisor has registered it. */
 	if (wait_for_job(&plan) < 0)
 		_exit(125);
@@ -442,6 +479,9 @@ void sbx_init_main(const char *handoff_fd)
 		syscall(SYS_close_range, 0U, (unsigned)keep - 1, 0U);
 	syscall(SYS_close_range, (unsigned)keep + 1, ~0U, 0U);
 	int status = sbx_init_loop(runner);
+	/* The engine is ours, not something the job left: not counted. Its containers are. */
+	if (engine > 0 && kill(engine, SIGKILL) == 0)
+		waitpid(engine, NULL, 0);
 	int killed = sbx_init_kill_rest();
 	int tasks = pids_handed_out();
 	ssize_t w = write(keep, &killed, sizeof(killed));

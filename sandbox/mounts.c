@@ -158,6 +158,14 @@ static int fresh_ipc(const struct sbx_plan *p, const char **step)
 	return 0;
 }
 
+/* SUPERVISOR_CONTAINERS: the engine's socket where actions/runner looks for it (engine.h). */
+static int bind_engine_socket(const struct sbx_plan *p, const char **step)
+{
+	if (p->engine.on && mount(p->engine.sock_path, SBX_ENGINE_SOCKET, NULL, MS_BIND, NULL) < 0)
+		return *step = "binding the container engine's socket", errno;
+	return 0;
+}
+
 int sbx_child_mounts(const struct sbx_plan *p, const char **step)
 {
 	int e;
@@ -177,7 +185,7 @@ int sbx_child_mounts(const struct sbx_plan *p, const char **step)
 	}
 	if ((e = fresh_ipc(p, step)) != 0)
 		return e;
-	if ((e = hide_paths(p, step)) != 0)
+	if ((e = hide_paths(p, step)) != 0 || (e = bind_engine_socket(p, step)) != 0)
 		return e;
 	return make_readonly(p, step);
 }

@@ -49,6 +49,7 @@ static const char *const layer_names[SBX_L_COUNT] = {
 	[SBX_L_DUMPABLE] = "supervisor_undumpable",
 	[SBX_L_JOB_MEMORY] = "job_memory",
 	[SBX_L_JOB_ROOT] = "job_root",
+	[SBX_L_CONTAINERS] = "containers",
 };
 
 /* What to change in the pod so that a missing layer becomes possible (strict's message). */
@@ -84,6 +85,9 @@ static const char *const layer_hints[SBX_L_COUNT] = {
 	[SBX_L_JOB_ROOT] = "a user-namespaced pod (hostUsers: false, Kubernetes >= 1.33, with "
 			   "procMount: Unmasked) whose supervisor runs as the pod's root, on a "
 			   "kernel whose tmpfs has user extended attributes (>= 6.6)",
+	[SBX_L_CONTAINERS] = "the sandbox's user, mount and PID namespaces (see pid_namespace), "
+			     "nested user namespaces (user.max_user_namespaces > 1), podman in "
+			     "the image, and /var/run writable by the supervisor",
 };
 
 const char *sbx_layer_name(enum sbx_layer l)
@@ -591,6 +595,55 @@ static int plan_job_root(struct sbx_plan *p, const struct sbx_policy *pol, struc
 	return 0;
 }
 
+/* Why the engine cannot run in this sandbox, or NULL. */
+static const char *containers_refused(const struct sbx_plan *p, const struct sbx_policy *pol,
+				      char *podman, size_t n)
+{
+	if (!p->userns)
+		return "no user namespace for the sandbox, in which the engine's would nest";
+	if (!p->mounts || !p->pidns)
+		return "no mount or PID namespace";
+	if (p->job_root)
+		return "not yet with SUPERVISOR_JOB_ROOT=overlay";
+	if (!pol->containers_dir)
+		return "no work folder for its storage";
+	return sbx_engine_refused(podman, n);
+}
+
+/* SUPERVISOR_CONTAINERS=podman (engine.h): after the namespaces and the ids. */
+static int plan_containers(struct sbx_plan *p, const struct sbx_policy *pol, struct sbx_report *r)
+{
+	if (!pol->containers) {
+		set(r, SBX_L_CONTAINERS, SBX_DISABLED, "SUPERVISOR_CONTAINERS=off");
+		return 0;
+	}
+	char podman[4096], why[200];
+	const char *refused = containers_refused(p, pol, podman, sizeof(podman));
+	if (refused) {
+		set(r, SBX_L_CONTAINERS, SBX_UNAVAILABLE, "%s", refused);
+		return 0;
+	}
+	int e = sbx_probe_engine_userns();
+	if (e) {
+		set_errno(r, SBX_L_CONTAINERS, e,
+			  "a user and mount namespace nested in the sandbox's");
+		return 0;
+	}
+	/* Owned by the ids the sandbox's inner ones map to: the job's, outside. */
+	e = sbx_engine_plan(&p->engine, podman, pol->containers_dir, pol->uid, pol->gid, why,
+			    sizeof(why));
+	if (e) {
+		sbx_engine_free(&p->engine);
+		set(r, SBX_L_CONTAINERS, SBX_UNAVAILABLE, "%s", why);
+		return e == ENOMEM ? -1 : 0;
+	}
+	set(r, SBX_L_CONTAINERS, SBX_APPLIED,
+	    "%s at %s, in a user namespace nested in the job's (the sandbox's mounts locked), "
+	    "%s storage in %s",
+	    podman, SBX_ENGINE_SOCKET, p->engine.driver, pol->containers_dir);
+	return 0;
+}
+
 static void plan_job_memory(struct sbx_plan *p, const struct sbx_policy *pol, struct sbx_report *r)
 {
 	char why[200];
@@ -648,6 +701,7 @@ struct sbx_plan *sbx_plan_prepare(const struct sbx_policy *pol, const struct sbx
 		return NULL;
 	}
 	p->landlock_fd = -1;
+	p->engine.listen_fd = -1;
 	p->profile = pol->profile;
 	if (pol->mode == SBX_OFF) {
 		disable_all(r);
@@ -663,6 +717,8 @@ struct sbx_plan *sbx_plan_prepare(const struct sbx_policy *pol, const struct sbx
 	    (p->mounts && plan_mounts(p, pol) < 0))
 		goto oom;
 	plan_job_memory(p, pol, r);
+	if (plan_containers(p, pol, r) < 0)
+		goto oom;
 	if (plan_process(p, pol, pr, r, err) < 0 || plan_hiding(p, pol, pr, r, err) < 0 ||
 	    (pol->mode == SBX_STRICT && check_strict(r, err) < 0)) {
 		sbx_plan_free(p);
@@ -704,5 +760,6 @@ void sbx_plan_free(struct sbx_plan *p)
 	if (p->landlock_fd >= 0)
 		close(p->landlock_fd);
 	sbx_cgroup_remove(&p->cgroup);
+	sbx_engine_free(&p->engine);
 	free(p);
 }

@@ -8,6 +8,7 @@
 #include <sys/types.h>
 
 #include "cgroup.h"
+#include "engine.h"
 #include "rootplan.h"
 #include "sandbox.h"
 #include "sbx_seccomp.h"
@@ -84,6 +85,9 @@ struct sbx_plan {
 	unsigned map_count;
 	char *carry[SBX_MAX_PATHS];
 	size_t n_carry;
+
+	/* SUPERVISOR_CONTAINERS=podman: the engine beside the job (engine.h). */
+	struct sbx_engine engine;
 };
 
 /* The flags a read-only bind remount of path must repeat (a user namespace locks them). */

@@ -42,6 +42,7 @@ enum sbx_layer {
 	SBX_L_DUMPABLE,
 	SBX_L_JOB_MEMORY,
 	SBX_L_JOB_ROOT,
+	SBX_L_CONTAINERS,
 	SBX_L_COUNT
 };
 
@@ -91,6 +92,10 @@ int sbx_probe(struct sbx_probe *p, uid_t uid, gid_t gid, struct rs_err *err);
  * (a throw-away child): 0 or the errno of the step that failed. */
 int sbx_probe_job_root(unsigned map_count);
 
+/* Whether a user namespace nested in another, each mapping one id, can make a mount
+ * namespace (the container engine's, engine.h): 0 or the errno that failed. */
+int sbx_probe_engine_userns(void);
+
 struct sbx_policy {
 	int mode; /* enum sbx_mode (config.h): SBX_AUTO, SBX_STRICT, SBX_OFF */
 	enum sbx_profile profile;
@@ -103,9 +108,11 @@ struct sbx_policy {
 	const char *const *hide;     /* files and directories made unreadable (NULL-term.) */
 	long long rlimit_nofile;     /* 0: keep */
 	long long rlimit_nproc;      /* 0: keep */
-	long long job_memory_max; /* the job cgroup's limit; 0: the container's minus a reserve */
-	bool job_root;            /* SUPERVISOR_JOB_ROOT=overlay (rootplan.h) */
-	long long job_root_size;  /* bytes of its tmpfs (the new root's, and the upper layers') */
+	long long job_memory_max;   /* the job cgroup's limit; 0: the container's minus a reserve */
+	bool job_root;              /* SUPERVISOR_JOB_ROOT=overlay (rootplan.h) */
+	long long job_root_size;    /* bytes of its tmpfs (the new root's, and the upper layers') */
+	bool containers;            /* SUPERVISOR_CONTAINERS=podman (engine.h) */
+	const char *containers_dir; /* the engine's directory, under the work folder */
 };
 
 struct sbx_plan;

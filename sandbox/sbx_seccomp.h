@@ -41,6 +41,10 @@ struct sbx_sc_rule {
 	const char *why;       /* the reason, one line: the attack it stops */
 	bool root_inside_only; /* only where the job is root of its user namespace (userns-root) */
 	bool not_job_root;     /* not where the job root maps every group (rootplan.h) */
+	/* The container engine's table (engine.h): non-NULL, the engine is allowed this call,
+	 * for this reason; with engine_enosys it gets ENOSYS instead, for this reason. */
+	const char *engine_why;
+	bool engine_enosys;
 };
 
 /* The policy table. */
@@ -59,6 +63,10 @@ struct sbx_filter {
  * architecture is skipped (unless the rule gives its number); a known one that cannot be
  * added is an error naming it. Returns 0, or -1 with err filled (EX_RS_SANDBOX). */
 int sbx_seccomp_build(struct sbx_filter *out, bool root_inside, bool job_root, struct rs_err *err);
+
+/* The container engine's table (engine.h): the job's for a job that is not root inside, less
+ * the rows with an engine_why, which the engine is allowed or refused with ENOSYS. */
+int sbx_seccomp_build_engine(struct sbx_filter *out, struct rs_err *err);
 
 /* The same for any table (tests). */
 int sbx_seccomp_build_rules(const struct sbx_sc_rule *rules, size_t n, struct sbx_filter *out,

@@ -53,27 +53,48 @@
  * curl, tar, ptrace-based debuggers, and threads and fork keep working. */
 static const struct sbx_sc_rule rules[] = {
 	/* The sandbox's own layout: mounts, root, namespaces. */
-	ALL("mount", SBX_SC_EPERM,
-	    "a bind or remount uncovers hidden paths and makes read-only ones writable"),
-	ALL("umount2", SBX_SC_EPERM, "unmounting an overmount uncovers the path it hides"),
-	ALL("pivot_root", SBX_SC_EPERM, "swaps the root filesystem from under the sandbox"),
-	ALL("chroot", SBX_SC_EPERM,
-	    "chroot with a directory fd kept outside is the classic way out of a root"),
+	{ .name = "mount",
+	  .action = SBX_SC_EPERM,
+	  .why = "a bind or remount uncovers hidden paths and makes read-only ones writable",
+	  .engine_why = "an engine mounts each container's root, /proc, /dev and volumes; in its "
+			"own user namespace the sandbox's mounts are locked: no cover comes off, "
+			"nothing read-only turns writable" },
+	{ .name = "umount2",
+	  .action = SBX_SC_EPERM,
+	  .why = "unmounting an overmount uncovers the path it hides",
+	  .engine_why = "an engine unmounts what it mounted; the sandbox's covers are locked in "
+			"its namespace (EINVAL)" },
+	{ .name = "pivot_root",
+	  .action = SBX_SC_EPERM,
+	  .why = "swaps the root filesystem from under the sandbox",
+	  .engine_why = "the OCI runtime enters each container's root with it, in the container's "
+			"own mount namespace" },
+	{ .name = "chroot",
+	  .action = SBX_SC_EPERM,
+	  .why = "chroot with a directory fd kept outside is the classic way out of a root",
+	  .engine_why = "buildah's copier enters an image's root with it (docker build); a way "
+			"out of that root leads to the sandbox's view, which the job has" },
 	ALL("open_by_handle_at", SBX_SC_EPERM,
 	    "'shocker' (2014): opens host files by handle, past mounts and chroot"),
-	ALL("setns", SBX_SC_EPERM,
-	    "joins another process's namespaces (/proc/PID/ns), leaving the sandbox's"),
+	{ .name = "setns",
+	  .action = SBX_SC_EPERM,
+	  .why = "joins another process's namespaces (/proc/PID/ns), leaving the sandbox's",
+	  .engine_why = "exec and the OCI runtime join a container's namespaces; the only "
+			"namespaces the engine can open are the sandbox's and its own" },
 	{ .name = "clone",
 	  .action = SBX_SC_EPERM,
 	  .arg_kind = SBX_SC_ARG0_ANY_BIT,
 	  .value = NS_FLAGS_CLONE,
 	  .why = "new namespaces (a user namespace above all) open root-only kernel code to the "
-		 "job, the first step of most container escapes; threads and fork stay" },
+		 "job, the first step of most container escapes; threads and fork stay",
+	  .engine_why = "each container has its namespaces, made under the engine's user "
+			"namespace, which owns them" },
 	{ .name = "unshare",
 	  .action = SBX_SC_EPERM,
 	  .arg_kind = SBX_SC_ARG0_ANY_BIT,
 	  .value = NS_FLAGS_UNSHARE,
-	  .why = "as clone: unshare(CLONE_NEWUSER) is the first step of most container escapes" },
+	  .why = "as clone: unshare(CLONE_NEWUSER) is the first step of most container escapes",
+	  .engine_why = "as clone: the engine and its runtime unshare a container's namespaces" },
 	ALL("clone3", SBX_SC_ENOSYS,
 	    "its flags are in memory the filter cannot read; glibc >= 2.34 falls back to clone"),
 
@@ -113,8 +134,12 @@ static const struct sbx_sc_rule rules[] = {
 	    "as io_uring_setup: ring operations bypass this filter"),
 
 	/* State the node shares with every pod on it. */
-	ALL("keyctl", SBX_SC_EPERM,
-	    "kernel keyrings are not namespaced: reads other pods' keys (and CVE-2016-0728)"),
+	{ .name = "keyctl",
+	  .action = SBX_SC_EPERM,
+	  .why = "kernel keyrings are not namespaced: reads other pods' keys (and CVE-2016-0728)",
+	  .engine_why = "runc joins a session keyring per container and goes on without one on "
+			"ENOSYS, not on EPERM",
+	  .engine_enosys = true },
 	ALL("add_key", SBX_SC_EPERM, "kernel keyrings are not namespaced: plants keys for others"),
 	ALL("request_key", SBX_SC_EPERM,
 	    "kernel keyrings are not namespaced; also starts host upcall helpers"),
@@ -139,7 +164,9 @@ static const struct sbx_sc_rule rules[] = {
 	  .arg_kind = SBX_SC_OTHER_PID_SET,
 	  .why = "lowers another process's limits: where the job shares the supervisor's uid "
 		 "(runAsNonRoot) it would starve PID 1 of files or memory; its own and reading "
-		 "others' stay" },
+		 "others' stay",
+	  .engine_why = "runc sets a container process's limits from outside it; the engine "
+			"names only the sandbox's processes, never the supervisor" },
 	{ .name = "setgroups",
 	  .action = SBX_SC_EPERM,
 	  .root_inside_only = true,
@@ -346,6 +373,21 @@ int sbx_seccomp_build(struct sbx_filter *out, bool root_inside, bool job_root, s
 		if ((root_inside || !rules[i].root_inside_only) &&
 		    !(job_root && rules[i].not_job_root))
 			chosen[n++] = rules[i];
+	return sbx_seccomp_build_rules(chosen, n, out, err);
+}
+
+int sbx_seccomp_build_engine(struct sbx_filter *out, struct rs_err *err)
+{
+	struct sbx_sc_rule chosen[ARRAY_SIZE(rules)];
+	size_t n = 0;
+	for (size_t i = 0; i < ARRAY_SIZE(rules); i++) {
+		if (rules[i].root_inside_only || (rules[i].engine_why && !rules[i].engine_enosys))
+			continue;
+		chosen[n] = rules[i];
+		if (rules[i].engine_enosys)
+			chosen[n].action = SBX_SC_ENOSYS;
+		n++;
+	}
 	return sbx_seccomp_build_rules(chosen, n, out, err);
 }
 

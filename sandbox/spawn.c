@@ -258,8 +258,8 @@ static __attribute__((noreturn)) void child_main(const struct exec_plan *plan)
 	if (sbx->userns && sbx->drop_caps && (e = sbx_child_drop_bounding(sbx)) != 0)
 		child_fail_step(plan, e, CANDIDATE_SETUP, "emptying the capability bounding set");
 	syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-	const int keep[] = { plan->handoff_fd, plan->report_fd, plan->teardown_fd, plan->go_fd,
-			     sbx->landlock_fd };
+	const int keep[] = { plan->handoff_fd, plan->report_fd,  plan->teardown_fd,
+			     plan->go_fd,      sbx->landlock_fd, sbx->engine.listen_fd };
 	for (size_t i = 0; i < sizeof(keep) / sizeof(*keep); i++)
 		if (keep[i] >= 0 && fcntl(keep[i], F_SETFD, 0) < 0)
 			child_fail_step(plan, errno, CANDIDATE_SETUP, "starting the sandbox init");

@@ -365,6 +365,7 @@ static const struct enum_name registration_modes[] = { { "jit", REG_JIT },
 						       { "token", REG_TOKEN },
 						       { NULL, 0 } };
 static const struct enum_name job_roots[] = { { "off", 0 }, { "overlay", 1 }, { NULL, 0 } };
+static const struct enum_name container_engines[] = { { "off", 0 }, { "podman", 1 }, { NULL, 0 } };
 static const struct enum_name log_formats[] = { { "json", 1 }, { "text", 0 }, { NULL, 0 } };
 
 static int parse_sandbox(struct rs_config *cfg, const struct setting *s, const char *value,
@@ -402,6 +403,16 @@ static int parse_job_root(struct rs_config *cfg, const struct setting *s, const 
 	if (lookup_enum(s, value, &mode, err) < 0)
 		return -1;
 	cfg->job_root = mode == 1;
+	return 0;
+}
+
+static int parse_containers(struct rs_config *cfg, const struct setting *s, const char *value,
+			    struct rs_err *err)
+{
+	int mode = 0;
+	if (lookup_enum(s, value, &mode, err) < 0)
+		return -1;
+	cfg->containers = mode == 1;
 	return 0;
 }
 
@@ -798,6 +809,13 @@ static const struct setting settings[] = {
 	  "memory for what the job writes to its root (a tmpfs, counted in the pod's memory)",
 	  .parse = parse_bytes, FIELD(job_root_size), .min = 1 << 20, .max = 1LL << 50,
 	  .fallback = "1Gi" },
+	/* Off by default: the engine beside the job may mount and make namespaces, so the job
+	 * reaches more of the kernel through it (README, "Containers"), and it costs a process
+	 * and its start-up per job. */
+	{ "SUPERVISOR_CONTAINERS", "--supervisor-containers", NULL, "off",
+	  "podman: a rootless engine beside the job, its Docker API at /var/run/docker.sock in "
+	  "the sandbox, its storage under the work folder (wiped); off",
+	  .parse = parse_containers, .names = container_engines, .fallback = "off" },
 	{ "SUPERVISOR_RLIMIT_NPROC", "--supervisor-rlimit-nproc", NULL, "0",
 	  "process limit for the runner uid (0 = the pod's)", .parse = parse_limit,
 	  FIELD(rlimit_nproc), .max = 1 << 22, .fallback = "0" },

@@ -63,6 +63,7 @@ struct rs_config {
 	long long rlimit_nproc;   /* 0: keep */
 	bool job_root;            /* SUPERVISOR_JOB_ROOT=overlay */
 	long long job_root_size;  /* bytes */
+	bool containers;          /* SUPERVISOR_CONTAINERS=podman */
 	char **hide_paths;        /* NULL-terminated */
 	size_t n_hide_paths;
 	enum reg_mode registration;

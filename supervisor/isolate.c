@@ -12,6 +12,7 @@
 
 #include "log.h"
 #include "util.h"
+#include "wipe.h"
 
 #define SERVICE_ACCOUNT_DIR "/var/run/secrets/kubernetes.io"
 
@@ -104,6 +105,26 @@ static void push_installation(struct paths *ro, const struct rs_config *cfg)
 	closedir(d);
 }
 
+/* SUPERVISOR_CONTAINERS: the engine's directory, in the folder emptied after the job: the
+ * work folder for `run`, the --workdir of `exec` (and of `check`, which tries it: see
+ * isolate_release). NULL: none. */
+static char *containers_dir(const struct rs_config *cfg)
+{
+	const char *base = cfg->command == CMD_EXEC ? cfg->exec_workdir : cfg->runner_workdir;
+	return cfg->containers && base ? joined(base, "_containers") : NULL;
+}
+
+void isolate_release(const struct rs_config *cfg, struct sbx_plan *plan)
+{
+	sbx_plan_free(plan);
+	char *dir = cfg->command == CMD_CHECK ? containers_dir(cfg) : NULL;
+	struct wipe_stats st;
+	struct rs_err err;
+	if (dir && access(dir, F_OK) == 0 && wipe_dir(dir, &st, &err) == 0)
+		rmdir(dir);
+	free(dir);
+}
+
 struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostname,
 				 struct sbx_report *report, struct rs_err *err)
 {
@@ -144,7 +165,10 @@ struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostna
 		.job_memory_max = cfg->job_memory_max,
 		.job_root = cfg->job_root,
 		.job_root_size = cfg->job_root_size,
+		.containers = cfg->containers,
 	};
+	char *engine_dir = containers_dir(cfg);
+	pol.containers_dir = engine_dir;
 	*report = (struct sbx_report){ 0 };
 	struct timespec t0, t1;
 	clock_gettime(CLOCK_MONOTONIC, &t0);
@@ -162,6 +186,7 @@ struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostna
 	report->took_us = (t1.tv_sec - t0.tv_sec) * 1000000LL + (t1.tv_nsec - t0.tv_nsec) / 1000;
 	sbx_report_log(report);
 out:
+	free(engine_dir);
 	paths_free(&hide);
 	paths_free(&ro);
 	paths_free(&keep);

@@ -13,4 +13,7 @@
 struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostname,
 				 struct sbx_report *report, struct rs_err *err);
 
+/* Frees the plan; after `check`, also removes what trying the container engine made. */
+void isolate_release(const struct rs_config *cfg, struct sbx_plan *plan);
+
 #endif

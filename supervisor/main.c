@@ -70,8 +70,9 @@ static int run_command(struct rs_config *cfg, char *arc_blob, struct rs_err *err
 		struct sbx_report report;
 		struct sbx_plan *plan = isolate_prepare(cfg, NULL, &report, err);
 		sbx_report_print(&report, stdout);
-		sbx_plan_free(plan);
-		if (!plan)
+		bool failed = !plan;
+		isolate_release(cfg, plan);
+		if (failed)
 			return -1;
 		return cfg->check_online ? run_check_online(cfg, err) : 0;
 	}

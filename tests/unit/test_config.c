@@ -256,6 +256,11 @@ static void check_job_root(const char *v)
 	assert_int_equal(cfg.job_root, strcmp(v, "overlay") == 0);
 }
 
+static void check_containers(const char *v)
+{
+	assert_int_equal(cfg.containers, strcmp(v, "podman") == 0);
+}
+
 static void check_fleet(const char *v)
 {
 	assert_string_equal(cfg.fleet, v);
@@ -302,6 +307,8 @@ static const struct setting_case setting_cases[] = {
 	{ "SUPERVISOR_JOB_ROOT", "--supervisor-job-root", "overlay", "off", FN(check_job_root) },
 	{ "SUPERVISOR_JOB_ROOT_SIZE", "--supervisor-job-root-size", "1048576", "4294967296",
 	  NUM(job_root_size) },
+	{ "SUPERVISOR_CONTAINERS", "--supervisor-containers", "podman", "off",
+	  FN(check_containers) },
 	{ "SUPERVISOR_RLIMIT_NPROC", "--supervisor-rlimit-nproc", "100", "4096",
 	  NUM(rlimit_nproc) },
 	{ "SUPERVISOR_HIDE_PATHS", "--supervisor-hide-paths", "/env/secret", "/flag/secret",
@@ -1366,6 +1373,7 @@ static const char *const readme_defaults[][2] = {
 	{ "SUPERVISOR_JOB_MEMORY_MAX", "the container's limit minus 64Mi" },
 	{ "SUPERVISOR_JOB_ROOT", "off" },
 	{ "SUPERVISOR_JOB_ROOT_SIZE", "1Gi" },
+	{ "SUPERVISOR_CONTAINERS", "off" },
 	{ "SUPERVISOR_RLIMIT_NPROC", "0" },
 	{ "SUPERVISOR_HIDE_PATHS", "-" },
 	{ "SUPERVISOR_REGISTRATION", "jit" },

@@ -76,9 +76,10 @@ static void test_everything_allowed_applies_every_namespace_with_an_init(void **
 	/* The job cgroup depends on this machine's cgroups, not on the probe. */
 	for (int l = 0; l < SBX_L_COUNT; l++)
 		if (l != SBX_L_LANDLOCK && l != SBX_L_DUMPABLE && l != SBX_L_JOB_MEMORY &&
-		    l != SBX_L_JOB_ROOT)
+		    l != SBX_L_JOB_ROOT && l != SBX_L_CONTAINERS)
 			assert_int_equal(r.layer[l].state, SBX_APPLIED);
 	assert_int_equal(r.layer[SBX_L_JOB_ROOT].state, SBX_DISABLED); /* off by default */
+	assert_int_equal(r.layer[SBX_L_CONTAINERS].state, SBX_DISABLED);
 	/* With the namespaces, Landlock only scopes (ABI 6): no path rules. */
 	if (pr.landlock_abi >= 6) {
 		assert_true(p->landlock_fd >= 0);
@@ -126,6 +127,23 @@ static void test_runtime_default_falls_back_to_landlock(void **state)
 	assert_non_null(strstr(r.layer[SBX_L_USERNS].detail, "EPERM"));
 	assert_int_equal(r.layer[SBX_L_PIDNS].state, SBX_UNAVAILABLE);
 	assert_int_equal(r.layer[SBX_L_SECCOMP].state, SBX_APPLIED);
+	sbx_plan_free(p);
+}
+
+static void test_containers_are_refused_without_a_user_namespace_to_nest_in(void **state)
+{
+	struct sbx_policy pol = policy(SBX_AUTO);
+	pol.containers = true;
+	pol.containers_dir = "/nonexistent/_containers";
+	struct sbx_probe pr = runtime_default();
+	struct sbx_report r;
+	struct rs_err err;
+	struct sbx_plan *p = prepare(&pol, &pr, &r, &err);
+	assert_non_null(p);
+	assert_false(p->engine.on);
+	assert_int_equal(p->engine.listen_fd, -1);
+	assert_int_equal(r.layer[SBX_L_CONTAINERS].state, SBX_UNAVAILABLE);
+	assert_non_null(strstr(r.layer[SBX_L_CONTAINERS].detail, "no user namespace"));
 	sbx_plan_free(p);
 }
 
@@ -267,6 +285,7 @@ int main(void)
 		cmocka_unit_test(
 		    test_userns_root_maps_root_inside_and_keeps_namespaced_capabilities),
 		cmocka_unit_test(test_runtime_default_falls_back_to_landlock),
+		cmocka_unit_test(test_containers_are_refused_without_a_user_namespace_to_nest_in),
 		cmocka_unit_test(test_strict_refuses_and_names_the_layer_and_the_pod_setting),
 		cmocka_unit_test(
 		    test_a_masked_proc_means_no_pid_namespace_and_strict_says_procmount),

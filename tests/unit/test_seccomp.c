@@ -42,6 +42,9 @@
 #endif
 
 static struct sbx_filter filter;
+static struct sbx_filter engine_filter;
+/* The filter children load: the job's, or the engine's for its tests. */
+static const struct sbx_filter *active = &filter;
 
 static int build_filter(void **state)
 {
@@ -50,12 +53,17 @@ static int build_filter(void **state)
 		fprintf(stderr, "sbx_seccomp_build: %s\n", err.msg);
 		return -1;
 	}
+	if (sbx_seccomp_build_engine(&engine_filter, &err) < 0) {
+		fprintf(stderr, "sbx_seccomp_build_engine: %s\n", err.msg);
+		return -1;
+	}
 	return 0;
 }
 
 static int free_filter(void **state)
 {
 	sbx_seccomp_free(&filter);
+	sbx_seccomp_free(&engine_filter);
 	return 0;
 }
 
@@ -93,7 +101,7 @@ static struct outcome run_child(long (*probe)(void), bool filtered)
 			int rc;
 			if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) {
 				r = (struct report){ .stage = NNP_FAILED, .err = errno };
-			} else if ((rc = sbx_seccomp_load(&filter)) != 0) {
+			} else if ((rc = sbx_seccomp_load(active)) != 0) {
 				r = (struct report){ .stage = LOAD_FAILED, .err = -rc };
 			}
 		}
@@ -531,6 +539,53 @@ static void tiocsti_on_a_pipe_is_enotty_without_the_filter(void **state)
 	assert_int_equal(o.r.err, ENOTTY);
 }
 
+/* ---- the container engine's table (engine.h) ------------------------------------------------ */
+
+/* What the engine must be able to do reaches the kernel: the same result as unfiltered. */
+static bool reaches_the_kernel(long (*probe)(void), const char *what)
+{
+	struct outcome base = run_child(probe, false);
+	struct outcome o = under_filter(probe);
+	if (!o.reported || !base.reported || o.r.ret != base.r.ret || o.r.err != base.r.err) {
+		print_error("%s: %ld/%s under the engine's table, %ld/%s without\n", what, o.r.ret,
+			    strerror(o.r.err), base.r.ret, strerror(base.r.err));
+		return false;
+	}
+	return true;
+}
+
+static void the_engine_may_mount_and_make_namespaces_and_nothing_else(void **state)
+{
+	active = &engine_filter;
+	size_t failed =
+	    !reaches_the_kernel(p_mount, "mount") + !reaches_the_kernel(p_umount2, "umount2") +
+	    !reaches_the_kernel(p_pivot_root, "pivot_root") +
+	    !reaches_the_kernel(p_chroot, "chroot") + !reaches_the_kernel(p_setns, "setns") +
+	    /* runc goes on without a session keyring on ENOSYS only */
+	    !fails_with(p_keyctl, "keyctl", ENOSYS) +
+	    /* the rest of the job's table binds the engine too */
+	    !fails_with(p_bpf, "bpf", EPERM) +
+	    !fails_with(p_open_by_handle_at, "open_by_handle_at", EPERM) +
+	    !fails_with(p_kexec_load, "kexec_load", EPERM) +
+	    !fails_with(p_fsopen, "fsopen", ENOSYS);
+	active = &filter;
+	assert_int_equal(failed, 0);
+}
+
+static void every_engine_allowance_has_a_reason(void **state)
+{
+	size_t n, allowed = 0;
+	const struct sbx_sc_rule *rules = sbx_seccomp_rules(&n);
+	for (size_t i = 0; i < n; i++) {
+		if (!rules[i].engine_why)
+			continue;
+		assert_true(strlen(rules[i].engine_why) > 20);
+		allowed += !rules[i].engine_enosys;
+	}
+	/* mount, umount2, pivot_root, chroot, setns, clone, unshare, prlimit64 */
+	assert_int_equal(allowed, 8);
+}
+
 /* ---- what a CI job still does -------------------------------------------------------------- */
 
 static long p_unshare_files(void)
@@ -687,6 +742,8 @@ int main(void)
 		cmocka_unit_test(free_leaves_an_empty_filter),
 		cmocka_unit_test(refused_syscalls_fail_with_the_exact_errno),
 		cmocka_unit_test(tiocsti_on_a_pipe_is_enotty_without_the_filter),
+		cmocka_unit_test(the_engine_may_mount_and_make_namespaces_and_nothing_else),
+		cmocka_unit_test(every_engine_allowance_has_a_reason),
 		cmocka_unit_test(unshare_without_namespaces_works),
 		cmocka_unit_test(fork_works),
 		cmocka_unit_test(threads_work),

@@ -1,0 +1,298 @@
+/* The job's container engine (engine.h): planned by the supervisor, started by the init. */
+#include "engine.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#ifndef OVERLAYFS_SUPER_MAGIC
+#define OVERLAYFS_SUPER_MAGIC 0x794c7630
+#endif
+
+/* ---- the supervisor's side ------------------------------------------------------------ */
+
+static bool executable_on_path(const char *name, char *out, size_t n)
+{
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+	for (const char *p = path; *p;) {
+		size_t len = strcspn(p, ":");
+		if (len > 0 && (size_t)snprintf(out, n, "%.*s/%s", (int)len, p, name) < n &&
+		    access(out, X_OK) == 0)
+			return true;
+		p += len + (p[len] == ':');
+	}
+	return false;
+}
+
+const char *sbx_engine_refused(char *podman, size_t n)
+{
+	if (!executable_on_path("podman", podman, n))
+		return "podman is not installed (not on PATH): the runner image needs the podman "
+		       "package";
+	return NULL;
+}
+
+static int listen_at(const char *path, uid_t uid, gid_t gid)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(a.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(a.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	/* Only the runner's uid may connect: the mode is set before anyone could. */
+	mode_t old = umask(0177);
+	int rc = bind(fd, (struct sockaddr *)&a, sizeof(a));
+	umask(old);
+	if (rc == 0 && chown(path, uid, gid) == 0 && listen(fd, 128) == 0)
+		return fd;
+	int e = errno;
+	close(fd);
+	return -e;
+}
+
+/* The mount point of the socket's bind in the sandbox: whatever is there (a real docker.sock
+ * of the node, say) is covered, never used. */
+static int make_mount_point(bool *made)
+{
+	int fd =
+	    open(SBX_ENGINE_SOCKET, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd >= 0) {
+		close(fd);
+		*made = true;
+		return 0;
+	}
+	if (errno == EEXIST)
+		fd = open(SBX_ENGINE_SOCKET, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd >= 0) {
+		close(fd);
+		return 0;
+	}
+	struct stat st;
+	/* A socket cannot be opened; it is a mount point all the same. */
+	return (errno == ENXIO || errno == EOPNOTSUPP) && stat(SBX_ENGINE_SOCKET, &st) == 0 ? 0
+											    : errno;
+}
+
+/* The engine's settings, read instead of the image's (CONTAINERS_CONF): a container shares
+ * the job's network unless the job asks for another (the engine's user namespace cannot make
+ * a bridge in the pod's network namespace, and a private network needs a TUN device that
+ * pods do not get: README, "Containers"); no systemd, no journald, as in a pod. */
+static int write_conf(const char *dir, uid_t uid, gid_t gid)
+{
+	/* Builds default to 1048576 open files, above the pod's hard limit, which a user
+	 * namespace cannot raise: the engine's own limit instead. */
+	struct rlimit nofile = { 1024, 1024 };
+	getrlimit(RLIMIT_NOFILE, &nofile);
+	char conf[512];
+	int len =
+	    snprintf(conf, sizeof(conf),
+		     "# Written by runner-supervisor for this job's engine.\n"
+		     "[containers]\n"
+		     "netns = \"host\"\n"
+		     "default_ulimits = [\"nofile=%llu:%llu\"]\n"
+		     "[engine]\n"
+		     "cgroup_manager = \"cgroupfs\"\n"
+		     "events_logger = \"file\"\n",
+		     (unsigned long long)nofile.rlim_max, (unsigned long long)nofile.rlim_max);
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/containers.conf", dir);
+	unlink(path);
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return errno;
+	ssize_t w = write(fd, conf, (size_t)len);
+	int e = w == len ? 0 : w < 0 ? errno : EIO;
+	if (!e && fchown(fd, uid, gid) < 0)
+		e = errno;
+	close(fd);
+	return e;
+}
+
+static char *joined(const char *dir, const char *name)
+{
+	char *s = NULL;
+	return asprintf(&s, "%s/%s", dir, name) < 0 ? NULL : s;
+}
+
+int sbx_engine_plan(struct sbx_engine *e, const char *podman, const char *dir, uid_t uid, gid_t gid,
+		    char *why, size_t n)
+{
+	*e = (struct sbx_engine){ .listen_fd = -1 };
+	struct statfs fs;
+	int err;
+	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+		err = errno;
+		snprintf(why, n, "cannot make the engine's directory %s: %s", dir, strerror(err));
+		return err;
+	}
+	if (chown(dir, uid, gid) < 0 || statfs(dir, &fs) < 0) {
+		err = errno;
+		snprintf(why, n, "the engine's directory %s: %s", dir, strerror(err));
+		return err;
+	}
+	e->podman = strdup(podman);
+	e->dir = strdup(dir);
+	e->sock_path = joined(dir, "docker.sock");
+	/* Overlay refuses an overlay as its upper layer: a work folder in the container's own
+	 * root (no volume) gets the slower copying driver. */
+	e->driver = strdup((unsigned long)fs.f_type == OVERLAYFS_SUPER_MAGIC ? "vfs" : "overlay");
+	if (!e->podman || !e->dir || !e->sock_path || !e->driver) {
+		snprintf(why, n, "out of memory");
+		return ENOMEM;
+	}
+	unlink(e->sock_path);
+	e->listen_fd = listen_at(e->sock_path, uid, gid);
+	if (e->listen_fd < 0) {
+		snprintf(why, n, "the engine's socket %s: %s", e->sock_path,
+			 strerror(-e->listen_fd));
+		return -e->listen_fd;
+	}
+	if ((err = make_mount_point(&e->made_mount_point)) != 0) {
+		snprintf(why, n, "cannot make %s, where the job finds the engine: %s",
+			 SBX_ENGINE_SOCKET, strerror(err));
+		return err;
+	}
+	if ((err = write_conf(e->dir, uid, gid)) != 0) {
+		snprintf(why, n, "writing the engine's containers.conf in %s: %s", e->dir,
+			 strerror(err));
+		return err;
+	}
+	struct rs_err serr;
+	if (sbx_seccomp_build_engine(&e->filter, &serr) < 0) {
+		snprintf(why, n, "%s", serr.msg);
+		return serr.sys_errno ? serr.sys_errno : EINVAL;
+	}
+	e->on = true;
+	return 0;
+}
+
+void sbx_engine_free(struct sbx_engine *e)
+{
+	if (e->listen_fd >= 0)
+		close(e->listen_fd);
+	/* Only while it is still the empty file made for the sandbox's bind. */
+	struct stat st;
+	if (e->made_mount_point && lstat(SBX_ENGINE_SOCKET, &st) == 0 && S_ISREG(st.st_mode) &&
+	    st.st_size == 0)
+		unlink(SBX_ENGINE_SOCKET);
+	free(e->podman);
+	free(e->dir);
+	free(e->sock_path);
+	free(e->driver);
+	sbx_seccomp_free(&e->filter);
+	*e = (struct sbx_engine){ .listen_fd = -1 };
+}
+
+/* ---- the init's side: a single-threaded process, exec'd fresh -------------------------- */
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t w = write(fd, text, strlen(text));
+	close(fd);
+	return w == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+/* A user namespace of the engine's own in which it is root, mapping only our ids: the
+ * sandbox's mounts become locked in any mount namespace made in it. */
+static int enter_own_userns(void)
+{
+	char map[64];
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	if (unshare(CLONE_NEWUSER) < 0 || write_file("/proc/self/setgroups", "deny") < 0)
+		return -1;
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
+	if (write_file("/proc/self/uid_map", map) < 0)
+		return -1;
+	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
+	return write_file("/proc/self/gid_map", map);
+}
+
+/* stdout and stderr to dir/engine.log (made now: nothing of the job's exists yet), stdin
+ * from /dev/null, the socket as fd 3 (LISTEN_FDS_START), nothing else. */
+static int engine_fds(const struct sbx_engine *e)
+{
+	char log[4096];
+	snprintf(log, sizeof(log), "%s/engine.log", e->dir);
+	int out = open(log, O_WRONLY | O_CREAT | O_APPEND | O_NOFOLLOW | O_CLOEXEC, 0600);
+	int in = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (out < 0 || in < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0 ||
+	    dup2(e->listen_fd, 3) < 0)
+		return -1;
+	return (int)syscall(SYS_close_range, 4U, ~0U, 0U);
+}
+
+static __attribute__((noreturn)) void engine_child(const struct sbx_engine *e)
+{
+	/* The engine must not outlive the init, nor take the runner's signals. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	/* The init is undumpable, which makes /proc/self root's and its maps unwritable for
+	 * us; the execve below makes the engine dumpable anyway, and nothing secret is in this
+	 * copy of the init (initexec.h). */
+	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
+	setsid();
+	if (enter_own_userns() < 0 || unshare(CLONE_NEWNS) < 0 ||
+	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || engine_fds(e) < 0)
+		_exit(126);
+	char root[4096], runroot[4096], tmpdir[4096], home[4096], home_env[4200], conf[4200];
+	char listen_pid[32];
+	snprintf(root, sizeof(root), "%s/storage", e->dir);
+	snprintf(runroot, sizeof(runroot), "%s/run", e->dir);
+	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", e->dir);
+	snprintf(home, sizeof(home), "%s/home", e->dir);
+	mkdir(home, 0700);
+	snprintf(conf, sizeof(conf), "CONTAINERS_CONF=%s/containers.conf", e->dir);
+	snprintf(home_env, sizeof(home_env), "HOME=%s", home);
+	snprintf(listen_pid, sizeof(listen_pid), "LISTEN_PID=%d", (int)getpid());
+	mkdir(tmpdir, 0700);
+	char *const argv[] = {
+		e->podman, "--root", root, "--runroot", runroot, "--tmpdir", tmpdir,
+		"--storage-driver", e->driver,
+		/* One id is mapped: files of other owners in an image become ours. */
+		"--storage-opt",
+		strcmp(e->driver, "vfs") == 0 ? "vfs.ignore_chown_errors=true"
+					      : "overlay.ignore_chown_errors=true",
+		/* No systemd, no journald: the pod has neither. */
+		"--cgroup-manager", "cgroupfs", "--events-backend", "file", "system", "service",
+		"--time", "0", NULL
+	};
+	char *const envp[] = {
+		"PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", home_env, conf,
+		/* Podman in a user namespace made for it (as its own re-exec does): no newuidmap,
+		 * which no_new_privs would make powerless anyway. */
+		"_CONTAINERS_USERNS_CONFIGURED=1", "LISTEN_FDS=1", listen_pid, NULL
+	};
+	/* Its own table: the job's, less what an engine needs (seccomp.c, engine_why). */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || sbx_seccomp_load(&e->filter) != 0)
+		_exit(126);
+	execve(e->podman, argv, envp);
+	_exit(127);
+}
+
+pid_t sbx_engine_start(const struct sbx_engine *e)
+{
+	pid_t pid = fork();
+	if (pid == 0)
+		engine_child(e);
+	return pid;
+}

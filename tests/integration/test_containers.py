@@ -1,0 +1,210 @@
+"""SUPERVISOR_CONTAINERS=podman: a rootless engine beside the job, its Docker API at
+/var/run/docker.sock in the sandbox (README, "Containers").
+
+Real podman and the real docker CLI, driven from inside the sandbox the way a job drives them.
+The image is a busybox tarball made here and imported (no registry). Debian 12's podman (4.3)
+maps the Docker API's default network to a bridge, which needs a TUN device this machine's
+sandbox does not have; the tests ask for the job's network (`--network host`) or none, which
+every engine version serves (README, "Containers", networking).
+"""
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from sandbox_fixtures import *  # noqa: F401,F403  (fixtures)
+
+CONTAINERS = {"SUPERVISOR_CONTAINERS": "podman"}
+TIMEOUT = 240
+SECRET = "not-for-containers-3141"
+
+pytestmark = pytest.mark.skipif(
+    not (shutil.which("podman") and shutil.which("docker") and os.path.exists("/bin/busybox")),
+    reason="needs podman, a docker CLI and busybox-static (make deps installs them)")
+
+
+def layer(r):
+    return r.layers["containers"]
+
+
+def job(script):
+    """A shell script run as the job: HOME in the work folder (the docker CLI's config), the
+    busybox image imported as bb:1 first."""
+    return ["sh", "-euc", "export HOME=$PWD; "
+            "tar -C rootfs -cf bb.tar . && docker import bb.tar bb:1 >/dev/null; " + script]
+
+
+@pytest.fixture
+def with_rootfs(monkeypatch):
+    """Adds a busybox root filesystem to the work folder sandbox_run makes (by copying it
+    into the tools directory, which sandbox_run copies)."""
+    def add(tools):
+        root = tools.dir / "rootfs"
+        if not root.exists():
+            (root / "bin").mkdir(parents=True)
+            shutil.copy("/bin/busybox", root / "bin" / "busybox")
+            for applet in ("sh", "id", "cat", "ls", "sleep", "echo", "umount", "mount", "test"):
+                os.symlink("busybox", root / "bin" / applet)
+            (root / "etc").mkdir()
+        return root
+    return add
+
+
+@pytest.fixture
+def run(sandbox_run, sandbox_tools, with_rootfs):
+    with_rootfs(sandbox_tools)
+    yield sandbox_run
+    shutil.rmtree(sandbox_tools.dir / "rootfs", ignore_errors=True)
+
+
+def engine_processes(workdir_prefix="rs-sbx-work-"):
+    """Processes of this machine whose command line names a sandbox work folder's engine."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        if workdir_prefix in cmd and "_containers" in cmd:
+            found.append((pid, cmd))
+    return found
+
+
+# ---------------------------------------------------------------------------------------------
+# where it is, and where it is not
+
+
+def test_off_by_default(sandbox_run):
+    r = sandbox_run(["true"], env_name="full", mode="strict")
+
+    assert r.returncode == 0, r.stderr
+    assert layer(r) == {"state": "disabled", "detail": "SUPERVISOR_CONTAINERS=off"}
+
+
+def test_refused_without_the_sandboxs_namespaces_with_the_reason(sandbox_run):
+    r = sandbox_run(["true"], env_name="runtime-default", mode="auto", env=CONTAINERS)
+
+    assert r.returncode == 0, r.stderr
+    assert layer(r)["state"] == "unavailable"
+    assert "user namespace" in layer(r)["detail"], layer(r)
+
+
+def test_strict_without_a_way_to_honour_it_exits_71_naming_the_pod_setting(sandbox_run,
+                                                                           world_dir):
+    # Every other layer stands here; the image lacks podman (a PATH without it).
+    for tool in ("true", "sh"):
+        os.symlink(shutil.which(tool), world_dir / tool)
+    no_podman = {**CONTAINERS, "PATH": str(world_dir)}
+    r = sandbox_run(["true"], env_name="full", mode="strict", env=no_podman)
+
+    assert r.returncode == 71, r.stderr
+    msg = r.event("supervisor.error")["msg"]
+    assert "layer containers is unavailable" in msg and "podman" in msg, msg
+
+
+# ---------------------------------------------------------------------------------------------
+# a job's containers
+
+
+def test_a_job_runs_a_container_through_the_engine_at_the_runners_socket(run):
+    r = run(job("test -S /var/run/docker.sock; "
+                "docker version --format '{{.Server.APIVersion}}'; "
+                "docker run --rm --network host bb:1 id -u; "
+                "docker run --rm --network none bb:1 echo from-a-container"),
+            env_name="full", mode="strict", env=CONTAINERS, timeout=TIMEOUT)
+
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert layer(r)["state"] == "applied", layer(r)
+    api, uid, echoed = r.stdout.split()
+    # actions/runner refuses an engine below 1.35 (docs/container-facts.md, section 1).
+    assert tuple(map(int, api.split("."))) >= (1, 35), api
+    assert uid == "0"  # root of the engine's namespace, which is the runner's uid outside
+    assert echoed == "from-a-container"
+
+
+@pytest.fixture
+def world_dir():
+    """A directory every uid can traverse (pytest's tmp_path is under a 0700 one)."""
+    d = Path(tempfile.mkdtemp(prefix="rs-containers-", dir="/var/tmp"))
+    os.chmod(d, 0o755)
+    yield d
+    shutil.rmtree(d, ignore_errors=True)
+
+
+def test_a_container_sees_the_cover_of_a_hidden_path_never_the_secret(run, world_dir):
+    secret_dir = world_dir / "org-credentials"
+    secret_dir.mkdir()
+    (secret_dir / "token").write_text(SECRET)
+    os.chmod(secret_dir, 0o755)
+    os.chmod(secret_dir / "token", 0o644)  # readable to anyone who could reach it
+    hidden = {**CONTAINERS, "SUPERVISOR_HIDE_PATHS": str(secret_dir)}
+
+    r = run(job(f"docker run --rm --network host -v {secret_dir}:/x bb:1 "
+                "sh -c 'cat /x/token 2>&1; ls -a /x'; "
+                # Root of the engine's namespace with every capability there: the cover is
+                # locked, it does not come off.
+                f"docker run --rm --network host --privileged -v /:/host bb:1 "
+                f"sh -c 'umount /host{secret_dir} 2>&1; cat /host{secret_dir}/token 2>&1'; "
+                "true"),
+            env_name="full", mode="strict", env=hidden, timeout=TIMEOUT)
+
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert SECRET not in r.stdout
+    assert "token" not in r.stdout.replace(f"{secret_dir}/token", "").replace("/x/token", "")
+
+
+def test_a_dockerfile_builds_in_the_engine(run):
+    r = run(job("mkdir ctx && printf 'FROM bb:1\\nRUN echo built > /made\\n' > ctx/Dockerfile; "
+                "docker build -q -t made:1 ctx >/dev/null; "
+                "docker run --rm --network host made:1 cat /made"),
+            env_name="full", mode="strict", env=CONTAINERS, timeout=TIMEOUT)
+
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert r.stdout.split()[-1] == "built"
+
+
+def test_nothing_of_the_engine_survives_the_job(run):
+    mount_point_was_there = os.path.lexists("/var/run/docker.sock")
+    r = run(job("docker run -d --network host bb:1 sleep 600 >/dev/null; "
+                "docker volume create left >/dev/null; ls _containers >/dev/null"),
+            env_name="full", mode="strict", env=CONTAINERS, timeout=TIMEOUT)
+
+    assert r.returncode == 0, r.stderr + r.stdout
+    # The container the job left ran on: killed with the sandbox, and counted as the job's.
+    assert r.event("teardown.kill")["count"] >= 1, r.stderr
+    assert engine_processes() == []
+    # exec --workdir empties the folder, the engine's storage with it (`run` wipes the work
+    # folder the same way).
+    assert r.event("workspace.wiped")["left"] == 0
+    # The empty file the socket was bound over, where the supervisor made it.
+    assert os.path.lexists("/var/run/docker.sock") == mount_point_was_there
+
+
+def test_in_a_user_namespaced_pod_whose_root_is_an_overlay_it_copies_instead(run):
+    # The simulated pod's root is an overlay: overlay storage cannot sit on it.
+    r = run(job("docker run --rm --network host bb:1 echo ok"),
+            env_name="userns-pod", mode="strict", env=CONTAINERS, timeout=TIMEOUT)
+
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "vfs storage" in layer(r)["detail"], layer(r)
+    assert r.stdout.split()[-1] == "ok"
+
+
+def test_the_job_can_neither_trace_nor_signal_the_engine(sandbox_run):
+    # The engine runs outside the job's seccomp table; Landlock keeps the job, in its domain,
+    # from the engine, outside it: no /proc/PID/mem, environ or maps, no ptrace, no signal.
+    r = sandbox_run(["sh", "-c", "for p in /proc/[0-9]*; do "
+                     "[ \"$(cat $p/comm 2>/dev/null)\" = podman ] && e=${p#/proc/}; done; "
+                     "echo engine=$e; cat /proc/$e/environ >/dev/null 2>&1; echo environ=$?; "
+                     "cat /proc/$e/maps >/dev/null 2>&1; echo maps=$?; "
+                     "kill -0 $e 2>/dev/null; echo signal=$?"],
+                    env_name="full", mode="strict", env=CONTAINERS, timeout=TIMEOUT)
+
+    assert r.returncode == 0, r.stderr
+    if "scoped" not in r.layers["landlock"]["detail"]:
+        pytest.skip("Landlock's scopes need ABI 6 (kernel 6.12)")
+    found = dict(line.split("=") for line in r.stdout.split())
+    assert found["engine"], r.stdout
+    assert found["environ"] != "0" and found["maps"] != "0" and found["signal"] != "0", found
