@@ -17,7 +17,7 @@ LIBCAP_VERSION = $(shell pkg-config --modversion libcap 2>/dev/null)
 # when everything is present.
 DEPS_BUILD := gcc make pkg-config libuv1-dev libcurl4-openssl-dev libjansson-dev \
 	libseccomp-dev libcap-dev libssl-dev
-DEPS_TEST := libcmocka-dev python3 python3-pytest python3-cryptography python3-yaml tini \
+DEPS_TEST := libcmocka-dev python3 python3-pytest python3-cryptography python3-yaml tini busybox-static \
 	tinyproxy util-linux procps curl git gcc make libcap2-bin sudo python3-pip dpkg-dev
 DEPS_CHECK := clang clang-format clang-tidy cppcheck
 DEPS_IMAGE := docker.io mmdebstrap podman catatonit

@@ -91,6 +91,15 @@ def test_refused_without_the_sandboxs_namespaces_with_the_reason(sandbox_run):
     assert "user namespace" in layer(r)["detail"], layer(r)
 
 
+def test_refused_where_the_pods_proc_is_masked(sandbox_run):
+    # No PID namespace there (README, "Isolation"): no init to start and end the engine.
+    r = sandbox_run(["true"], env_name="masked-proc", mode="auto", env=CONTAINERS)
+
+    assert r.returncode == 0, r.stderr
+    assert layer(r)["state"] == "unavailable"
+    assert "PID namespace" in layer(r)["detail"], layer(r)
+
+
 def test_strict_without_a_way_to_honour_it_exits_71_naming_the_pod_setting(sandbox_run,
                                                                            world_dir):
     # Every other layer stands here; the image lacks podman (a PATH without it).
@@ -180,6 +189,15 @@ def test_nothing_of_the_engine_survives_the_job(run):
     assert r.event("workspace.wiped")["left"] == 0
     # The empty file the socket was bound over, where the supervisor made it.
     assert os.path.lexists("/var/run/docker.sock") == mount_point_was_there
+
+
+def test_in_a_pod_with_kubernetes_default_capabilities(run):
+    r = run(job("docker run --rm --network none bb:1 echo ok"),
+            env_name="no-sys-admin", mode="auto", env=CONTAINERS, timeout=TIMEOUT)
+
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert layer(r)["state"] == "applied", layer(r)
+    assert r.stdout.split()[-1] == "ok"
 
 
 def test_in_a_user_namespaced_pod_whose_root_is_an_overlay_it_copies_instead(run):
