@@ -9,6 +9,7 @@ every engine version serves (README, "Containers", networking).
 """
 import os
 import shutil
+import subprocess
 import tempfile
 from pathlib import Path
 
@@ -57,6 +58,25 @@ def run(sandbox_run, sandbox_tools, with_rootfs):
     with_rootfs(sandbox_tools)
     yield sandbox_run
     shutil.rmtree(sandbox_tools.dir / "rootfs", ignore_errors=True)
+
+
+# The engine's table allows these, each for a reason (sandbox/seccomp.c, engine_why): a
+# privileged container may use them in the namespaces the engine owns. Every other vector the
+# job must meet blocked, a container must too.
+ENGINE_ALLOWS = {"mount", "umount2", "pivot_root", "chroot", "unshare_user", "unshare_mount",
+                 "unshare_net", "clone_newuser", "kill_pid1", "status"}
+
+
+@pytest.fixture
+def static_probe(sandbox_tools):
+    """The escape probe linked statically, for a busybox container."""
+    out = sandbox_tools.dir / "escape_probe_static"
+    subprocess.run(["gcc", "-std=gnu11", "-O2", "-static", "-pthread",
+                    str(Path(__file__).resolve().parents[1] / "sandbox" / "escape_probe.c"),
+                    "-o", str(out)], check=True, timeout=TIMEOUT)
+    os.chmod(out, 0o755)
+    yield out
+    out.unlink()
 
 
 def engine_processes(workdir_prefix="rs-sbx-work-"):
@@ -226,3 +246,35 @@ def test_the_job_can_neither_trace_nor_signal_the_engine(sandbox_run):
     found = dict(line.split("=") for line in r.stdout.split())
     assert found["engine"], r.stdout
     assert found["environ"] != "0" and found["maps"] != "0" and found["signal"] != "0", found
+
+
+def test_the_escape_probe_in_a_privileged_container_is_held_as_the_job_is(run, static_probe,
+                                                                          world_dir):
+    # The worst a job can ask of its engine: every capability of the engine's namespace, no
+    # seccomp profile of the engine's own, and the sandbox's whole view mounted in.
+    (world_dir / "hidden").mkdir(mode=0o755)
+    (world_dir / "token").write_text("ghp_SECRETSECRETSECRET\n")
+    (world_dir / "hidden" / "key").write_text("-----BEGIN KEY-----\n")
+    for f in (world_dir / "token", world_dir / "hidden" / "key"):
+        os.chmod(f, 0o644)
+    env = {**CONTAINERS, "GITHUB_TOKEN_FILE": str(world_dir / "token"),
+           "SUPERVISOR_HIDE_PATHS": str(world_dir / "hidden")}
+    # "$1": the supervisor's pid, which sandbox_run puts where the word "{pid}" is.
+    r = run(job("docker run --rm --privileged --security-opt seccomp=unconfined "
+                "--network host -v /:/host -v $PWD:/p bb:1 /p/escape_probe_static "
+                "--supervisor-pid \"$1\" "
+                f"--secret /host{world_dir}/token --secret /host{world_dir}/hidden/key")
+            + ["job", "{pid}"],
+            env_name="full", mode="strict", env=env, timeout=TIMEOUT)
+
+    assert r.returncode == 0, r.stderr + r.stdout
+    vectors = r.vectors()
+    assert len(vectors) > 40, r.stdout
+    through = sorted(name for name, v in vectors.items()
+                     if v["ok"] and name not in ENGINE_ALLOWS)
+    assert through == [], {name: vectors[name] for name in through}
+    for name in ("secret_0", "secret_1", "proc_environ", "proc_mem", "ptrace_attach",
+                 "kill_supervisor", "bpf", "io_uring_setup", "userfaultfd", "kexec_load",
+                 "init_module", "open_by_handle_at", "fsopen", "keyctl", "af_vsock",
+                 "tiocsti"):
+        assert not vectors[name]["ok"], (name, vectors[name])
