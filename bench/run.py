@@ -5,7 +5,7 @@ Benchmarks are not tests: nothing here asserts a timing. Each section measures
 runner-supervisor and its comparison in the same run and reports medians.
 
 `python3 bench/run.py SECTION...` (names: pid1, github, lifecycle, wipe, sandbox, jobroot,
-fleet) runs only those benchmarks and replaces only their "## ..." blocks in the existing
+containers, fleet) runs only those benchmarks and replaces only their "## ..." blocks in the existing
 docs/benchmarks.md, keeping the others; the header then notes which sections were re-run
 alone, when.
 """
@@ -16,6 +16,7 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import containers_bench  # noqa: E402
 import fleet_bench  # noqa: E402
 import github_bench  # noqa: E402
 import jobroot_bench  # noqa: E402
@@ -37,6 +38,7 @@ SECTIONS = [
     ("wipe", wipe_bench, "## Wipe"),
     ("sandbox", sandbox_bench, "## Sandbox"),
     ("jobroot", jobroot_bench, "## Job root"),
+    ("containers", containers_bench, "## Containers"),
     ("fleet", fleet_bench, "## A fleet against GitHub's limits"),
 ]
 RERUN_PREFIX = "- Re-run alone: "

@@ -254,10 +254,9 @@ static __attribute__((noreturn)) void engine_child(const struct sbx_engine *e)
 	if (enter_own_userns() < 0 || unshare(CLONE_NEWNS) < 0 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || engine_fds(e) < 0)
 		_exit(126);
-	char root[4096], runroot[4096], tmpdir[4096], home[4096], home_env[4200], conf[4200];
+	char root[4096], tmpdir[4096], home[4096], home_env[4200], conf[4200];
 	char listen_pid[32];
 	snprintf(root, sizeof(root), "%s/storage", e->dir);
-	snprintf(runroot, sizeof(runroot), "%s/run", e->dir);
 	snprintf(tmpdir, sizeof(tmpdir), "%s/tmp", e->dir);
 	snprintf(home, sizeof(home), "%s/home", e->dir);
 	mkdir(home, 0700);
@@ -265,8 +264,11 @@ static __attribute__((noreturn)) void engine_child(const struct sbx_engine *e)
 	snprintf(home_env, sizeof(home_env), "HOME=%s", home);
 	snprintf(listen_pid, sizeof(listen_pid), "LISTEN_PID=%d", (int)getpid());
 	mkdir(tmpdir, 0700);
+	/* The run state's path must be short (overlay's limit: 50 characters), and it dies with
+	 * the sandbox: in its fresh /tmp. */
+	mkdir(SBX_ENGINE_RUNROOT, 0700);
 	char *const argv[] = {
-		e->podman, "--root", root, "--runroot", runroot, "--tmpdir", tmpdir,
+		e->podman, "--root", root, "--runroot", SBX_ENGINE_RUNROOT, "--tmpdir", tmpdir,
 		"--storage-driver", e->driver,
 		/* One id is mapped: files of other owners in an image become ours. */
 		"--storage-opt",

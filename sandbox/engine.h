@@ -29,6 +29,8 @@
 
 /* Where the job finds the engine: the path actions/runner binds into every container. */
 #define SBX_ENGINE_SOCKET "/var/run/docker.sock"
+/* The engine's run state, in the sandbox's own /tmp. */
+#define SBX_ENGINE_RUNROOT "/tmp/.runner-supervisor-engine"
 
 struct sbx_engine {
 	bool on;

@@ -3,6 +3,7 @@
 #include "isolate.h"
 
 #include <dirent.h>
+#include <errno.h>
 #include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -106,12 +107,31 @@ static void push_installation(struct paths *ro, const struct rs_config *cfg)
 }
 
 /* SUPERVISOR_CONTAINERS: the engine's directory, in the folder emptied after the job: the
- * work folder for `run`, the --workdir of `exec` (and of `check`, which tries it: see
+ * work folder for `run`, the --workdir of `exec`; `check` tries one of its own there (see
  * isolate_release). NULL: none. */
 static char *containers_dir(const struct rs_config *cfg)
 {
 	const char *base = cfg->command == CMD_EXEC ? cfg->exec_workdir : cfg->runner_workdir;
-	return cfg->containers && base ? joined(base, "_containers") : NULL;
+	if (!cfg->containers || !base)
+		return NULL;
+	/* `check` may run beside a pod's supervisor (kubectl exec): never in its engine's. */
+	char *s = NULL;
+	if (cfg->command == CMD_CHECK)
+		return asprintf(&s, "%s/_containers-check-%d", base, (int)getpid()) < 0 ? NULL : s;
+	return joined(base, "_containers");
+}
+
+/* The runner makes its work folder when it first needs it; the engine's directory goes in it
+ * before that, so it is made here as the runner would make it: its own, 0755. */
+static void make_workdir_for_engine(const struct rs_config *cfg)
+{
+	if (!cfg->containers || cfg->command == CMD_EXEC)
+		return;
+	if (mkdir(cfg->runner_workdir, 0755) == 0 &&
+	    chown(cfg->runner_workdir, cfg->runner_uid, cfg->runner_gid) < 0)
+		log_event(LOG_WARN, "workdir.unowned", LOG_FIELDS(LOG_STR("dir", cfg->runner_workdir)),
+			  "RUNNER_WORKDIR %s: cannot give it to the runner's uid: %s",
+			  cfg->runner_workdir, strerror(errno));
 }
 
 void isolate_release(const struct rs_config *cfg, struct sbx_plan *plan)
@@ -167,6 +187,7 @@ struct sbx_plan *isolate_prepare(const struct rs_config *cfg, const char *hostna
 		.job_root_size = cfg->job_root_size,
 		.containers = cfg->containers,
 	};
+	make_workdir_for_engine(cfg);
 	char *engine_dir = containers_dir(cfg);
 	pol.containers_dir = engine_dir;
 	*report = (struct sbx_report){ 0 };

@@ -1110,7 +1110,9 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 	r.phase_timer.data = r.job_timer.data = &r;
 	watch_stop_signals(&r);
 	gh_runner_name(cfg, r.name);
-	if (set_isolation(&r, err) < 0) {
+	/* Before the sandbox is planned: the container engine's directory is made in it. */
+	give_workdir_to_runner(cfg);
+	if (empty_workdir_at_start(cfg, err) < 0 || set_isolation(&r, err) < 0) {
 		close_loop(&r);
 		return -1;
 	}
@@ -1121,11 +1123,6 @@ int run_lifecycle(const struct rs_config *cfg, char *arc_blob, struct rs_err *er
 	}
 	hook_remove(cfg->runner_root); /* an earlier container's, never the installation's */
 	record_installation(&r);
-	give_workdir_to_runner(cfg);
-	if (empty_workdir_at_start(cfg, err) < 0) {
-		close_loop(&r);
-		return -1;
-	}
 	fire(&r, EV_BEGIN);
 	int code = 0;
 	const char *reason = NULL;

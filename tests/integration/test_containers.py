@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from sandbox_fixtures import *  # noqa: F401,F403  (fixtures)
+from sandbox_fixtures import RS_BIN, RUNNER_UID
 
 CONTAINERS = {"SUPERVISOR_CONTAINERS": "podman"}
 TIMEOUT = 240
@@ -79,15 +80,15 @@ def static_probe(sandbox_tools):
     out.unlink()
 
 
-def engine_processes(workdir_prefix="rs-sbx-work-"):
-    """Processes of this machine whose command line names a sandbox work folder's engine."""
+def engine_processes(marker="rs-sbx-work-"):
+    """Processes of this machine whose command line names an engine's directory."""
     found = []
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             cmd = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         except OSError:
             continue
-        if workdir_prefix in cmd and "_containers" in cmd:
+        if marker in cmd and "_containers" in cmd:
             found.append((pid, cmd))
     return found
 
@@ -278,3 +279,59 @@ def test_the_escape_probe_in_a_privileged_container_is_held_as_the_job_is(run, s
                  "init_module", "open_by_handle_at", "fsopen", "keyctl", "af_vsock",
                  "tiocsti"):
         assert not vectors[name]["ok"], (name, vectors[name])
+
+
+# ---------------------------------------------------------------------------------------------
+# a whole lifecycle
+
+
+def test_a_jobs_steps_use_the_engine_and_nothing_of_it_outlives_the_pod(lc_github, lifecycle,
+                                                                       world_dir):
+    root = world_dir / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy("/bin/busybox", root / "bin" / "busybox")
+    for applet in ("sh", "echo", "sleep"):
+        os.symlink("busybox", root / "bin" / applet)
+    inst = lifecycle.install()
+    job = lc_github.queue_job("containers", steps=[
+        f"tar -C {root} -cf bb.tar . && docker import bb.tar bb:1 >/dev/null",
+        "docker run --rm --network host bb:1 echo from-a-container",
+        # Left running by the job: the teardown's, not the next job's.
+        "docker run -d --network host bb:1 sleep 600 >/dev/null",
+    ])
+    run = lifecycle.start(installation=inst, SUPERVISOR_CONTAINERS="podman")
+
+    assert run.wait(50) == 0, run.output()
+    report = run.event("sandbox.report").field("layers")["containers"]
+    assert report["state"] == "applied", report
+    assert lc_github.job(job.id).result == "Succeeded", "\n".join(inst.step_outputs())
+    assert inst.step_outputs()[1].strip() == "from-a-container"
+    # The engine was made while the runner registered, in the sandbox prepared then.
+    assert run.event("child.started").field("prepared_us") >= 0
+    assert run.summary["wipe"]["left"] == 0
+    assert not (inst.work / "_containers").exists()
+    assert engine_processes("_work/_containers") == []
+
+
+def test_check_tries_the_engine_in_a_directory_of_its_own_and_leaves_nothing(world_dir):
+    # `check` may run in a live pod (kubectl exec): a running job's engine directory, socket
+    # and mount point must stay as they are.
+    work = world_dir / "_work"
+    live = work / "_containers"
+    live.mkdir(parents=True)
+    (live / "engine.log").write_text("a running job's engine\n")
+    token = world_dir / "token"
+    token.write_text("ghp_" + "x" * 36)
+    mount_point_was_there = os.path.lexists("/var/run/docker.sock")
+    env = dict(os.environ, GITHUB_URL="https://github.com/acme", GITHUB_TOKEN_FILE=str(token),
+               RUNNER_ROOT=str(world_dir), RUNNER_USER=f"{RUNNER_UID}:{RUNNER_UID}",
+               SUPERVISOR_CONTAINERS="podman", SUPERVISOR_LOG_FORMAT="json")
+    p = subprocess.run([RS_BIN, "check"], env=env, capture_output=True, text=True,
+                       timeout=TIMEOUT)
+
+    assert p.returncode == 0, p.stderr
+    row = next(line for line in p.stdout.splitlines() if line.startswith("containers"))
+    assert "applied" in row, p.stdout
+    assert sorted(os.listdir(work)) == ["_containers"]
+    assert (live / "engine.log").read_text() == "a running job's engine\n"
+    assert os.path.lexists("/var/run/docker.sock") == mount_point_was_there
