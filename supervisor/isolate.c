@@ -129,7 +129,8 @@ static void make_workdir_for_engine(const struct rs_config *cfg)
 		return;
 	if (mkdir(cfg->runner_workdir, 0755) == 0 &&
 	    chown(cfg->runner_workdir, cfg->runner_uid, cfg->runner_gid) < 0)
-		log_event(LOG_WARN, "workdir.unowned", LOG_FIELDS(LOG_STR("dir", cfg->runner_workdir)),
+		log_event(LOG_WARN, "workdir.unowned",
+			  LOG_FIELDS(LOG_STR("dir", cfg->runner_workdir)),
 			  "RUNNER_WORKDIR %s: cannot give it to the runner's uid: %s",
 			  cfg->runner_workdir, strerror(errno));
 }
