@@ -99,17 +99,22 @@ static int write_conf(const char *dir, uid_t uid, gid_t gid)
 	 * namespace cannot raise: the engine's own limit instead. */
 	struct rlimit nofile = { 1024, 1024 };
 	getrlimit(RLIMIT_NOFILE, &nofile);
+	/* runc where it is installed: the runtime the tests prove (crun refuses a hybrid cgroup
+	 * hierarchy, docs/container-facts.md section 6); else podman's own choice. */
+	char runc[4096];
+	bool has_runc = executable_on_path("runc", runc, sizeof(runc));
 	char conf[512];
-	int len =
-	    snprintf(conf, sizeof(conf),
-		     "# Written by runner-supervisor for this job's engine.\n"
-		     "[containers]\n"
-		     "netns = \"host\"\n"
-		     "default_ulimits = [\"nofile=%llu:%llu\"]\n"
-		     "[engine]\n"
-		     "cgroup_manager = \"cgroupfs\"\n"
-		     "events_logger = \"file\"\n",
-		     (unsigned long long)nofile.rlim_max, (unsigned long long)nofile.rlim_max);
+	int len = snprintf(conf, sizeof(conf),
+			   "# Written by runner-supervisor for this job's engine.\n"
+			   "[containers]\n"
+			   "netns = \"host\"\n"
+			   "default_ulimits = [\"nofile=%llu:%llu\"]\n"
+			   "[engine]\n"
+			   "cgroup_manager = \"cgroupfs\"\n"
+			   "events_logger = \"file\"\n"
+			   "%s",
+			   (unsigned long long)nofile.rlim_max, (unsigned long long)nofile.rlim_max,
+			   has_runc ? "runtime = \"runc\"\n" : "");
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/containers.conf", dir);
 	unlink(path);

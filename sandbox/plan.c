@@ -603,6 +603,8 @@ static const char *containers_refused(const struct sbx_plan *p, const struct sbx
 		return "no user namespace for the sandbox, in which the engine's would nest";
 	if (!p->mounts || !p->pidns)
 		return "no mount or PID namespace";
+	if (!p->tmp)
+		return "no fresh /tmp for its run state";
 	if (p->job_root)
 		return "not yet with SUPERVISOR_JOB_ROOT=overlay";
 	if (!pol->containers_dir)
