@@ -1,6 +1,8 @@
 /* The job's container engine (engine.h): planned by the supervisor, started by the init. */
 #include "engine.h"
 
+#include "util.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -59,7 +61,7 @@ static int listen_at(const char *path, uid_t uid, gid_t gid)
 	mode_t old = umask(0177);
 	int rc = bind(fd, (struct sockaddr *)&a, sizeof(a));
 	umask(old);
-	if (rc == 0 && chown(path, uid, gid) == 0 && listen(fd, 128) == 0)
+	if (rc == 0 && lchown(path, uid, gid) == 0 && listen(fd, 128) == 0)
 		return fd;
 	int e = errno;
 	close(fd);
@@ -117,7 +119,6 @@ static int write_conf(const char *dir, uid_t uid, gid_t gid)
 			   has_runc ? "runtime = \"runc\"\n" : "");
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/containers.conf", dir);
-	unlink(path);
 	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (fd < 0)
 		return errno;
@@ -139,15 +140,19 @@ int sbx_engine_plan(struct sbx_engine *e, const char *podman, const char *dir, u
 		    char *why, size_t n)
 {
 	*e = (struct sbx_engine){ .listen_fd = -1 };
-	struct statfs fs;
-	int err;
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
-		err = errno;
-		snprintf(why, n, "cannot make the engine's directory %s: %s", dir, strerror(err));
+	/* Made here, never reused: the job owns the folder it is in, and a directory or a link
+	 * it left there would be this root's to chown. It stays root's, 0700, until all is in
+	 * it; only then is it given to the runner's uid. */
+	if (mkdir(dir, 0700) < 0) {
+		int err = errno;
+		snprintf(why, n, "cannot make the engine's directory %s: %s%s", dir, strerror(err),
+			 err == EEXIST ? " (left by an earlier command: remove it)" : "");
 		return err;
 	}
-	if (chown(dir, uid, gid) < 0 || statfs(dir, &fs) < 0) {
-		err = errno;
+	_cleanup_(closep) int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	struct statfs fs;
+	if (dfd < 0 || fstatfs(dfd, &fs) < 0) {
+		int err = errno;
 		snprintf(why, n, "the engine's directory %s: %s", dir, strerror(err));
 		return err;
 	}
@@ -161,21 +166,21 @@ int sbx_engine_plan(struct sbx_engine *e, const char *podman, const char *dir, u
 		snprintf(why, n, "out of memory");
 		return ENOMEM;
 	}
-	unlink(e->sock_path);
 	e->listen_fd = listen_at(e->sock_path, uid, gid);
 	if (e->listen_fd < 0) {
 		snprintf(why, n, "the engine's socket %s: %s", e->sock_path,
 			 strerror(-e->listen_fd));
 		return -e->listen_fd;
 	}
+	int err;
 	if ((err = make_mount_point(&e->made_mount_point)) != 0) {
 		snprintf(why, n, "cannot make %s, where the job finds the engine: %s",
 			 SBX_ENGINE_SOCKET, strerror(err));
 		return err;
 	}
-	if ((err = write_conf(e->dir, uid, gid)) != 0) {
-		snprintf(why, n, "writing the engine's containers.conf in %s: %s", e->dir,
-			 strerror(err));
+	if ((err = write_conf(e->dir, uid, gid)) != 0 ||
+	    (fchown(dfd, uid, gid) < 0 && (err = errno))) {
+		snprintf(why, n, "writing the engine's settings in %s: %s", e->dir, strerror(err));
 		return err;
 	}
 	struct rs_err serr;

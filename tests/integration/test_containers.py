@@ -335,3 +335,19 @@ def test_check_tries_the_engine_in_a_directory_of_its_own_and_leaves_nothing(wor
     assert sorted(os.listdir(work)) == ["_containers"]
     assert (live / "engine.log").read_text() == "a running job's engine\n"
     assert os.path.lexists("/var/run/docker.sock") == mount_point_was_there
+
+
+def test_an_engine_directory_already_there_is_never_reused(sandbox_run, sandbox_tools):
+    # The job owns the folder; what it left at the engine's path (a directory, or a link to
+    # one of root's) must not be chowned by the supervisor or trusted: the engine is refused.
+    planted = sandbox_tools.dir / "_containers"
+    planted.mkdir()
+    (planted / "containers.conf").write_text("[engine]\nruntime = \"/tmp/evil\"\n")
+    try:
+        r = sandbox_run(["true"], env_name="full", mode="auto", env=CONTAINERS)
+    finally:
+        shutil.rmtree(planted)
+
+    assert r.returncode == 0, r.stderr
+    assert layer(r)["state"] == "unavailable", layer(r)
+    assert "left by an earlier command" in layer(r)["detail"], layer(r)
