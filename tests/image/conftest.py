@@ -20,6 +20,7 @@ Images (tags in the private engine):
     rs-test/runner-supervisor-bundle:test   Dockerfile.runner --target bundle
     rs-test/custom-runner:test        image/fixture/Dockerfile.custom: another layout, the
                                       bundle copied in, none of its libraries installed
+    rs-test/runner-supervisor-podman:test  Dockerfile.runner --build-arg CONTAINERS=podman
 """
 import json
 import os
@@ -52,6 +53,7 @@ BUNDLE = "rs-test/runner-supervisor-bundle:test"
 BUILD_STAGE = "rs-test/runner-supervisor-build:test"
 FIXTURE = "rs-test/runner-fixture:test"
 CUSTOM = "rs-test/custom-runner:test"
+PODMAN_IMAGE = "rs-test/runner-supervisor-podman:test"
 
 # Inside the containers: where the test mounts the fake GitHub's CA, the runner's record and
 # the token; the fixture images' fake runner is built to use the first two.
@@ -206,6 +208,22 @@ def images(engine, run_dir):
           {"BASE_IMAGE": base, "BUNDLE_IMAGE": BUNDLE, "FAKE_RUNNER_OPTIONS": options})
     eng.log("image build times: " + ", ".join(f"{k} {v:.1f}s" for k, v in t.items()))
     return Images(base=base, version=version, timings=t)
+
+
+@pytest.fixture(scope="session")
+def podman_image(engine, images, userns_engine, run_dir):
+    """Dockerfile.runner --build-arg CONTAINERS=podman (the job's container engine, README
+    "Containers"), copied to the user-namespaced engine. → its tag."""
+    ctx = _stage_context(run_dir / "context-podman")
+    revision = subprocess.run(["git", "-C", str(CONTEXT), "rev-parse", "HEAD"],
+                              capture_output=True, text=True).stdout.strip() or "unknown"
+    args = {"BUILD_IMAGE": images.base, "RUNNER_IMAGE": FIXTURE, "VERSION": images.version,
+            "REVISION": revision, "SOURCE": "tests/image", "CONTAINERS": "podman"}
+    started = time.monotonic()
+    engine.build(ctx, "Dockerfile.runner", PODMAN_IMAGE, args)
+    eng.log(f"podman image built in {time.monotonic() - started:.1f}s")
+    engine.transfer(PODMAN_IMAGE, userns_engine[0])
+    return PODMAN_IMAGE
 
 
 # -- the fake GitHub ----------------------------------------------------------------------------

@@ -284,6 +284,62 @@ def test_lifecycle_job_root_in_a_userns_container(userns_engine, images, run_dir
     # /etc/hosts change in the container's layer.
 
 
+def test_lifecycle_containers_in_a_userns_container(userns_engine, podman_image, run_dir):
+    """(e) SUPERVISOR_CONTAINERS=podman in the user-namespaced container of (c), from the image
+    built with --build-arg CONTAINERS=podman: the job's steps import an image, run a container
+    through /var/run/docker.sock and leave one running; the engine's storage (vfs: the work
+    folder is in the container's own overlay root) goes with the wipe and nothing reaches the
+    container's layer. The docker CLI is the host's (the official image has its own; the
+    fixture has none), bound in read-only."""
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+    from pathlib import Path
+    from conftest import GitHub
+    engine, network, gateway = userns_engine
+    images_dir = Path(tempfile.mkdtemp(prefix="containers-", dir=run_dir))
+    images_dir.chmod(0o755)
+    root = images_dir / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy("/bin/busybox", root / "bin" / "busybox")
+    for applet in ("sh", "echo", "sleep"):
+        os.symlink("busybox", root / "bin" / applet)
+    subprocess.run(["tar", "-C", str(root), "-cf", str(images_dir / "bb.tar"), "."], check=True,
+                   timeout=60)
+    os.chmod(images_dir / "bb.tar", 0o644)
+    steps = [
+        "docker import /rs-images/bb.tar bb:1 >/dev/null && docker version --format "
+        "'api={{.Server.APIVersion}}'",
+        "docker run --rm --network host bb:1 echo from-a-container",
+        "docker run -d --network host bb:1 sleep 600 >/dev/null",
+    ]
+    gh = GitHub(run_dir / "github-containers", host=gateway)
+    try:
+        run = run_lifecycle(engine, podman_image, gh, "e-containers",
+                            [*CAPS_ARGS, "--cap-add=SYS_ADMIN",
+                             "--security-opt", "seccomp=unconfined",
+                             "--security-opt", "systempaths=unconfined",
+                             f"--network={network}", "-v", f"{images_dir}:/rs-images:ro",
+                             "-v", f"{shutil.which('docker')}:/usr/local/bin/docker:ro"],
+                            run_dir, steps, settings={"SUPERVISOR_CONTAINERS": "podman",
+                                                      "SUPERVISOR_SANDBOX": "strict"})
+    finally:
+        gh.stop()
+    print_report(run)
+    print(f"{run.name}: steps {json.dumps(run.step_outputs())}")
+    assert_whole_lifecycle(run, mounted=MOUNTED | {"/rs-images", "/usr/local/bin/docker"})
+    assert_report(run, containers="applied", user_namespace="applied", seccomp="applied",
+                  pid_namespace="applied")
+    detail = run.one("sandbox.report")["layers"]["containers"]["detail"]
+    assert "vfs storage" in detail, detail
+    outputs = run.step_outputs()
+    assert "from-a-container" in outputs[1], run.output()
+    assert int(outputs[0].split("api=")[1].split(".")[1]) >= 35, outputs[0]
+    # The container the job left ran on until the teardown killed it with the sandbox.
+    assert run.summary["teardown"]["killed"] >= 0
+
+
 def test_docker_stop_during_job(engine, images, github, run_dir):
     """`docker stop` (SIGTERM) while a job runs: with SUPERVISOR_DRAIN_TIMEOUT 0 the job is
     cancelled (SIGINT to the runner): the Worker fails it (GitHub shows Failed), the runner is
