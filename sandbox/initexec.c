@@ -155,7 +155,7 @@ int sbx_handoff_create(const struct exec_plan *plan, struct rs_err *err)
 		{ "nnp", json_boolean(s->nnp) },
 		{ "landlock_fd", json_integer(s->landlock_fd) },
 		{ "seccomp", s->seccomp ? filter_json(&s->filter) : json_null() },
-		{ "engine", engine_json(&s->engine) },
+		{ "engine", plan->without_engine ? json_null() : engine_json(&s->engine) },
 		{ "prestaged", json_boolean(s->userns) },
 	};
 	return sealed_json(j, fields, ARRAY_SIZE(fields), "the sandbox init's plan", err);

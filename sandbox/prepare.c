@@ -31,6 +31,12 @@ int sbx_plan_ready_fd(const struct sbx_plan *plan)
 
 int sbx_prepare(const struct sbx_plan *sbx, struct sbx_child *child, struct rs_err *err)
 {
+	return sbx_prepare_sandbox(sbx, true, child, err);
+}
+
+int sbx_prepare_sandbox(const struct sbx_plan *sbx, bool with_engine, struct sbx_child *child,
+			struct rs_err *err)
+{
 	*child = SBX_CHILD_NONE;
 	if (!sbx_can_prepare(sbx))
 		return rs_fail(err, EX_RS_SOFTWARE, 0, "this sandbox has no init to prepare");
@@ -41,7 +47,8 @@ int sbx_prepare(const struct sbx_plan *sbx, struct sbx_child *child, struct rs_e
 				  .stdout_fd = -1,
 				  .stderr_fd = -1,
 				  .self_fd = -1,
-				  .handoff_fd = -1 };
+				  .handoff_fd = -1,
+				  .without_engine = !with_engine };
 	plan.max_fd = sbx_max_fd();
 	struct spawn_fds f;
 	if (sbx_spawn_fds_open(sbx, &f, err) < 0)

@@ -510,7 +510,7 @@ int sbx_spawn(const struct sbx_spawn_req *req, struct sbx_child *child, struct r
 	}
 	uint64_t asked_at = sbx_now_us();
 	bool ahead = child->prepared;
-	if (!ahead && sbx_prepare(req->plan, child, err) < 0)
+	if (!ahead && sbx_prepare_sandbox(req->plan, !req->without_engine, child, err) < 0)
 		return -1;
 	/* Made just now: the command waited for the whole set-up. */
 	if (!ahead)

@@ -25,6 +25,9 @@ struct sbx_spawn_req {
 	 * inside a new mount namespace) replaces cwd_fd when the plan makes one. */
 	const struct sbx_plan *plan;
 	const char *cwd_path;
+	/* SUPERVISOR_CONTAINERS: no container engine in this sandbox though the plan has one
+	 * (token mode's `configure`: the runner's own sandbox comes next, with it). */
+	bool without_engine;
 };
 
 struct sbx_plan;

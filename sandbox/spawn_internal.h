@@ -44,6 +44,7 @@ struct exec_plan {
 	int self_fd;                /* the supervisor's binary, for the init's execve */
 	int handoff_fd;             /* this plan for the init (initexec.c), a sealed memfd */
 	int go_fd;                  /* the init's end of the socket the command comes on */
+	bool without_engine;        /* the plan's container engine left out (spawn.h) */
 };
 
 /* The command's own process: cwd, stdio, lockdown, seccomp, execve. Raw syscalls only. */
@@ -103,5 +104,9 @@ uint64_t sbx_now_us(void);
  * setup. On failure the child is abandoned. */
 int sbx_start_prepared(const struct sbx_spawn_req *req, struct sbx_child *child, uint64_t asked_at,
 		       struct rs_err *err);
+
+/* sbx_prepare, with or without the plan's container engine (spawn.h, without_engine). */
+int sbx_prepare_sandbox(const struct sbx_plan *sbx, bool with_engine, struct sbx_child *child,
+			struct rs_err *err);
 
 #endif

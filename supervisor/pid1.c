@@ -421,6 +421,7 @@ static int supervise(struct pid1 *p, const struct pid1_opts *o, struct rs_err *e
 		.umask = o->umask,
 		.plan = o->plan,
 		.cwd_path = cwd_path,
+		.without_engine = o->without_engine,
 	};
 	/* The child starts with every signal blocked (spawn.h): a signal meanwhile waits for
 	 * the new program (or the sandbox init's loop), and no copy of our handlers runs in it.

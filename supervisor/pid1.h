@@ -49,6 +49,7 @@ struct pid1_opts {
 	int stderr_fd;
 	mode_t umask;                /* the child's umask; 0 = inherit ours */
 	const struct sbx_plan *plan; /* the sandbox (sandbox.h); NULL: none */
+	bool without_engine;         /* the plan's container engine left out (spawn.h) */
 	/* The sandbox made ahead for plan (sbx_prepare), or NULL. Taken over (and left
 	 * SBX_CHILD_NONE) once the child is started; else the caller abandons it. */
 	struct sbx_child *prepared;

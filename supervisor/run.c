@@ -426,6 +426,8 @@ static int run_listener(struct run *r, char *const *args, const char *const *ext
 		 * by the supervisor itself (jit.c). */
 		.umask = 022,
 		.plan = r->sandbox,
+		/* Token mode's `configure` needs no container engine; the job's sandbox has it. */
+		.without_engine = !lifecycle,
 		.prepared = lifecycle ? ahead_child(&r->ahead) : NULL,
 		.hooks = lifecycle ? &hooks : NULL,
 		.left_behind = &killed,

@@ -313,6 +313,28 @@ def test_a_jobs_steps_use_the_engine_and_nothing_of_it_outlives_the_pod(lc_githu
     assert engine_processes("_work/_containers") == []
 
 
+def test_token_mode_gives_the_engine_to_the_jobs_sandbox_not_configures(lc_github, lifecycle,
+                                                                        world_dir):
+    # `configure` runs in a sandbox of its own first: no engine there (it would start, and be
+    # killed mid-start, over the storage the job's engine then opens).
+    root = world_dir / "rootfs"
+    (root / "bin").mkdir(parents=True)
+    shutil.copy("/bin/busybox", root / "bin" / "busybox")
+    os.symlink("busybox", root / "bin" / "echo")
+    inst = lifecycle.install()
+    job = lc_github.queue_job("containers-token", steps=[
+        f"tar -C {root} -cf bb.tar . && docker import bb.tar bb:1 >/dev/null && "
+        "docker run --rm --network host bb:1 echo from-a-container",
+    ])
+    run = lifecycle.start(installation=inst, SUPERVISOR_CONTAINERS="podman",
+                          SUPERVISOR_REGISTRATION="token")
+
+    assert run.wait(50) == 0, run.output()
+    assert lc_github.job(job.id).result == "Succeeded", "\n".join(inst.step_outputs())
+    assert inst.step_outputs()[0].strip() == "from-a-container"
+    assert not (inst.work / "_containers").exists()
+
+
 def test_check_tries_the_engine_in_a_directory_of_its_own_and_leaves_nothing(world_dir):
     # `check` may run in a live pod (kubectl exec): a running job's engine directory, socket
     # and mount point must stay as they are.
