@@ -373,3 +373,29 @@ def test_an_engine_directory_already_there_is_never_reused(sandbox_run, sandbox_
     assert r.returncode == 0, r.stderr
     assert layer(r)["state"] == "unavailable", layer(r)
     assert "left by an earlier command" in layer(r)["detail"], layer(r)
+
+
+@pytest.mark.parametrize("profile", ["nnp", "userns-root"])
+def test_no_process_the_job_can_reach_holds_the_pat_with_the_engine_there(lc_github, lifecycle,
+                                                                         profile):
+    # test_hardening's scan (every process's memory, every descriptor through pidfd_getfd),
+    # with the engine running beside the job and fs.suid_dumpable at 1, the worst setting.
+    from test_hardening import SCAN, scan_findings, suid_dumpable
+    lc_github.queue_job("scan", steps=[
+        "docker version >/dev/null && "
+        f"python3 -c '{SCAN}' {lifecycle.pat.encode().hex()} && "
+        "for p in /proc/[0-9]*; do [ \"$(cat $p/comm 2>/dev/null)\" = podman ] && "
+        "echo ENGINE ${p#/proc/}; done; true"])
+    inst = lifecycle.install()
+    with suid_dumpable(1):
+        run = lifecycle.start(installation=inst, SUPERVISOR_SANDBOX="strict",
+                              SUPERVISOR_SANDBOX_PROFILE=profile,
+                              SUPERVISOR_CONTAINERS="podman")
+        assert run.wait(50) == 0, run.output()
+    output = inst.step_outputs()[0]
+    engines = [line.split()[1] for line in output.splitlines() if line.startswith("ENGINE ")]
+    assert engines, output
+    findings = [f for f in scan_findings(inst) if not f.startswith("ENGINE ")]
+    assert not [f for f in findings if f.startswith("secret")], findings
+    # Nothing of the engine's: its memory and descriptors are out of the job's reach.
+    assert [f for f in findings if any(f" of {e}: " in f for e in engines)] == [], findings
