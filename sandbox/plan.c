@@ -605,8 +605,11 @@ static const char *containers_refused(const struct sbx_plan *p, const struct sbx
 		return "no mount or PID namespace";
 	if (!p->tmp)
 		return "no fresh /tmp for its run state";
+	/* The job root's read-only /proc/sys over its /proc makes every new procfs "too
+	 * revealing" for the kernel: runc could not mount a container's /proc (EPERM). */
 	if (p->job_root)
-		return "not yet with SUPERVISOR_JOB_ROOT=overlay";
+		return "not with SUPERVISOR_JOB_ROOT=overlay: its read-only /proc/sys keeps the "
+		       "kernel from mounting a container's /proc";
 	if (!pol->containers_dir)
 		return "no work folder for its storage";
 	return sbx_engine_refused(podman, n);
@@ -631,9 +634,10 @@ static int plan_containers(struct sbx_plan *p, const struct sbx_policy *pol, str
 			  "a user and mount namespace nested in the sandbox's");
 		return 0;
 	}
-	/* Owned by the ids the sandbox's inner ones map to: the job's, outside. */
-	e = sbx_engine_plan(&p->engine, podman, pol->containers_dir, pol->uid, pol->gid, why,
-			    sizeof(why));
+	/* Owned by the ids the sandbox's inner ones map to: the job's, outside (the pod's root
+	 * under SUPERVISOR_JOB_ROOT, where the job is root). */
+	e = sbx_engine_plan(&p->engine, podman, pol->containers_dir, p->outer_uid, p->outer_gid,
+			    why, sizeof(why));
 	if (e) {
 		sbx_engine_free(&p->engine);
 		set(r, SBX_L_CONTAINERS, SBX_UNAVAILABLE, "%s", why);

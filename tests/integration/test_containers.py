@@ -399,3 +399,15 @@ def test_no_process_the_job_can_reach_holds_the_pat_with_the_engine_there(lc_git
     assert not [f for f in findings if f.startswith("secret")], findings
     # Nothing of the engine's: its memory and descriptors are out of the job's reach.
     assert [f for f in findings if any(f" of {e}: " in f for e in engines)] == [], findings
+
+
+def test_refused_with_the_job_root_saying_why(sandbox_run):
+    # Tried: with the job root's read-only /proc/sys over its /proc, the kernel refuses every
+    # new procfs in the sandbox ("too revealing"), and runc could not start a container.
+    r = sandbox_run(["true"], env_name="userns-pod", mode="auto",
+                    env={**CONTAINERS, "SUPERVISOR_JOB_ROOT": "overlay"})
+
+    assert r.returncode == 0, r.stderr
+    assert r.state("job_root") == "applied", r.layers
+    assert layer(r)["state"] == "unavailable"
+    assert "/proc/sys" in layer(r)["detail"], layer(r)
