@@ -1,8 +1,6 @@
 /* The job's container engine (engine.h): planned by the supervisor, started by the init. */
 #include "engine.h"
 
-#include "util.h"
-
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -19,6 +17,9 @@
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <unistd.h>
+
+#include "spawn_internal.h"
+#include "util.h"
 
 #ifndef OVERLAYFS_SUPER_MAGIC
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
@@ -293,6 +294,12 @@ static __attribute__((noreturn)) void engine_child(const struct sbx_engine *e)
 		 * which no_new_privs would make powerless anyway. */
 		"_CONTAINERS_USERNS_CONFIGURED=1", "LISTEN_FDS=1", listen_pid, NULL
 	};
+	/* The init takes its signals blocked and synchronously: the engine, and every container
+	 * it starts, must get none of that (a blocked SIGALRM or SIGPIPE in a container). */
+	sigset_t none;
+	sigemptyset(&none);
+	sbx_reset_dispositions();
+	sigprocmask(SIG_SETMASK, &none, NULL);
 	/* Its own table: the job's, less what an engine needs (seccomp.c, engine_why). */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || sbx_seccomp_load(&e->filter) != 0)
 		_exit(126);

@@ -163,6 +163,19 @@ def world_dir():
     shutil.rmtree(d, ignore_errors=True)
 
 
+def test_a_container_starts_with_no_signal_blocked_or_ignored(run):
+    # The sandbox init blocks every signal (it takes them synchronously); its fork, the engine,
+    # must not hand that on: a container with SIGALRM or SIGPIPE blocked misbehaves.
+    r = run(job("docker run --rm --network none bb:1 busybox grep -E 'SigBlk|SigIgn' "
+                "/proc/self/status"),
+            env_name="full", mode="strict", env=CONTAINERS, timeout=TIMEOUT)
+
+    assert r.returncode == 0, r.stderr + r.stdout
+    masks = dict(line.split(":") for line in r.stdout.splitlines() if ":" in line)
+    assert {k: v.strip() for k, v in masks.items()} == {"SigBlk": "0" * 16,
+                                                        "SigIgn": "0" * 16}, r.stdout
+
+
 def test_a_container_sees_the_cover_of_a_hidden_path_never_the_secret(run, world_dir):
     secret_dir = world_dir / "org-credentials"
     secret_dir.mkdir()
