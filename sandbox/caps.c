@@ -32,7 +32,7 @@ int sbx_child_enter_userns(const struct sbx_plan *p)
 	return 0;
 }
 
-static int set_rlimits(const struct sbx_plan *p)
+int sbx_child_rlimits(const struct sbx_plan *p)
 {
 	/* Raw prlimit64: setrlimit(3) is a wrapper, but the raw call is plainly safe here. */
 	struct rlimit core = { 0, 0 };
@@ -71,7 +71,7 @@ static int switch_ids(const struct sbx_plan *p)
 int sbx_child_lockdown(const struct sbx_plan *p, const char **step)
 {
 	int e;
-	if ((e = set_rlimits(p)) != 0)
+	if ((e = sbx_child_rlimits(p)) != 0)
 		return *step = "resource limits", e;
 	if (p->drop_caps && (e = sbx_child_drop_bounding(p)) != 0)
 		return *step = "emptying the capability bounding set", e;

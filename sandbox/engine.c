@@ -18,6 +18,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "plan.h"
 #include "spawn_internal.h"
 #include "util.h"
 
@@ -96,12 +97,14 @@ static int make_mount_point(bool *made)
  * the job's network unless the job asks for another (the engine's user namespace cannot make
  * a bridge in the pod's network namespace, and a private network needs a TUN device that
  * pods do not get: README, "Containers"); no systemd, no journald, as in a pod. */
-static int write_conf(const char *dir, uid_t uid, gid_t gid)
+static int write_conf(const char *dir, uid_t uid, gid_t gid, unsigned long long job_nofile)
 {
 	/* Builds default to 1048576 open files, above the pod's hard limit, which a user
-	 * namespace cannot raise: the engine's own limit instead. */
+	 * namespace cannot raise: the engine's own limit instead (the job's, when it has one). */
 	struct rlimit nofile = { 1024, 1024 };
 	getrlimit(RLIMIT_NOFILE, &nofile);
+	if (job_nofile && job_nofile < nofile.rlim_max)
+		nofile.rlim_max = (rlim_t)job_nofile;
 	/* runc where it is installed: the runtime the tests prove (crun refuses a hybrid cgroup
 	 * hierarchy, docs/container-facts.md section 6); else podman's own choice. */
 	char runc[4096];
@@ -138,7 +141,7 @@ static char *joined(const char *dir, const char *name)
 }
 
 int sbx_engine_plan(struct sbx_engine *e, const char *podman, const char *dir, uid_t uid, gid_t gid,
-		    char *why, size_t n)
+		    unsigned long long nofile, char *why, size_t n)
 {
 	*e = (struct sbx_engine){ .listen_fd = -1 };
 	/* Made here, never reused: the job owns the folder it is in, and a directory or a link
@@ -179,7 +182,7 @@ int sbx_engine_plan(struct sbx_engine *e, const char *podman, const char *dir, u
 			 SBX_ENGINE_SOCKET, strerror(err));
 		return err;
 	}
-	if ((err = write_conf(e->dir, uid, gid)) != 0 ||
+	if ((err = write_conf(e->dir, uid, gid, nofile)) != 0 ||
 	    (fchown(dfd, uid, gid) < 0 && (err = errno))) {
 		snprintf(why, n, "writing the engine's settings in %s: %s", e->dir, strerror(err));
 		return err;
@@ -252,7 +255,8 @@ static int engine_fds(const struct sbx_engine *e)
 	return (int)syscall(SYS_close_range, 4U, ~0U, 0U);
 }
 
-static __attribute__((noreturn)) void engine_child(const struct sbx_engine *e)
+static __attribute__((noreturn)) void engine_child(const struct sbx_engine *e,
+						   const struct sbx_plan *plan)
 {
 	/* The engine must not outlive the init, nor take the runner's signals. */
 	prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
@@ -261,7 +265,9 @@ static __attribute__((noreturn)) void engine_child(const struct sbx_engine *e)
 	 * copy of the init (initexec.h). */
 	prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
 	setsid();
-	if (enter_own_userns() < 0 || unshare(CLONE_NEWNS) < 0 ||
+	/* The job's limits bind its engine and containers too: no core dump, the job's open
+	 * files, and its process count (per uid: the engine's are the job's). */
+	if (sbx_child_rlimits(plan) != 0 || enter_own_userns() < 0 || unshare(CLONE_NEWNS) < 0 ||
 	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || engine_fds(e) < 0)
 		_exit(126);
 	char root[4096], tmpdir[4096], home[4096], home_env[4200], conf[4200];
@@ -307,10 +313,10 @@ static __attribute__((noreturn)) void engine_child(const struct sbx_engine *e)
 	_exit(127);
 }
 
-pid_t sbx_engine_start(const struct sbx_engine *e)
+pid_t sbx_engine_start(const struct sbx_engine *e, const struct sbx_plan *plan)
 {
 	pid_t pid = fork();
 	if (pid == 0)
-		engine_child(e);
+		engine_child(e, plan);
 	return pid;
 }

@@ -45,15 +45,17 @@ struct sbx_engine {
 
 /* Parent side. Why the engine cannot run here, or NULL; podman is looked up on PATH. */
 const char *sbx_engine_refused(char *podman, size_t n);
-/* Makes dir (emptied by the caller beforehand: what a job left must not reach the next),
- * owned by uid:gid, the socket in it, the mount point at SBX_ENGINE_SOCKET, and the table.
- * 0, or an errno value with why filled. */
+/* Makes dir (which must not exist), owned by uid:gid, the socket in it, the mount point at
+ * SBX_ENGINE_SOCKET, the settings and the table. nofile: the job's open-files limit, which
+ * the containers get too (0: the pod's). 0, or an errno value with why filled. */
 int sbx_engine_plan(struct sbx_engine *e, const char *podman, const char *dir, uid_t uid, gid_t gid,
-		    char *why, size_t n);
+		    unsigned long long nofile, char *why, size_t n);
 void sbx_engine_free(struct sbx_engine *e);
 
-/* Init side, before the runner is forked and the job's filter loaded: forks the engine.
- * Returns its pid, or -1 (errno). */
-pid_t sbx_engine_start(const struct sbx_engine *e);
+/* Init side, before the runner is forked and the job's filter loaded: forks the engine under
+ * the job's limits (plan: core 0, and its nofile and nproc when set). Returns its pid, or -1
+ * (errno). */
+struct sbx_plan;
+pid_t sbx_engine_start(const struct sbx_engine *e, const struct sbx_plan *plan);
 
 #endif

@@ -440,7 +440,7 @@ void sbx_init_main(const char *handoff_fd)
 	 * Landlock domain (which then keeps the job from tracing it). */
 	pid_t engine = -1;
 	if (sbx.engine.on) {
-		engine = sbx_engine_start(&sbx.engine);
+		engine = sbx_engine_start(&sbx.engine, &sbx);
 		close(sbx.engine.listen_fd);
 		if (engine < 0)
 			_exit(125);

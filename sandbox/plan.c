@@ -615,8 +615,10 @@ static const char *containers_refused(const struct sbx_plan *p, const struct sbx
 	return sbx_engine_refused(podman, n);
 }
 
-/* SUPERVISOR_CONTAINERS=podman (engine.h): after the namespaces and the ids. */
-static int plan_containers(struct sbx_plan *p, const struct sbx_policy *pol, struct sbx_report *r)
+/* SUPERVISOR_CONTAINERS=podman (engine.h): after the namespaces, the ids and the job's
+ * limits, which bind the engine and its containers too. */
+static int plan_containers(struct sbx_plan *p, const struct sbx_policy *pol, struct sbx_report *r,
+			   struct rs_err *err)
 {
 	if (!pol->containers) {
 		set(r, SBX_L_CONTAINERS, SBX_DISABLED, "SUPERVISOR_CONTAINERS=off");
@@ -637,11 +639,11 @@ static int plan_containers(struct sbx_plan *p, const struct sbx_policy *pol, str
 	/* Owned by the ids the sandbox's inner ones map to: the job's, outside (the pod's root
 	 * under SUPERVISOR_JOB_ROOT, where the job is root). */
 	e = sbx_engine_plan(&p->engine, podman, pol->containers_dir, p->outer_uid, p->outer_gid,
-			    why, sizeof(why));
+			    p->rlimit_nofile ? p->nofile.rlim_max : 0, why, sizeof(why));
 	if (e) {
 		sbx_engine_free(&p->engine);
 		set(r, SBX_L_CONTAINERS, SBX_UNAVAILABLE, "%s", why);
-		return e == ENOMEM ? -1 : 0;
+		return e == ENOMEM ? rs_fail(err, EX_RS_SOFTWARE, ENOMEM, "sandbox plan") : 0;
 	}
 	set(r, SBX_L_CONTAINERS, SBX_APPLIED,
 	    "%s at %s, in a user namespace nested in the job's (the sandbox's mounts locked), "
@@ -723,9 +725,8 @@ struct sbx_plan *sbx_plan_prepare(const struct sbx_policy *pol, const struct sbx
 	    (p->mounts && plan_mounts(p, pol) < 0))
 		goto oom;
 	plan_job_memory(p, pol, r);
-	if (plan_containers(p, pol, r) < 0)
-		goto oom;
 	if (plan_process(p, pol, pr, r, err) < 0 || plan_hiding(p, pol, pr, r, err) < 0 ||
+	    plan_containers(p, pol, r, err) < 0 ||
 	    (pol->mode == SBX_STRICT && check_strict(r, err) < 0)) {
 		sbx_plan_free(p);
 		return NULL;

@@ -107,6 +107,9 @@ int sbx_child_drop_bounding(const struct sbx_plan *p);
 /* Last steps before execve: rlimits, capabilities, ids, no_new_privs, Landlock. (seccomp
  * comes after the caller closed its descriptors.) */
 int sbx_child_lockdown(const struct sbx_plan *p, const char **step);
+/* core 0, and the plan's nofile and nproc when set (raw system calls): the runner's and the
+ * container engine's. 0 or an errno value. */
+int sbx_child_rlimits(const struct sbx_plan *p);
 /* The sandbox init's loop: relays the supervisor's signals to runner, reaps, and returns
  * the status to exit with once runner is gone. */
 int sbx_init_loop(pid_t runner);

@@ -176,6 +176,20 @@ def test_a_container_starts_with_no_signal_blocked_or_ignored(run):
                                                         "SigIgn": "0" * 16}, r.stdout
 
 
+def test_the_jobs_limits_bind_its_containers(run):
+    # SUPERVISOR_RLIMIT_NOFILE and _NPROC are the job's, and no core dump (the rlimits layer):
+    # a container must not get more than the job through its engine.
+    limits = {**CONTAINERS, "SUPERVISOR_RLIMIT_NOFILE": "4096", "SUPERVISOR_RLIMIT_NPROC": "3000"}
+    r = run(job("docker run --rm --network none bb:1 cat /proc/self/limits"),
+            env_name="full", mode="strict", env=limits, timeout=TIMEOUT)
+
+    assert r.returncode == 0, r.stderr + r.stdout
+    rows = {line[:26].strip(): line[26:].split()[:2] for line in r.stdout.splitlines()}
+    assert rows["Max open files"] == ["4096", "4096"], r.stdout
+    assert rows["Max processes"] == ["3000", "3000"], r.stdout
+    assert rows["Max core file size"] == ["0", "0"], r.stdout
+
+
 def test_a_container_sees_the_cover_of_a_hidden_path_never_the_secret(run, world_dir):
     secret_dir = world_dir / "org-credentials"
     secret_dir.mkdir()
