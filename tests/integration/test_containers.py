@@ -142,12 +142,16 @@ def test_a_job_runs_a_container_through_the_engine_at_the_runners_socket(run):
     r = run(job("test -S /var/run/docker.sock; "
                 "docker version --format '{{.Server.APIVersion}}'; "
                 "docker run --rm --network host bb:1 id -u; "
-                "docker run --rm --network none bb:1 echo from-a-container"),
+                "docker run --rm --network none bb:1 echo from-a-container; "
+                # One id is mapped (README, "Containers"): no other user in a container.
+                "docker run --rm --network none --user 1000 bb:1 id >/dev/null 2>&1 "
+                "|| echo no-other-user"),
             env_name="full", mode="strict", env=CONTAINERS, timeout=TIMEOUT)
 
     assert r.returncode == 0, r.stderr + r.stdout
     assert layer(r)["state"] == "applied", layer(r)
-    api, uid, echoed = r.stdout.split()
+    api, uid, echoed, other = r.stdout.split()
+    assert other == "no-other-user"
     # actions/runner refuses an engine below 1.35 (docs/container-facts.md, section 1).
     assert tuple(map(int, api.split("."))) >= (1, 35), api
     assert uid == "0"  # root of the engine's namespace, which is the runner's uid outside
