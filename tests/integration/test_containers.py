@@ -265,7 +265,8 @@ def test_in_a_user_namespaced_pod_whose_root_is_an_overlay_it_copies_instead(run
 def test_the_job_can_neither_trace_nor_signal_the_engine(sandbox_run):
     # The engine runs outside the job's seccomp table; Landlock keeps the job, in its domain,
     # from the engine, outside it: no /proc/PID/mem, environ or maps, no ptrace, no signal.
-    r = sandbox_run(["sh", "-c", "for p in /proc/[0-9]*; do "
+    # docker version first: the engine has exec'd podman once it answers.
+    r = sandbox_run(["sh", "-c", "HOME=$PWD docker version >/dev/null; for p in /proc/[0-9]*; do "
                      "[ \"$(cat $p/comm 2>/dev/null)\" = podman ] && e=${p#/proc/}; done; "
                      "echo engine=$e; cat /proc/$e/environ >/dev/null 2>&1; echo environ=$?; "
                      "cat /proc/$e/maps >/dev/null 2>&1; echo maps=$?; "
