@@ -396,26 +396,6 @@ static int finish_runner_user(struct rs_config *cfg, bool given, char **envp, st
 	return 0;
 }
 
-static int parse_job_root(struct rs_config *cfg, const struct setting *s, const char *value,
-			  struct rs_err *err)
-{
-	int mode = 0;
-	if (lookup_enum(s, value, &mode, err) < 0)
-		return -1;
-	cfg->job_root = mode == 1;
-	return 0;
-}
-
-static int parse_containers(struct rs_config *cfg, const struct setting *s, const char *value,
-			    struct rs_err *err)
-{
-	int mode = 0;
-	if (lookup_enum(s, value, &mode, err) < 0)
-		return -1;
-	cfg->containers = mode == 1;
-	return 0;
-}
-
 static int parse_registration(struct rs_config *cfg, const struct setting *s, const char *value,
 			      struct rs_err *err)
 {
@@ -426,13 +406,14 @@ static int parse_registration(struct rs_config *cfg, const struct setting *s, co
 	return 0;
 }
 
-static int parse_log_format(struct rs_config *cfg, const struct setting *s, const char *value,
-			    struct rs_err *err)
+/* A setting of two names whose value is a bool field (FIELD): the name of value 1 sets it. */
+static int parse_switch(struct rs_config *cfg, const struct setting *s, const char *value,
+			struct rs_err *err)
 {
-	int json = 0;
-	if (lookup_enum(s, value, &json, err) < 0)
+	int on = 0;
+	if (lookup_enum(s, value, &on, err) < 0)
 		return -1;
-	cfg->log_json = json;
+	*(bool *)((char *)cfg + s->field) = on == 1;
 	return 0;
 }
 
@@ -804,7 +785,7 @@ static const struct setting settings[] = {
 	{ "SUPERVISOR_JOB_ROOT", "--supervisor-job-root", NULL, "off",
 	  "overlay: the job is root of a copy-on-write view of the image (sudo apt-get install "
 	  "works), gone with the sandbox; needs a user-namespaced pod (hostUsers: false); off",
-	  .parse = parse_job_root, .names = job_roots, .fallback = "off" },
+	  .parse = parse_switch, FIELD(job_root), .names = job_roots, .fallback = "off" },
 	{ "SUPERVISOR_JOB_ROOT_SIZE", "--supervisor-job-root-size", NULL, "1Gi",
 	  "memory for what the job writes to its root (a tmpfs, counted in the pod's memory)",
 	  .parse = parse_bytes, FIELD(job_root_size), .min = 1 << 20, .max = 1LL << 50,
@@ -815,7 +796,7 @@ static const struct setting settings[] = {
 	{ "SUPERVISOR_CONTAINERS", "--supervisor-containers", NULL, "off",
 	  "podman: a rootless engine beside the job, its Docker API at /var/run/docker.sock in "
 	  "the sandbox, its storage under the work folder (wiped); off",
-	  .parse = parse_containers, .names = container_engines, .fallback = "off" },
+	  .parse = parse_switch, FIELD(containers), .names = container_engines, .fallback = "off" },
 	{ "SUPERVISOR_RLIMIT_NPROC", "--supervisor-rlimit-nproc", NULL, "0",
 	  "process limit for the runner uid (0 = the pod's)", .parse = parse_limit,
 	  FIELD(rlimit_nproc), .max = 1 << 22, .fallback = "0" },
@@ -871,8 +852,8 @@ static const struct setting settings[] = {
 	  "online",
 	  .parse = parse_seconds, FIELD(sweep_after_s), .min = 1, .max = DAY_S, .fallback = "120" },
 	{ "SUPERVISOR_LOG_FORMAT", "--supervisor-log-format", NULL, "json, or text on a terminal",
-	  "json (one object per line) or text", .parse = parse_log_format, .names = log_formats,
-	  .finish = finish_log_format },
+	  "json (one object per line) or text", .parse = parse_switch, FIELD(log_json),
+	  .names = log_formats, .finish = finish_log_format },
 	{ "SUPERVISOR_TERMINATION_LOG", "--supervisor-termination-log", NULL,
 	  "/dev/termination-log if writable", "file that receives the final JSON summary",
 	  .parse = parse_path, FIELD(termination_log), .finish = finish_termination_log },
