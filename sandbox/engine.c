@@ -3,12 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -18,6 +16,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "nsmaps.h"
 #include "plan.h"
 #include "spawn_internal.h"
 #include "util.h"
@@ -28,19 +27,19 @@
 
 /* ---- the supervisor's side ------------------------------------------------------------ */
 
+/* The first executable name on PATH, by the search the runner's own command gets
+ * (sbx_plan_command); into out. */
 static bool executable_on_path(const char *name, char *out, size_t n)
 {
-	const char *path = getenv("PATH");
-	if (!path || !*path)
-		path = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-	for (const char *p = path; *p;) {
-		size_t len = strcspn(p, ":");
-		if (len > 0 && (size_t)snprintf(out, n, "%.*s/%s", (int)len, p, name) < n &&
-		    access(out, X_OK) == 0)
-			return true;
-		p += len + (p[len] == ':');
-	}
-	return false;
+	struct exec_plan plan = { 0 };
+	bool found = false;
+	if (sbx_plan_command(&plan, name, environ) == 0)
+		for (char **p = plan.paths; !found && p && *p; p++)
+			/* Not an empty entry's bare name: the init execs it elsewhere. */
+			found = strchr(*p, '/') && access(*p, X_OK) == 0 &&
+				(size_t)snprintf(out, n, "%s", *p) < n;
+	sbx_exec_plan_free(&plan);
+	return found;
 }
 
 const char *sbx_engine_refused(char *podman, size_t n)
@@ -215,32 +214,6 @@ void sbx_engine_free(struct sbx_engine *e)
 
 /* ---- the init's side: a single-threaded process, exec'd fresh -------------------------- */
 
-static int write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -1;
-	ssize_t w = write(fd, text, strlen(text));
-	close(fd);
-	return w == (ssize_t)strlen(text) ? 0 : -1;
-}
-
-/* A user namespace of the engine's own in which it is root, mapping only our ids: the
- * sandbox's mounts become locked in any mount namespace made in it. */
-static int enter_own_userns(void)
-{
-	char map[64];
-	uid_t uid = getuid();
-	gid_t gid = getgid();
-	if (unshare(CLONE_NEWUSER) < 0 || write_file("/proc/self/setgroups", "deny") < 0)
-		return -1;
-	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)uid);
-	if (write_file("/proc/self/uid_map", map) < 0)
-		return -1;
-	snprintf(map, sizeof(map), "0 %u 1\n", (unsigned)gid);
-	return write_file("/proc/self/gid_map", map);
-}
-
 /* stdout and stderr to dir/engine.log (made now: nothing of the job's exists yet), stdin
  * from /dev/null, the socket as fd 3 (LISTEN_FDS_START), nothing else. */
 static int engine_fds(const struct sbx_engine *e)
@@ -267,8 +240,7 @@ static __attribute__((noreturn)) void engine_child(const struct sbx_engine *e,
 	setsid();
 	/* The job's limits bind its engine and containers too: no core dump, the job's open
 	 * files, and its process count (per uid: the engine's are the job's). */
-	if (sbx_child_rlimits(plan) != 0 || enter_own_userns() < 0 || unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 || engine_fds(e) < 0)
+	if (sbx_child_rlimits(plan) != 0 || sbx_own_userns_and_mounts() != 0 || engine_fds(e) < 0)
 		_exit(126);
 	char root[4096], tmpdir[4096], home[4096], home_env[4200], conf[4200];
 	char listen_pid[32];

@@ -5,8 +5,10 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include "util.h"
@@ -23,6 +25,21 @@ static int write_file(pid_t pid, const char *name, const char *text)
 	if (w < 0)
 		return errno;
 	return (size_t)w == n ? 0 : EIO;
+}
+
+int sbx_own_userns_and_mounts(void)
+{
+	uid_t uid = geteuid();
+	gid_t gid = getegid();
+	if (unshare(CLONE_NEWUSER) < 0)
+		return errno;
+	/* Our ids are unmapped now: sbx_write_id_maps denies setgroups first, as it must. */
+	int e = sbx_write_id_maps(getpid(), 0, 0, uid, gid, NULL, 0);
+	if (e)
+		return e;
+	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+		return errno;
+	return 0;
 }
 
 int sbx_maps_need_deny_setgroups(void)

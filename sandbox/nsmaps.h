@@ -15,6 +15,11 @@ int sbx_write_id_maps(pid_t pid, uid_t inner_uid, gid_t inner_gid, uid_t outer_u
  * needs CAP_SETFCAP besides CAP_SETUID/CAP_SETGID (Kubernetes' default set has them). */
 int sbx_write_identity_maps(pid_t pid, unsigned count);
 
+/* This process into a new user namespace of its own, mapping only its ids (0 inside), and a
+ * mount namespace made in it, private: every mount it copies is locked. What the container
+ * engine does (engine.c), and what the probe tries first. Returns 0 or errno. */
+int sbx_own_userns_and_mounts(void);
+
 /* Whether this process may write maps other than its own ids (root in its namespace). */
 int sbx_maps_need_deny_setgroups(void);
 

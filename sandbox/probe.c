@@ -224,42 +224,13 @@ int sbx_probe_job_root(unsigned map_count)
 	return e;
 }
 
-static int write_own_map(const char *file, const char *text)
-{
-	int fd = open(file, O_WRONLY | O_CLOEXEC);
-	if (fd < 0)
-		return errno;
-	ssize_t w = write(fd, text, strlen(text));
-	int e = w == (ssize_t)strlen(text) ? 0 : errno ? errno : EIO;
-	close(fd);
-	return e;
-}
-
-/* One user namespace mapping only this child's ids (0 inside), with a mount namespace. */
-static int own_userns_and_mounts(void)
-{
-	char uid_map[32], gid_map[32];
-	snprintf(uid_map, sizeof(uid_map), "0 %u 1\n", (unsigned)geteuid());
-	snprintf(gid_map, sizeof(gid_map), "0 %u 1\n", (unsigned)getegid());
-	int e;
-	if (unshare(CLONE_NEWUSER) < 0)
-		return errno;
-	if ((e = write_own_map("/proc/self/setgroups", "deny")) != 0 ||
-	    (e = write_own_map("/proc/self/uid_map", uid_map)) != 0 ||
-	    (e = write_own_map("/proc/self/gid_map", gid_map)) != 0)
-		return e;
-	if (unshare(CLONE_NEWNS) < 0 || mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
-		return errno;
-	return 0;
-}
-
 int sbx_probe_engine_userns(void)
 {
 	pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, NULL, NULL, NULL, NULL);
 	if (pid == 0) {
 		/* The sandbox's user namespace, then the engine's in it (engine.c). */
-		int e = own_userns_and_mounts();
-		_exit(e ? e & 0xff : own_userns_and_mounts() & 0xff);
+		int e = sbx_own_userns_and_mounts();
+		_exit(e ? e & 0xff : sbx_own_userns_and_mounts() & 0xff);
 	}
 	int st;
 	if (pid < 0)
