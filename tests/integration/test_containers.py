@@ -38,19 +38,26 @@ def job(script):
             "tar -C rootfs -cf bb.tar . && docker import bb.tar bb:1 >/dev/null; " + script]
 
 
+APPLETS = ("sh", "id", "cat", "ls", "sleep", "echo", "umount", "mount", "test")
+
+
+def busybox_rootfs(root):
+    """A container's root filesystem at root: busybox and its applets, an empty /etc."""
+    (root / "bin").mkdir(parents=True)
+    shutil.copy("/bin/busybox", root / "bin" / "busybox")
+    for applet in APPLETS:
+        os.symlink("busybox", root / "bin" / applet)
+    (root / "etc").mkdir()
+    return root
+
+
 @pytest.fixture
 def with_rootfs(monkeypatch):
     """Adds a busybox root filesystem to the work folder sandbox_run makes (by copying it
     into the tools directory, which sandbox_run copies)."""
     def add(tools):
         root = tools.dir / "rootfs"
-        if not root.exists():
-            (root / "bin").mkdir(parents=True)
-            shutil.copy("/bin/busybox", root / "bin" / "busybox")
-            for applet in ("sh", "id", "cat", "ls", "sleep", "echo", "umount", "mount", "test"):
-                os.symlink("busybox", root / "bin" / applet)
-            (root / "etc").mkdir()
-        return root
+        return root if root.exists() else busybox_rootfs(root)
     return add
 
 
@@ -319,11 +326,7 @@ def test_the_escape_probe_in_a_privileged_container_is_held_as_the_job_is(run, s
 
 def test_a_jobs_steps_use_the_engine_and_nothing_of_it_outlives_the_pod(lc_github, lifecycle,
                                                                        world_dir):
-    root = world_dir / "rootfs"
-    (root / "bin").mkdir(parents=True)
-    shutil.copy("/bin/busybox", root / "bin" / "busybox")
-    for applet in ("sh", "echo", "sleep"):
-        os.symlink("busybox", root / "bin" / applet)
+    root = busybox_rootfs(world_dir / "rootfs")
     inst = lifecycle.install()
     job = lc_github.queue_job("containers", steps=[
         f"tar -C {root} -cf bb.tar . && docker import bb.tar bb:1 >/dev/null",
@@ -349,10 +352,7 @@ def test_token_mode_gives_the_engine_to_the_jobs_sandbox_not_configures(lc_githu
                                                                         world_dir):
     # `configure` runs in a sandbox of its own first: no engine there (it would start, and be
     # killed mid-start, over the storage the job's engine then opens).
-    root = world_dir / "rootfs"
-    (root / "bin").mkdir(parents=True)
-    shutil.copy("/bin/busybox", root / "bin" / "busybox")
-    os.symlink("busybox", root / "bin" / "echo")
+    root = busybox_rootfs(world_dir / "rootfs")
     inst = lifecycle.install()
     job = lc_github.queue_job("containers-token", steps=[
         f"tar -C {root} -cf bb.tar . && docker import bb.tar bb:1 >/dev/null && "
